@@ -1,0 +1,653 @@
+//! End to end over loopback: the real `bootstrap` binary (through the Runtime API emulator) and
+//! the real `asg-trail` CLI against moto S3 and DynamoDB Local, with a fresh bucket and table
+//! per test. The expected items are written out BY HAND from the item model (the contract),
+//! never computed with the library.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+
+use crate::runtime_api::Lambda;
+use crate::stack;
+
+/// The fixture: a CloudTrail delivery file with 9 records, 5 of them EC2 Auto Scaling.
+const FIXTURE_GZ: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/e2e-mixed.json.gz"
+);
+
+/// Where CloudTrail would deliver it, under a prefix with a space (S3 notifications encode it).
+const LOG_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+                       123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
+/// `LOG_KEY` as it appears in an S3 event notification (form-encoded: space → `+`).
+const LOG_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+                               123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
+
+const DIGEST_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/\
+                          123456789012_CloudTrail-Digest_us-east-1_mgmt-trail_us-east-1_20240305T125917Z.json.gz";
+const DIGEST_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/\
+                                  123456789012_CloudTrail-Digest_us-east-1_mgmt-trail_us-east-1_20240305T125917Z.json.gz";
+
+const EMPTY_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+                         123456789012_CloudTrail_us-east-1_20240305T1205Z_Zz99Yy88.json.gz";
+const EMPTY_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+                                 123456789012_CloudTrail_us-east-1_20240305T1205Z_Zz99Yy88.json.gz";
+
+const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn fixture_gz() -> Vec<u8> {
+    std::fs::read(FIXTURE_GZ).unwrap_or_else(|e| panic!("read {FIXTURE_GZ}: {e}"))
+}
+
+// ------------------------------------------------------------------------------------------
+// The expected items, by hand.
+// ------------------------------------------------------------------------------------------
+
+const ACCOUNT: &str = "123456789012";
+
+/// The items the fixture must produce, with `sourceObject` = `source`.
+fn expected_items(source: &str) -> Vec<Value> {
+    let mut items = vec![
+        // UpdateAutoScalingGroup: AssumedRole through CloudFormation; userName from the
+        // session issuer; same second as SetDesiredCapacity, distinct eventID.
+        json!({
+            "groupName": "web-asg",
+            "eventKey": "2024-03-05T11:58:07Z#550e67bd-7529-4355-a650-c84d5ac66fc1",
+            "eventTime": "2024-03-05T11:58:07Z",
+            "eventName": "UpdateAutoScalingGroup",
+            "eventID": "550e67bd-7529-4355-a650-c84d5ac66fc1",
+            "eventVersion": "1.08",
+            "awsRegion": "us-east-1",
+            "requestID": "27933e7b-6f81-4417-ae0d-37a7d060589f",
+            "sourceIPAddress": "cloudformation.amazonaws.com",
+            "userAgent": "cloudformation.amazonaws.com",
+            "readOnly": false,
+            "accountId": ACCOUNT,
+            "userIdentityType": "AssumedRole",
+            "userArn": "arn:aws:sts::123456789012:assumed-role/ops-admin/alice@example.com",
+            "principalId": "AROAUHNFPQM253JKRZCRS:alice@example.com",
+            "invokedBy": "cloudformation.amazonaws.com",
+            "userName": "ops-admin",
+            "requestParameters": {
+                "mixedInstancesPolicy": {
+                    "instancesDistribution": {
+                        "spotInstancePools": 2,
+                        "onDemandPercentageAboveBaseCapacity": 0,
+                        "onDemandBaseCapacity": 1,
+                        "spotAllocationStrategy": "lowest-price"
+                    },
+                    "launchTemplate": {
+                        "launchTemplateSpecification": {
+                            "launchTemplateId": "lt-097cdbb748360216c",
+                            "version": "7"
+                        },
+                        "overrides": [
+                            {"instanceType": "t3a.small"},
+                            {"instanceType": "t3.small"}
+                        ]
+                    }
+                },
+                "vPCZoneIdentifier": "subnet-0a2f1fe14c3bf603a,subnet-0c1174f87ac8ed0d6",
+                "maxSize": 6,
+                "minSize": 2,
+                "desiredCapacity": 2,
+                "autoScalingGroupName": "web-asg",
+                "newInstancesProtectedFromScaleIn": false,
+                "maxInstanceLifetime": 0
+            },
+            "sourceObject": source,
+        }),
+        // SetDesiredCapacity: IAM user, same second as the update.
+        json!({
+            "groupName": "web-asg",
+            "eventKey": "2024-03-05T11:58:07Z#e41b7c2a-58d3-4f0a-9b6e-0c1d2e3f4a5b",
+            "eventTime": "2024-03-05T11:58:07Z",
+            "eventName": "SetDesiredCapacity",
+            "eventID": "e41b7c2a-58d3-4f0a-9b6e-0c1d2e3f4a5b",
+            "eventVersion": "1.09",
+            "awsRegion": "us-east-1",
+            "requestID": "5b0e3e4d-9c6a-4f7e-8d21-7a3c2b1f0e99",
+            "sourceIPAddress": "203.0.113.17",
+            "userAgent": "aws-cli/2.15.21 Python/3.11.6 Linux/6.2.0-1018-aws exe/x86_64.ubuntu.22 prompt/off command/autoscaling.set-desired-capacity",
+            "readOnly": false,
+            "accountId": ACCOUNT,
+            "userIdentityType": "IAMUser",
+            "userArn": "arn:aws:iam::123456789012:user/deploy-bot",
+            "principalId": "AIDAQRSTUVWXYZ2345678",
+            "userName": "deploy-bot",
+            "requestParameters": {
+                "autoScalingGroupName": "web-asg",
+                "desiredCapacity": 3,
+                "honorCooldown": false
+            },
+            "sourceObject": source,
+        }),
+        // SuspendProcesses: earlier, later in the file.
+        json!({
+            "groupName": "web-asg",
+            "eventKey": "2024-03-05T11:52:40Z#7d0e2f14-2b6a-4c39-8e51-9a0b1c2d3e4f",
+            "eventTime": "2024-03-05T11:52:40Z",
+            "eventName": "SuspendProcesses",
+            "eventID": "7d0e2f14-2b6a-4c39-8e51-9a0b1c2d3e4f",
+            "eventVersion": "1.08",
+            "awsRegion": "us-east-1",
+            "requestID": "c0ffee00-1234-4abc-9def-0123456789ab",
+            "sourceIPAddress": "203.0.113.5",
+            "userAgent": "AWS Internal",
+            "readOnly": false,
+            "accountId": ACCOUNT,
+            "userIdentityType": "AssumedRole",
+            "userArn": "arn:aws:sts::123456789012:assumed-role/ops-admin/alice@example.com",
+            "principalId": "AROAUHNFPQM253JKRZCRS:alice@example.com",
+            "userName": "ops-admin",
+            "requestParameters": {
+                "autoScalingGroupName": "web-asg",
+                "scalingProcesses": ["AZRebalance", "ReplaceUnhealthy"]
+            },
+            "sourceObject": source,
+        }),
+        // StartInstanceRefresh naming the group by ARN → api-asg; failed call (errorCode and
+        // errorMessage); no sessionIssuer, so userName is the role session name of the ARN.
+        json!({
+            "groupName": "api-asg",
+            "eventKey": "2024-03-05T11:59:41Z#0b9f3c4e-7d21-4e8a-b6f5-3c2d1e0f9a8b",
+            "eventTime": "2024-03-05T11:59:41Z",
+            "eventName": "StartInstanceRefresh",
+            "eventID": "0b9f3c4e-7d21-4e8a-b6f5-3c2d1e0f9a8b",
+            "eventVersion": "1.10",
+            "awsRegion": "us-east-1",
+            "requestID": "a1d2c3b4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+            "sourceIPAddress": "198.51.100.77",
+            "userAgent": "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.0 md/GOOS#linux md/GOARCH#amd64 api/autoscaling#1.40.1",
+            "errorCode": "InstanceRefreshInProgress",
+            "errorMessage": "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+            "readOnly": false,
+            "accountId": ACCOUNT,
+            "userIdentityType": "AssumedRole",
+            "userArn": "arn:aws:sts::123456789012:assumed-role/GitHubActionsDeploy/gha-run-8123456789",
+            "principalId": "AROAGHACTIONSDEPLOY01:gha-run-8123456789",
+            "userName": "gha-run-8123456789",
+            "requestParameters": {
+                "autoScalingGroupName": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:5e1c1f7e-1111-2222-3333-444455556666:autoScalingGroupName/api-asg",
+                "strategy": "Rolling",
+                "preferences": {
+                    "minHealthyPercentage": 90,
+                    "instanceWarmup": 120,
+                    "skipMatching": true
+                }
+            },
+            "sourceObject": source,
+        }),
+        // CreateLaunchConfiguration names no group → the account partition. No
+        // recipientAccountId (accountId from userIdentity), no readOnly, Root (no userName).
+        json!({
+            "groupName": ":account:123456789012",
+            "eventKey": "2024-03-05T11:55:49Z#3fcfb182-98f8-4744-bd45-b38835ab61cb",
+            "eventTime": "2024-03-05T11:55:49Z",
+            "eventName": "CreateLaunchConfiguration",
+            "eventID": "3fcfb182-98f8-4744-bd45-b38835ab61cb",
+            "eventVersion": "1.05",
+            "awsRegion": "us-east-1",
+            "requestID": "0737e2ea-fb2d-11e3-bfd8-99133058e7bb",
+            "sourceIPAddress": "192.0.2.10",
+            "userAgent": "Coral/Jakarta",
+            "accountId": ACCOUNT,
+            "userIdentityType": "Root",
+            "userArn": "arn:aws:iam::123456789012:root",
+            "principalId": "123456789012",
+            "requestParameters": {
+                "ebsOptimized": false,
+                "instanceMonitoring": {"enabled": false},
+                "instanceType": "t2.micro",
+                "keyName": "EC2-key-pair-virginia",
+                "blockDeviceMappings": [{
+                    "deviceName": "/dev/xvda",
+                    "ebs": {
+                        "deleteOnTermination": true,
+                        "volumeSize": 8,
+                        "snapshotId": "snap-01676e0a2c3c7de9e",
+                        "volumeType": "gp2"
+                    }
+                }],
+                "launchConfigurationName": "launch_configuration_1",
+                "imageId": "ami-6cd6f714d79675a5",
+                "securityGroups": ["sg-00c429965fd921483"]
+            },
+            "sourceObject": source,
+        }),
+    ];
+    sort_items(&mut items);
+    items
+}
+
+fn key_of(item: &Value) -> (String, String) {
+    (
+        item["groupName"]
+            .as_str()
+            .unwrap_or("<no groupName>")
+            .to_owned(),
+        item["eventKey"]
+            .as_str()
+            .unwrap_or("<no eventKey>")
+            .to_owned(),
+    )
+}
+
+fn sort_items(items: &mut [Value]) {
+    items.sort_by_key(key_of);
+}
+
+/// Asserts `actual` holds exactly `expected` (any order): same key set, then every attribute.
+fn assert_items(mut actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
+    sort_items(&mut actual);
+    let got_keys: Vec<_> = actual.iter().map(key_of).collect();
+    let want_keys: Vec<_> = expected.iter().map(key_of).collect();
+    assert_eq!(
+        got_keys,
+        want_keys,
+        "item keys (groupName, eventKey) differ: got {} items, want {}\n{}",
+        actual.len(),
+        expected.len(),
+        context()
+    );
+    for (got, want) in actual.iter().zip(expected) {
+        if got != want {
+            let (g, w) = (got.as_object(), want.as_object());
+            let mut diffs = Vec::new();
+            if let (Some(g), Some(w)) = (g, w) {
+                let names: std::collections::BTreeSet<&String> = g.keys().chain(w.keys()).collect();
+                for n in names {
+                    match (g.get(n), w.get(n)) {
+                        (Some(a), Some(b)) if a == b => {}
+                        (a, b) => diffs.push(format!(
+                            "  {n}: got {} / want {}",
+                            a.map_or("<absent>".to_owned(), Value::to_string),
+                            b.map_or("<absent>".to_owned(), Value::to_string)
+                        )),
+                    }
+                }
+            }
+            panic!(
+                "item {:?} differs from the contract:\n{}\n--- got ---\n{:#}\n--- want ---\n{:#}\n{}",
+                key_of(want),
+                diffs.join("\n"),
+                got,
+                want,
+                context()
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Notifications, CLI runner, seeding.
+// ------------------------------------------------------------------------------------------
+
+/// One record of an S3 `ObjectCreated:Put` notification, as S3 sends it (key form-encoded).
+fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
+    json!({
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2024-03-05T12:04:37.215Z",
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAJ3LYKM4LIW5HXA3PI:regionalDeliverySession"},
+        "requestParameters": {"sourceIPAddress": "10.0.171.34"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "asg-trail-ingest",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": format!("arn:aws:s3:::{bucket}")
+            },
+            "object": {
+                "key": encoded_key,
+                "size": size,
+                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                "sequencer": "0065E70A8D3F1B2C44"
+            }
+        }
+    })
+}
+
+fn notification(records: Vec<Value>) -> Value {
+    json!({ "Records": records })
+}
+
+/// Runs the `asg-trail` CLI with the local-stack env; panics on timeout.
+fn run_cli(args: &[&str]) -> Output {
+    let bin = env!("CARGO_BIN_EXE_asg-trail");
+    let mut cmd = Command::new(bin);
+    for k in stack::ENV_TO_CLEAR {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd
+        .args(args)
+        .envs(stack::env_for_binaries())
+        .env("NO_COLOR", "1")
+        .current_dir(stack::repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for the CLI") {
+            break s;
+        }
+        if started.elapsed() > CLI_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`asg-trail {}` did not finish within {CLI_TIMEOUT:?}; stderr:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&err.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "`asg-trail {}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Parses one JSON object per non-empty stdout line.
+fn json_lines(args: &[&str], out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!(
+                    "stdout line is not JSON ({e}): {l}\n{}",
+                    describe(args, out)
+                )
+            });
+            assert!(
+                v.is_object(),
+                "stdout line is not a JSON object: {l}\n{}",
+                describe(args, out)
+            );
+            v
+        })
+        .collect()
+}
+
+/// Plain JSON → DynamoDB attribute value (the inverse of `stack::attr_to_json`, for seeding).
+fn json_to_attr(v: &Value) -> AttributeValue {
+    match v {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(json_to_attr).collect()),
+        Value::Object(o) => AttributeValue::M(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_attr(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
+    }
+}
+
+async fn seed(table: &str, items: &[Value]) {
+    let client = stack::dynamodb().await;
+    for item in items {
+        let AttributeValue::M(m) = json_to_attr(item) else {
+            panic!("seed item is not an object: {item}")
+        };
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(m))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("seed {table}: {e:?}"));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The Lambda (real bootstrap binary through the Runtime API emulator).
+// ------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn lambda_ingests_a_cloudtrail_file_and_a_redelivery_changes_nothing() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let gz = fixture_gz();
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+    let event = notification(vec![s3_put_record(&bucket, LOG_KEY_ENCODED, gz.len())]);
+
+    let lambda = Lambda::start(&table);
+    let started = Instant::now();
+    let first = lambda.invoke(event.clone()).await;
+    let took = started.elapsed();
+    assert!(
+        first.is_ok(),
+        "first invocation failed: {first:?}\n--- bootstrap output ---\n{}",
+        lambda.logs()
+    );
+    eprintln!("[it] first invocation (cold) took {took:.1?}; response {first:?}");
+
+    let scan1_raw = stack::scan_raw(&table).await;
+    let scan1 = stack::scan_all(&table).await;
+    let source = format!("s3://{bucket}/{LOG_KEY}");
+    assert_items(scan1.clone(), &expected_items(&source), &|| {
+        format!("--- bootstrap output ---\n{}", lambda.logs())
+    });
+
+    // Redelivery of the same notification: deterministic keys, so the table is unchanged.
+    let second = lambda.invoke(event).await;
+    assert!(
+        second.is_ok(),
+        "second invocation failed: {second:?}\n--- bootstrap output ---\n{}",
+        lambda.logs()
+    );
+    let posted: Vec<String> = lambda
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("POST"))
+        .collect();
+    assert!(
+        posted.len() == 2 && posted.iter().all(|r| r.ends_with("/response")),
+        "want exactly one /response per invocation, got {posted:?}"
+    );
+    let scan2_raw = stack::scan_raw(&table).await;
+    let scan2 = stack::scan_all(&table).await;
+    assert_eq!(scan2, scan1, "the table changed after a redelivery");
+    let by_key = |s: &[HashMap<String, AttributeValue>]| {
+        s.iter()
+            .map(|i| (key_of(&stack::item_to_json(i)), i.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        by_key(&scan2_raw),
+        by_key(&scan1_raw),
+        "the raw DynamoDB items changed after a redelivery"
+    );
+}
+
+#[tokio::test]
+async fn lambda_invocation_fails_when_the_table_does_not_exist() {
+    let bucket = stack::fresh_bucket().await;
+    let gz = fixture_gz();
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+    let event = notification(vec![s3_put_record(&bucket, LOG_KEY_ENCODED, gz.len())]);
+
+    let missing = stack::unused_table_name();
+    let lambda = Lambda::start(&missing);
+    let outcome = lambda.invoke(event).await;
+    let Err(body) = outcome else {
+        panic!(
+            "the invocation must FAIL when table {missing} does not exist, but it returned OK: \
+             {outcome:?}\n--- bootstrap output ---\n{}",
+            lambda.logs()
+        );
+    };
+    for field in ["errorType", "errorMessage"] {
+        assert!(
+            body.get(field)
+                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+            "the error body lacks a non-empty {field}: {body}"
+        );
+    }
+    eprintln!("[it] missing-table error body: {body}");
+}
+
+#[tokio::test]
+async fn lambda_skips_digest_files_and_empty_objects() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let gz = fixture_gz();
+    // A real CloudTrail file under a digest key: if it were not skipped, items would appear.
+    stack::put_object(&bucket, DIGEST_KEY, gz.clone()).await;
+    stack::put_object(&bucket, EMPTY_KEY, Vec::new()).await;
+
+    let lambda = Lambda::start(&table);
+    for (what, event) in [
+        (
+            "digest",
+            notification(vec![s3_put_record(&bucket, DIGEST_KEY_ENCODED, gz.len())]),
+        ),
+        (
+            "zero-byte",
+            notification(vec![s3_put_record(&bucket, EMPTY_KEY_ENCODED, 0)]),
+        ),
+        (
+            "digest + zero-byte",
+            notification(vec![
+                s3_put_record(&bucket, DIGEST_KEY_ENCODED, gz.len()),
+                s3_put_record(&bucket, EMPTY_KEY_ENCODED, 0),
+            ]),
+        ),
+    ] {
+        let outcome = lambda.invoke(event).await;
+        assert!(
+            outcome.is_ok(),
+            "the {what} notification must succeed (skipped), got {outcome:?}\n--- bootstrap output ---\n{}",
+            lambda.logs()
+        );
+        let items = stack::scan_all(&table).await;
+        assert!(
+            items.is_empty(),
+            "the {what} notification wrote {} item(s), want none: {items:#?}\n--- bootstrap output ---\n{}",
+            items.len(),
+            lambda.logs()
+        );
+    }
+    // Positive control: the same binary and table do ingest a real log file, so the empty
+    // table above means "skipped", not "the binary writes nothing at all".
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+    let outcome = lambda
+        .invoke(notification(vec![s3_put_record(&bucket, LOG_KEY_ENCODED, gz.len())]))
+        .await;
+    assert!(
+        outcome.is_ok(),
+        "control invocation failed: {outcome:?}\n--- bootstrap output ---\n{}",
+        lambda.logs()
+    );
+    let source = format!("s3://{bucket}/{LOG_KEY}");
+    assert_items(stack::scan_all(&table).await, &expected_items(&source), &|| {
+        format!("--- bootstrap output ---\n{}", lambda.logs())
+    });
+}
+
+// ------------------------------------------------------------------------------------------
+// The CLI.
+// ------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cli_ingest_writes_the_same_items_as_the_lambda() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    stack::put_object(&bucket, LOG_KEY, fixture_gz()).await;
+    let url = format!("s3://{bucket}/{LOG_KEY}");
+    let args = ["ingest", "--table", &table, &url];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let items = stack::scan_all(&table).await;
+    assert_items(items, &expected_items(&url), &|| describe(&args, &out));
+}
+
+#[tokio::test]
+async fn cli_query_prints_a_groups_items_oldest_first() {
+    let table = stack::fresh_table().await;
+    let source =
+        "s3://acme-cloudtrail-logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/x.json.gz";
+    // Seeded directly, so this test does not depend on ingestion.
+    let all = expected_items(source);
+    seed(&table, &all).await;
+    let args = [
+        "query", "--table", &table, "--group", "web-asg", "--output", "json",
+    ];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let got = json_lines(&args, &out);
+    let got_keys: Vec<_> = got.iter().map(key_of).collect();
+    // Oldest first; the two events of 11:58:07 are ordered by eventKey (then eventID).
+    let want_keys: Vec<(String, String)> = [
+        "2024-03-05T11:52:40Z#7d0e2f14-2b6a-4c39-8e51-9a0b1c2d3e4f",
+        "2024-03-05T11:58:07Z#550e67bd-7529-4355-a650-c84d5ac66fc1",
+        "2024-03-05T11:58:07Z#e41b7c2a-58d3-4f0a-9b6e-0c1d2e3f4a5b",
+    ]
+    .iter()
+    .map(|k| ("web-asg".to_owned(), (*k).to_owned()))
+    .collect();
+    assert_eq!(got_keys, want_keys, "{}", describe(&args, &out));
+    let want: Vec<Value> = want_keys
+        .iter()
+        .map(|k| {
+            all.iter()
+                .find(|i| &key_of(i) == k)
+                .cloned()
+                .expect("expected item")
+        })
+        .collect();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            g,
+            w,
+            "query output line differs from the stored item\n{}",
+            describe(&args, &out)
+        );
+    }
+}
+
+#[test]
+fn cli_extract_prints_the_items_of_a_local_file() {
+    let args = ["extract", FIXTURE_GZ];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let got = json_lines(&args, &out);
+    assert_items(got, &expected_items(FIXTURE_GZ), &|| describe(&args, &out));
+}

@@ -1,0 +1,69 @@
+//! Self-tests of the harness: the local servers answer, and the helpers round-trip.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+
+use crate::stack;
+
+#[tokio::test]
+async fn local_s3_round_trips_an_object() {
+    let bucket = stack::fresh_bucket().await;
+    stack::put_object(&bucket, "a b/c+d.json.gz", b"hello".to_vec()).await;
+    let got = stack::s3()
+        .await
+        .get_object()
+        .bucket(&bucket)
+        .key("a b/c+d.json.gz")
+        .send()
+        .await
+        .expect("get_object")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes();
+    assert_eq!(&got[..], b"hello");
+}
+
+#[tokio::test]
+async fn fresh_table_has_the_template_key_schema_and_scan_all_converts_types() {
+    let table = stack::fresh_table().await;
+    let client = stack::dynamodb().await;
+    client
+        .put_item()
+        .table_name(&table)
+        .item("groupName", AttributeValue::S("g".into()))
+        .item("eventKey", AttributeValue::S("k".into()))
+        .item("n", AttributeValue::N("42".into()))
+        .item("f", AttributeValue::N("1.5".into()))
+        .item("b", AttributeValue::Bool(true))
+        .item("z", AttributeValue::Null(true))
+        .item("ss", AttributeValue::Ss(vec!["x".into(), "y".into()]))
+        .item(
+            "m",
+            AttributeValue::M(
+                [(
+                    "l".to_owned(),
+                    AttributeValue::L(vec![AttributeValue::S("e".into())]),
+                )]
+                .into_iter()
+                .collect(),
+            ),
+        )
+        .send()
+        .await
+        .expect("put_item");
+    let mut items = stack::scan_all(&table).await;
+    assert_eq!(items.len(), 1);
+    let mut item = items.remove(0);
+    // SS order is not guaranteed by DynamoDB.
+    item["ss"]
+        .as_array_mut()
+        .expect("ss")
+        .sort_by_key(ToString::to_string);
+    assert_eq!(
+        item,
+        json!({"groupName":"g","eventKey":"k","n":42,"f":1.5,"b":true,"z":null,
+               "ss":["x","y"],"m":{"l":["e"]}})
+    );
+}
