@@ -1,1 +1,26 @@
-//! placeholder
+//! asg-trail: ingests Amazon EC2 Auto Scaling events from AWS CloudTrail log files in S3 into a
+//! DynamoDB table keyed by Auto Scaling group name and event time.
+//!
+//! Data flows one way (see `ARCHITECTURE.md` in the shared docs):
+//!
+//! ```text
+//! S3 notification ─► notification ─► s3 (ObjectStore) ─► cloudtrail (gunzip + streaming parse)
+//!                                                      ─► extract (record → items)
+//!                                                      ─► dynamodb (batched, retried writes)
+//! ```
+//!
+//! The pure core — [`notification`], [`cloudtrail`], [`extract`], [`item`] — imports neither
+//! tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
+//! [`handler`] wires them together for both binaries (`bootstrap`, the Lambda, and `asg-trail`,
+//! the CLI).
+
+pub mod aws;
+pub mod cloudtrail;
+pub mod config;
+pub mod dynamodb;
+pub mod error;
+pub mod extract;
+pub mod handler;
+pub mod item;
+pub mod notification;
+pub mod s3;

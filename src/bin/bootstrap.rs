@@ -1,1 +1,36 @@
-fn main() {}
+//! The Lambda function: ingests the CloudTrail log files named by an S3 event notification.
+//!
+//! Configuration comes from the environment (`TABLE_NAME`, see [`asg_trail::config`]); the SDK
+//! clients are built once, here, and shared by every invocation.
+
+use asg_trail::config::Config;
+use asg_trail::dynamodb::DynamoDbWriter;
+use asg_trail::handler::Ingestor;
+use asg_trail::s3::S3Store;
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let clients = asg_trail::aws::load().await;
+    let ingestor = Ingestor::new(
+        S3Store::new(clients.s3),
+        DynamoDbWriter::new(clients.dynamodb),
+        config.table_name,
+        config.retry,
+    );
+    let ingestor = &ingestor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        ingestor
+            .handle_s3_event(&event.payload)
+            .await
+            .map_err(|e| Diagnostic {
+                error_type: e.error_type().to_owned(),
+                error_message: e.to_string(),
+            })
+    }))
+    .await
+}

@@ -1,0 +1,30 @@
+//! Building the SDK clients, once per process, from the standard AWS configuration chain
+//! (environment, profile, Lambda role). `AWS_ENDPOINT_URL` (or the per-service
+//! `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_DYNAMODB`) points them at a local server; S3 then
+//! uses path-style addressing, since `bucket.localhost` does not resolve.
+
+use aws_config::BehaviorVersion;
+
+/// The two clients the ingestion needs.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// S3, for reading log files.
+    pub s3: aws_sdk_s3::Client,
+    /// DynamoDB, for the table.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// Loads the shared configuration and builds both clients.
+pub async fn load() -> Clients {
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(custom_endpoint)
+        .build();
+    Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+    }
+}

@@ -1,0 +1,355 @@
+//! Reading a CloudTrail log file: gzip detection by magic bytes, multi-member gunzip, and a
+//! streaming parse of the delivery format `{"Records":[...]}`.
+//!
+//! The file is never held in memory as a whole, nor turned into a `serde_json::Value` tree: the
+//! parser walks the top-level object, skips every member but `Records`, and hands each record to
+//! a callback as raw JSON text ([`RawValue`]) as soon as it has been read. What to do with a
+//! record (most of them are not Auto Scaling events) is the caller's business.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The two bytes every gzip member starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Read buffer size for both the compressed and the decompressed stream.
+const BUF_SIZE: usize = 64 * 1024;
+
+/// Why a log file could not be read as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The object holds no bytes at all.
+    #[error("the file is empty")]
+    Empty,
+    /// Reading or decompressing failed (a broken connection, a corrupt or truncated gzip stream).
+    #[error("read failed{}: {cause}", if *.gzip { " (gzip)" } else { "" })]
+    Read {
+        /// Whether the file was gzip-compressed.
+        gzip: bool,
+        /// The underlying I/O or decompression error.
+        cause: io::Error,
+    },
+    /// The bytes are not a CloudTrail delivery file (`{"Records":[...]}`).
+    #[error("not a CloudTrail log file{}: {cause}", if *.gzip { " (after gunzip)" } else { "" })]
+    Format {
+        /// Whether the file was gzip-compressed.
+        gzip: bool,
+        /// The JSON error, with line and column.
+        cause: serde_json::Error,
+    },
+}
+
+/// What a successful parse saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseStats {
+    /// Whether the file was gzip-compressed.
+    pub gzip: bool,
+    /// Number of records handed to the callback.
+    pub records: u64,
+    /// Bytes read from the input (compressed size for gzip).
+    pub bytes: u64,
+}
+
+/// Reads a whole CloudTrail log file (gzip or plain) and calls `on_record` with each record's
+/// raw JSON, in file order. A file that starts with the gzip magic bytes is gunzipped (all
+/// members); anything else is read as plain JSON. Members other than `Records` are skipped
+/// without being built.
+///
+/// # Errors
+/// A [`ParseError`] when the file is empty, cannot be read or decompressed, or is not a
+/// `{"Records":[...]}` document. Records already handed to `on_record` stay handed: the caller
+/// decides whether to keep what was read before the error.
+pub fn for_each_record<R, F>(input: R, on_record: F) -> Result<ParseStats, ParseError>
+where
+    R: Read,
+    F: FnMut(&RawValue),
+{
+    let mut counted = Counted {
+        inner: input,
+        bytes: 0,
+    };
+    let mut raw = BufReader::with_capacity(BUF_SIZE, &mut counted);
+    let gzip = loop {
+        match raw.fill_buf() {
+            Ok([]) => return Err(ParseError::Empty),
+            Ok(head) => break head.starts_with(&GZIP_MAGIC),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(ParseError::Read {
+                    gzip: false,
+                    cause: source,
+                });
+            }
+        }
+    };
+    // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
+    // as plain text still ends in a clear format error.
+    let result = if gzip {
+        let decoded = BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw));
+        parse_records(decoded, on_record)
+    } else {
+        parse_records(raw, on_record)
+    };
+    let records = result.map_err(|source| classify(source, gzip))?;
+    Ok(ParseStats {
+        gzip,
+        records,
+        bytes: counted.bytes,
+    })
+}
+
+/// Counts the bytes read from the underlying (compressed) stream.
+struct Counted<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Parses the decoded delivery document from `reader`.
+fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
+    reader: R,
+    mut on_record: F,
+) -> Result<u64, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let count = de::Deserializer::deserialize_map(
+        &mut de,
+        LogVisitor {
+            on_record: &mut on_record,
+        },
+    )?;
+    de.end()?;
+    Ok(count)
+}
+
+/// Separates I/O and decompression failures (the stream broke) from format errors (the bytes
+/// are not what we expect).
+fn classify(source: serde_json::Error, gzip: bool) -> ParseError {
+    if source.is_io() {
+        ParseError::Read {
+            gzip,
+            cause: source.into(),
+        }
+    } else {
+        ParseError::Format {
+            gzip,
+            cause: source,
+        }
+    }
+}
+
+/// Visits the top-level object, looking for `Records`.
+struct LogVisitor<'f, F> {
+    on_record: &'f mut F,
+}
+
+impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a CloudTrail delivery object {"Records":[...]}"#)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut records = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
+            if key == "Records" {
+                if records.is_some() {
+                    return Err(de::Error::duplicate_field("Records"));
+                }
+                records = Some(map.next_value_seed(RecordsSeed {
+                    on_record: &mut *self.on_record,
+                })?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        records.ok_or_else(|| de::Error::missing_field("Records"))
+    }
+}
+
+/// Streams the `Records` array, one record at a time.
+struct RecordsSeed<'f, F> {
+    on_record: &'f mut F,
+}
+
+impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for RecordsSeed<'_, F> {
+    type Value = u64;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of CloudTrail records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut count = 0;
+        while let Some(record) = seq.next_element::<Box<RawValue>>()? {
+            (self.on_record)(&record);
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(data).expect("write to Vec");
+        enc.finish().expect("finish gzip")
+    }
+
+    fn collect(input: Vec<u8>) -> Result<(ParseStats, Vec<String>), ParseError> {
+        let mut seen = Vec::new();
+        let len = input.len() as u64;
+        let stats = for_each_record(io::Cursor::new(input), |r| seen.push(r.get().to_owned()))?;
+        assert_eq!(stats.bytes, len, "the whole input is read");
+        Ok((stats, seen))
+    }
+
+    const DOC: &[u8] = br#"{"Records":[{"eventName":"A","n":[1,{"x":null}]},{"eventName":"B"}]}"#;
+
+    #[test]
+    fn plain_json_is_read_as_is() {
+        let (stats, seen) = collect(DOC.to_vec()).expect("parses");
+        assert_eq!(
+            stats,
+            ParseStats {
+                gzip: false,
+                records: 2,
+                bytes: DOC.len() as u64
+            }
+        );
+        assert_eq!(
+            seen,
+            [
+                r#"{"eventName":"A","n":[1,{"x":null}]}"#,
+                r#"{"eventName":"B"}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic_bytes() {
+        let (stats, seen) = collect(gzip(DOC)).expect("parses");
+        assert!(stats.gzip);
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_to_the_end() {
+        let (a, b) = DOC.split_at(20);
+        let mut two = gzip(a);
+        two.extend(gzip(b));
+        let (stats, seen) = collect(two).expect("parses");
+        assert_eq!(stats.records, 2);
+        assert_eq!(seen[1], r#"{"eventName":"B"}"#);
+    }
+
+    #[test]
+    fn other_members_are_skipped_in_any_order() {
+        let doc = br#"{"digest":{"deep":[[[]]]},"Records":[{"a":1}],"tail":"x"}"#;
+        let (stats, _) = collect(doc.to_vec()).expect("parses");
+        assert_eq!(stats.records, 1);
+    }
+
+    #[test]
+    fn whitespace_and_empty_records() {
+        let (stats, seen) = collect(b" \n{ \"Records\" : [ ] }\n".to_vec()).expect("parses");
+        assert_eq!((stats.records, seen.len()), (0, 0));
+    }
+
+    #[test]
+    fn empty_input_is_an_error() {
+        assert!(matches!(collect(Vec::new()), Err(ParseError::Empty)));
+    }
+
+    #[test]
+    fn documents_that_are_not_cloudtrail_are_format_errors() {
+        for bad in [
+            &b"{}"[..],
+            br#"{"Records":null}"#,
+            br#"{"Records":{}}"#,
+            br#"[{"eventName":"A"}]"#,
+            b"not json",
+            br#"{"Records":[]} trailing"#,
+            br#"{"Records":[],"Records":[]}"#,
+        ] {
+            let err = collect(bad.to_vec()).expect_err("must fail");
+            assert!(
+                matches!(err, ParseError::Format { gzip: false, .. }),
+                "{}: {err}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let err = collect(gzip(b"hello")).expect_err("must fail");
+        assert!(
+            matches!(err, ParseError::Format { gzip: true, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("after gunzip"), "{err}");
+    }
+
+    #[test]
+    fn missing_records_is_named_in_the_error() {
+        let err = collect(b"{}".to_vec()).expect_err("must fail");
+        assert!(err.to_string().contains("Records"), "{err}");
+    }
+
+    #[test]
+    fn truncated_gzip_is_a_read_error_after_the_records_before_it() {
+        let big: Vec<u8> = {
+            let mut s = String::from(r#"{"Records":["#);
+            for i in 0..2000 {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(&format!(
+                    r#"{{"eventID":"{i}","pad":"{}"}}"#,
+                    "x".repeat(50)
+                ));
+            }
+            s.push_str("]}");
+            s.into_bytes()
+        };
+        let mut gz = gzip(&big);
+        gz.truncate(gz.len() / 2);
+        let mut seen = 0;
+        let err = for_each_record(io::Cursor::new(gz), |_| seen += 1).expect_err("truncated");
+        assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
+        assert!(seen > 0, "records before the cut are handed over");
+        assert!(seen < 2000);
+    }
+
+    #[test]
+    fn corrupt_gzip_is_a_read_error() {
+        let mut gz = gzip(DOC);
+        let mid = gz.len() / 2;
+        for b in &mut gz[10..mid] {
+            *b ^= 0x5a;
+        }
+        let err = collect(gz).expect_err("corrupt");
+        assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
+    }
+}

@@ -1,0 +1,160 @@
+//! Configuration from the environment, read once at start-up, with one typed error.
+
+use std::time::Duration;
+
+/// Settings of the ingestion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// Retries of throttled or partly processed writes.
+    pub retry: RetryPolicy,
+}
+
+/// Exponential backoff with full jitter for BatchWriteItem calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Calls per batch, first one included (`WRITE_MAX_ATTEMPTS`, default 10).
+    pub max_attempts: u32,
+    /// Backoff base (`WRITE_BACKOFF_BASE_MS`, default 50 ms): attempt n waits a random time in
+    /// `[0, min(max_delay, base * 2^n))`.
+    pub base_delay: Duration,
+    /// Backoff ceiling (`WRITE_BACKOFF_MAX_MS`, default 5 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The upper bound of the wait before retry number `retry` (1-based).
+    #[must_use]
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// A random wait in `[0, ceiling(retry)]` ("full jitter").
+    #[must_use]
+    pub fn delay(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(fastrand::u64(0..=millis))
+    }
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set (or empty).
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable holds a value that does not parse.
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that is missing or invalid.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that is missing or invalid.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = lookup("TABLE_NAME")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing("TABLE_NAME"))?;
+        let defaults = RetryPolicy::default();
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(value) => match value.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        value,
+                        reason: "expected a positive integer",
+                    }),
+                },
+            }
+        };
+        let max_attempts = number("WRITE_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
+        let retry = RetryPolicy {
+            max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
+            base_delay: Duration::from_millis(number("WRITE_BACKOFF_BASE_MS", 50)?),
+            max_delay: Duration::from_millis(number("WRITE_BACKOFF_MAX_MS", 5000)?),
+        };
+        Ok(Self { table_name, retry })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn table_name_is_required() {
+        assert_eq!(from(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+        assert_eq!(
+            from(&[("TABLE_NAME", " ")]),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        );
+        let c = from(&[("TABLE_NAME", "events")]).expect("valid");
+        assert_eq!(c.table_name, "events");
+        assert_eq!(c.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn retry_settings_are_validated() {
+        let c = from(&[("TABLE_NAME", "t"), ("WRITE_MAX_ATTEMPTS", "3")]).expect("valid");
+        assert_eq!(c.retry.max_attempts, 3);
+        let err = from(&[("TABLE_NAME", "t"), ("WRITE_MAX_ATTEMPTS", "zero")]).expect_err("bad");
+        assert!(err.to_string().contains("WRITE_MAX_ATTEMPTS"), "{err}");
+        assert!(from(&[("TABLE_NAME", "t"), ("WRITE_BACKOFF_BASE_MS", "0")]).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_the_cap_with_full_jitter() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.ceiling(1), Duration::from_millis(100));
+        assert_eq!(p.ceiling(3), Duration::from_millis(400));
+        assert_eq!(p.ceiling(10), Duration::from_secs(5));
+        assert_eq!(p.ceiling(200), Duration::from_secs(5));
+        let delays: Vec<Duration> = (0..200).map(|_| p.delay(4)).collect();
+        assert!(delays.iter().all(|d| *d <= Duration::from_millis(800)));
+        assert!(
+            delays.iter().any(|d| *d != delays[0]),
+            "jitter varies the delay"
+        );
+    }
+}

@@ -1,0 +1,553 @@
+//! Writing items to the table and reading them back.
+//!
+//! [`BatchWriter`] is the small trait the handler depends on: one BatchWriteItem call.
+//! [`write_all`] builds on it: it drops duplicate keys (never two items with the same key in one
+//! call), sends batches of at most 25, and retries what DynamoDB leaves in `UnprocessedItems`
+//! (and throttled or failed calls) with exponential backoff and full jitter, until every item is
+//! written or the attempts run out — then it fails, naming how many items were not written.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use serde_json::{Map, Number, Value};
+
+use crate::config::RetryPolicy;
+use crate::error::WriteError;
+use crate::item::{Item, PARTITION_KEY, SORT_KEY};
+
+/// BatchWriteItem's limit of items per call.
+pub const MAX_BATCH: usize = 25;
+
+/// A failed BatchWriteItem call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError {
+    /// Whether trying again may succeed (throttling, server errors, broken connections).
+    pub retryable: bool,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One BatchWriteItem call.
+pub trait BatchWriter: Send + Sync {
+    /// Puts `items` (at most [`MAX_BATCH`], distinct keys) into `table`. Returns the positions
+    /// in `items` of those DynamoDB did not process.
+    fn write_batch(
+        &self,
+        table: &str,
+        items: &[Item],
+    ) -> impl Future<Output = Result<Vec<usize>, BatchError>> + Send;
+}
+
+/// What [`write_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Items written (after dropping duplicate keys).
+    pub items: usize,
+    /// Duplicate keys dropped (the last item with a key wins, as a later write would).
+    pub duplicates: usize,
+    /// BatchWriteItem calls made.
+    pub calls: u32,
+    /// Of which retries.
+    pub retries: u32,
+}
+
+/// Writes every item, in batches of at most 25 with distinct keys, retrying unprocessed items
+/// and retryable failures with backoff.
+///
+/// # Errors
+/// A [`WriteError`] when a batch still has unwritten items after `policy.max_attempts` calls,
+/// or at once on an error retrying cannot fix. Batches before it were written; `unwritten`
+/// counts all items not known to be written.
+pub async fn write_all<W: BatchWriter>(
+    writer: &W,
+    table: &str,
+    items: Vec<Item>,
+    policy: &RetryPolicy,
+) -> Result<WriteStats, WriteError> {
+    let (items, duplicates) = dedupe(items);
+    let total = items.len();
+    let mut stats = WriteStats {
+        duplicates,
+        ..WriteStats::default()
+    };
+    for (index, chunk) in items.chunks(MAX_BATCH).enumerate() {
+        let mut pending: Vec<Item> = chunk.to_vec();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            stats.calls += 1;
+            let outcome = writer.write_batch(table, &pending).await;
+            let message = match outcome {
+                Ok(unprocessed) if unprocessed.is_empty() => break,
+                Ok(unprocessed) => {
+                    let n = unprocessed.len();
+                    pending = unprocessed
+                        .into_iter()
+                        .filter_map(|i| pending.get(i).cloned())
+                        .collect();
+                    format!("{n} item(s) left in UnprocessedItems")
+                }
+                Err(e) if e.retryable => e.message,
+                Err(e) => {
+                    return Err(WriteError {
+                        table: table.to_owned(),
+                        unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
+                        total,
+                        attempts: attempt,
+                        message: e.message,
+                    });
+                }
+            };
+            if attempt >= policy.max_attempts {
+                return Err(WriteError {
+                    table: table.to_owned(),
+                    unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
+                    total,
+                    attempts: attempt,
+                    message: format!("giving up: {message}"),
+                });
+            }
+            stats.retries += 1;
+            tracing::debug!(table, attempt, pending = pending.len(), %message, "retrying batch");
+            tokio::time::sleep(policy.delay(attempt)).await;
+        }
+    }
+    stats.items = total;
+    Ok(stats)
+}
+
+/// Keeps the last item of each key, in first-seen order of the keys.
+fn dedupe(items: Vec<Item>) -> (Vec<Item>, usize) {
+    let mut position: HashMap<(String, String), usize> = HashMap::with_capacity(items.len());
+    let mut out: Vec<Item> = Vec::with_capacity(items.len());
+    let mut duplicates = 0;
+    for item in items {
+        let key = (item.group_name.clone(), item.event_key.clone());
+        if let Some(&at) = position.get(&key) {
+            out[at] = item;
+            duplicates += 1;
+        } else {
+            position.insert(key, out.len());
+            out.push(item);
+        }
+    }
+    (out, duplicates)
+}
+
+/// [`BatchWriter`] on Amazon DynamoDB (or DynamoDB Local).
+#[derive(Clone, Debug)]
+pub struct DynamoDbWriter {
+    client: aws_sdk_dynamodb::Client,
+}
+
+impl DynamoDbWriter {
+    /// Wraps a client built once at start-up.
+    #[must_use]
+    pub fn new(client: aws_sdk_dynamodb::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl BatchWriter for DynamoDbWriter {
+    async fn write_batch(&self, table: &str, items: &[Item]) -> Result<Vec<usize>, BatchError> {
+        let mut requests = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder()
+                .set_item(Some(to_attributes(item)))
+                .build()
+                .map_err(|e| BatchError {
+                    retryable: false,
+                    message: e.to_string(),
+                })?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        let output = self
+            .client
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .map_err(|e| batch_error(&e))?;
+        let unprocessed = output
+            .unprocessed_items()
+            .and_then(|m| m.get(table))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if unprocessed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<(Option<&str>, Option<&str>)> = unprocessed
+            .iter()
+            .filter_map(|w| w.put_request())
+            .map(|p| {
+                let s = |name: &str| {
+                    p.item()
+                        .get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                };
+                (s(PARTITION_KEY), s(SORT_KEY))
+            })
+            .collect();
+        Ok(items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| {
+                keys.contains(&(
+                    Some(item.group_name.as_str()),
+                    Some(item.event_key.as_str()),
+                ))
+            })
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+fn batch_error<E, R>(err: &SdkError<E, R>) -> BatchError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
+    let retryable = match code {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "LimitExceededException",
+        ) => true,
+        Some(_) => false,
+        None => !matches!(err, SdkError::ConstructionFailure(_)),
+    };
+    BatchError {
+        retryable,
+        message: DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The DynamoDB form of an item: the same attributes as its JSON form (what `asg-trail
+/// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L.
+#[must_use]
+pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
+    match serde_json::to_value(item) {
+        Ok(Value::Object(map)) => map.into_iter().map(|(k, v)| (k, to_attribute(v))).collect(),
+        // An Item always serializes to an object; keep the keys at least.
+        _ => HashMap::from([
+            (
+                PARTITION_KEY.to_owned(),
+                AttributeValue::S(item.group_name.clone()),
+            ),
+            (
+                SORT_KEY.to_owned(),
+                AttributeValue::S(item.event_key.clone()),
+            ),
+        ]),
+    }
+}
+
+/// One JSON value as a DynamoDB attribute value.
+#[must_use]
+pub fn to_attribute(value: Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(b),
+        Value::Number(n) => number_attribute(&n),
+        Value::String(s) => AttributeValue::S(s),
+        Value::Array(a) => AttributeValue::L(a.into_iter().map(to_attribute).collect()),
+        Value::Object(m) => {
+            AttributeValue::M(m.into_iter().map(|(k, v)| (k, to_attribute(v))).collect())
+        }
+    }
+}
+
+/// DynamoDB numbers hold 38 significant digits between 1e-130 and 1e126; a JSON number outside
+/// that is kept as its text (S) rather than failing the whole batch.
+fn number_attribute(n: &Number) -> AttributeValue {
+    let text = n.to_string();
+    let fits = n.is_i64()
+        || n.is_u64()
+        || n.as_f64()
+            .is_some_and(|f| f == 0.0 || (1e-130..1e125).contains(&f.abs()));
+    if fits {
+        AttributeValue::N(text)
+    } else {
+        AttributeValue::S(text)
+    }
+}
+
+/// A DynamoDB item as plain JSON (the inverse of [`to_attributes`]; sets become arrays).
+#[must_use]
+pub fn to_json(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attribute_to_json(v)))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+fn attribute_to_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => serde_json::from_str::<Number>(n)
+            .map_or_else(|_| Value::String(n.clone()), Value::Number),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::M(m) => to_json(m),
+        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_to_json).collect()),
+        AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(ns) => Value::Array(
+            ns.iter()
+                .map(|n| attribute_to_json(&AttributeValue::N(n.clone())))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// A time range of a group's timeline. Bounds compare with `eventTime` as text, so a date
+/// (`2024-03-05`) or a full timestamp both work, and `until` is inclusive of everything that
+/// starts with it (`--until 2024-03-05` covers that whole day).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Earliest event time (inclusive).
+    pub since: Option<String>,
+    /// Latest event time (inclusive, as a prefix).
+    pub until: Option<String>,
+}
+
+/// Reads a group's items, oldest first, through every page of the query.
+///
+/// # Errors
+/// The SDK error, with its full context, when a page cannot be read.
+pub async fn query_group(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    group: &str,
+    range: &TimeRange,
+) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
+    let mut condition = "#g = :g".to_owned();
+    let mut request = client
+        .query()
+        .table_name(table)
+        .expression_attribute_names("#g", PARTITION_KEY)
+        .expression_attribute_values(":g", AttributeValue::S(group.to_owned()))
+        .scan_index_forward(true)
+        .consistent_read(true);
+    let bounds = (range.since.as_deref(), range.until.as_deref());
+    // '~' sorts after every character of an event key's time and separator, so `until~`
+    // is past every key that starts with `until`.
+    let until = |u: &str| AttributeValue::S(format!("{u}~"));
+    let key_condition = match bounds {
+        (Some(s), Some(u)) => Some((
+            " AND #k BETWEEN :lo AND :hi",
+            vec![(":lo", AttributeValue::S(s.to_owned())), (":hi", until(u))],
+        )),
+        (Some(s), None) => Some((
+            " AND #k >= :lo",
+            vec![(":lo", AttributeValue::S(s.to_owned()))],
+        )),
+        (None, Some(u)) => Some((" AND #k <= :hi", vec![(":hi", until(u))])),
+        (None, None) => None,
+    };
+    if let Some((clause, values)) = key_condition {
+        condition.push_str(clause);
+        request = request.expression_attribute_names("#k", SORT_KEY);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+    }
+    let mut pages = request
+        .key_condition_expression(condition)
+        .into_paginator()
+        .items()
+        .send();
+    let mut items = Vec::new();
+    while let Some(item) = pages.next().await {
+        items.push(item.map_err(|e| DisplayErrorContext(&e).to_string())?);
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    fn item(group: &str, id: &str) -> Item {
+        Item {
+            group_name: group.into(),
+            event_key: format!("2024-03-05T12:00:00Z#{id}"),
+            event_time: "2024-03-05T12:00:00Z".into(),
+            event_id: id.into(),
+            event_name: Some("UpdateAutoScalingGroup".into()),
+            event_version: None,
+            aws_region: None,
+            request_id: None,
+            source_ip_address: None,
+            user_agent: None,
+            error_code: None,
+            error_message: None,
+            read_only: Some(false),
+            account_id: "1".into(),
+            user_identity_type: None,
+            user_arn: None,
+            principal_id: None,
+            invoked_by: None,
+            user_name: None,
+            request_parameters: Some(
+                json!({"autoScalingGroupName": group, "maxSize": 3, "f": 0.5, "n": null, "l": [true]}),
+            ),
+            response_elements: None,
+            source_object: "s3://b/k".into(),
+        }
+    }
+
+    /// A fake table: records every call; scripted answers per call, then success.
+    #[derive(Default)]
+    struct Fake {
+        calls: Mutex<Vec<Vec<String>>>,
+        script: Mutex<Vec<Result<Vec<usize>, BatchError>>>,
+    }
+
+    impl BatchWriter for Fake {
+        async fn write_batch(
+            &self,
+            _table: &str,
+            items: &[Item],
+        ) -> Result<Vec<usize>, BatchError> {
+            assert!(items.len() <= MAX_BATCH, "batch of {}", items.len());
+            let mut keys: Vec<String> = items.iter().map(|i| format!("{:?}", i.key())).collect();
+            self.calls.lock().expect("lock").push(keys.clone());
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), items.len(), "duplicate keys in one call");
+            let mut script = self.script.lock().expect("lock");
+            if script.is_empty() {
+                Ok(Vec::new())
+            } else {
+                script.remove(0)
+            }
+        }
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: std::time::Duration::from_millis(1),
+            max_delay: std::time::Duration::from_millis(2),
+        }
+    }
+
+    fn throttled() -> BatchError {
+        BatchError {
+            retryable: true,
+            message: "ProvisionedThroughputExceededException".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_of_25_with_distinct_keys() {
+        let fake = Fake::default();
+        let mut items: Vec<Item> = (0..60).map(|i| item("g", &i.to_string())).collect();
+        items.push(item("g", "7"));
+        items.push(item("h", "7"));
+        let stats = write_all(&fake, "t", items, &fast())
+            .await
+            .expect("written");
+        assert_eq!(
+            stats,
+            WriteStats {
+                items: 61,
+                duplicates: 1,
+                calls: 3,
+                retries: 0
+            }
+        );
+        let calls = fake.calls.lock().expect("lock");
+        assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 11]);
+    }
+
+    #[tokio::test]
+    async fn unprocessed_items_are_retried_until_written() {
+        let fake = Fake::default();
+        fake.script
+            .lock()
+            .expect("lock")
+            .extend([Ok(vec![1, 3]), Err(throttled()), Ok(vec![0])]);
+        let items: Vec<Item> = (0..5).map(|i| item("g", &i.to_string())).collect();
+        let stats = write_all(&fake, "t", items, &fast())
+            .await
+            .expect("written");
+        assert_eq!((stats.calls, stats.retries, stats.items), (4, 3, 5));
+        let calls = fake.calls.lock().expect("lock");
+        assert_eq!(
+            calls[1], calls[2],
+            "the throttled call is repeated as it was"
+        );
+        assert_eq!(calls[1].len(), 2);
+        assert!(
+            calls[1][0].ends_with("#1\")") && calls[1][1].ends_with("#3\")"),
+            "{calls:?}"
+        );
+        assert_eq!(calls[3], [calls[1][0].clone()]);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_and_says_how_many_were_lost() {
+        let fake = Fake::default();
+        fake.script
+            .lock()
+            .expect("lock")
+            .extend((0..10).map(|_| Ok(vec![0, 1])));
+        let items: Vec<Item> = (0..30).map(|i| item("g", &i.to_string())).collect();
+        let err = write_all(&fake, "t", items, &fast())
+            .await
+            .expect_err("must fail");
+        assert_eq!((err.unwritten, err.total, err.attempts), (7, 30, 4));
+        assert!(err.to_string().contains("UnprocessedItems"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn non_retryable_errors_fail_at_once() {
+        let fake = Fake::default();
+        fake.script.lock().expect("lock").push(Err(BatchError {
+            retryable: false,
+            message: "ResourceNotFoundException: table t".into(),
+        }));
+        let items: Vec<Item> = (0..3).map(|i| item("g", &i.to_string())).collect();
+        let err = write_all(&fake, "t", items, &fast())
+            .await
+            .expect_err("must fail");
+        assert_eq!((err.unwritten, err.attempts), (3, 1));
+        assert_eq!(fake.calls.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn attributes_round_trip_through_plain_json() {
+        let it = item("web", "1");
+        let attrs = to_attributes(&it);
+        assert_eq!(attrs["groupName"], AttributeValue::S("web".into()));
+        assert_eq!(attrs["readOnly"], AttributeValue::Bool(false));
+        assert!(!attrs.contains_key("errorCode"), "absent, never NULL");
+        let AttributeValue::M(params) = &attrs["requestParameters"] else {
+            panic!("map")
+        };
+        assert_eq!(params["maxSize"], AttributeValue::N("3".into()));
+        assert_eq!(params["n"], AttributeValue::Null(true));
+        assert_eq!(to_json(&attrs), serde_json::to_value(&it).expect("json"));
+    }
+
+    #[test]
+    fn numbers_dynamodb_cannot_hold_are_kept_as_text() {
+        assert_eq!(
+            to_attribute(json!(1e300)),
+            AttributeValue::S("1e+300".into())
+        );
+        assert_eq!(to_attribute(json!(-12)), AttributeValue::N("-12".into()));
+        assert_eq!(to_attribute(json!(0.0)), AttributeValue::N("0.0".into()));
+    }
+}

@@ -1,0 +1,216 @@
+//! The table's item model: one item per (event, Auto Scaling group) pair, and the derivation of
+//! its keys. This is the contract that queries, the CLI and the tests rely on.
+//!
+//! * `groupName` (partition key): the group the event names, or `:account:<accountId>` for
+//!   events that name no group (a colon can never appear in a group name, so the account
+//!   partition cannot collide with a real group).
+//! * `eventKey` (sort key): `<eventTime>#<eventID>`: deterministic, so re-ingesting a log file
+//!   overwrites the same items instead of duplicating them.
+//!
+//! Attributes the record lacks (or holds as `null`) are absent from the item, never null.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Name of the partition key attribute (string).
+pub const PARTITION_KEY: &str = "groupName";
+/// Name of the sort key attribute (string).
+pub const SORT_KEY: &str = "eventKey";
+/// Prefix of the partition that holds the events naming no group, followed by the account ID.
+pub const ACCOUNT_PARTITION_PREFIX: &str = ":account:";
+
+/// One row of the table, as it is written to DynamoDB (and printed by `asg-trail extract`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// Partition key: group name, or `:account:<accountId>`.
+    pub group_name: String,
+    /// Sort key: `<eventTime>#<eventID>`.
+    pub event_key: String,
+    /// CloudTrail `eventTime` (ISO 8601, one-second precision).
+    pub event_time: String,
+    /// CloudTrail `eventID`.
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    /// CloudTrail `eventName` (the API action).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_name: Option<String>,
+    /// CloudTrail `eventVersion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_version: Option<String>,
+    /// CloudTrail `awsRegion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+    /// CloudTrail `requestID`.
+    #[serde(rename = "requestID", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// CloudTrail `sourceIPAddress`.
+    #[serde(rename = "sourceIPAddress", skip_serializing_if = "Option::is_none")]
+    pub source_ip_address: Option<String>,
+    /// CloudTrail `userAgent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// CloudTrail `errorCode` (present when the call failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// CloudTrail `errorMessage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// CloudTrail `readOnly`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// `recipientAccountId`, else `userIdentity.accountId`, else `unknown`.
+    pub account_id: String,
+    /// `userIdentity.type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_identity_type: Option<String>,
+    /// `userIdentity.arn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_arn: Option<String>,
+    /// `userIdentity.principalId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    /// `userIdentity.invokedBy` (an AWS service acting for the caller).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    /// The most useful human name of the caller (see [`crate::extract`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The record's `requestParameters` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_parameters: Option<Value>,
+    /// The record's `responseElements` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_elements: Option<Value>,
+    /// `s3://bucket/key` of the log file (or the file path for `asg-trail extract`).
+    pub source_object: String,
+}
+
+impl Item {
+    /// The item's primary key, `(groupName, eventKey)`.
+    #[must_use]
+    pub fn key(&self) -> (&str, &str) {
+        (&self.group_name, &self.event_key)
+    }
+}
+
+/// The sort key of an event: `<eventTime>#<eventID>`.
+#[must_use]
+pub fn event_key(event_time: &str, event_id: &str) -> String {
+    format!("{event_time}#{event_id}")
+}
+
+/// The partition for events that name no group: `:account:<accountId>`.
+#[must_use]
+pub fn account_partition(account_id: &str) -> String {
+    format!("{ACCOUNT_PARTITION_PREFIX}{account_id}")
+}
+
+/// The group name an `autoScalingGroupName` value stands for: the value itself, or the
+/// `<name>` part of a group ARN
+/// (`arn:aws:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name>`).
+/// Returns `None` for an empty value.
+#[must_use]
+pub fn group_name_from(value: &str) -> Option<&str> {
+    let name = if value.starts_with("arn:") {
+        value
+            .split_once(":autoScalingGroupName/")
+            .map_or(value, |(_, name)| name)
+    } else {
+        value
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_key_is_time_then_id() {
+        assert_eq!(
+            event_key("2024-03-05T12:00:01Z", "ab-12"),
+            "2024-03-05T12:00:01Z#ab-12"
+        );
+    }
+
+    #[test]
+    fn account_partition_cannot_be_a_group_name() {
+        let p = account_partition("123456789012");
+        assert_eq!(p, ":account:123456789012");
+        assert!(p.contains(':'));
+    }
+
+    #[test]
+    fn group_names_and_arns() {
+        let cases = [
+            ("web-asg", Some("web-asg")),
+            (
+                "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:5e1c1f7e-1111-2222-3333-444455556666:autoScalingGroupName/api-asg",
+                Some("api-asg"),
+            ),
+            (
+                "arn:aws-cn:autoscaling:cn-north-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/with/slash",
+                Some("with/slash"),
+            ),
+            (
+                "arn:aws:autoscaling:us-east-1:1:autoScalingGroup:uuid:autoScalingGroupName/",
+                None,
+            ),
+            ("", None),
+            // A name is taken as it is, even when it merely looks like a path.
+            ("team/web", Some("team/web")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(group_name_from(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn absent_attributes_are_not_serialized() {
+        let item = Item {
+            group_name: "g".into(),
+            event_key: "t#i".into(),
+            event_time: "t".into(),
+            event_id: "i".into(),
+            event_name: None,
+            event_version: None,
+            aws_region: None,
+            request_id: None,
+            source_ip_address: None,
+            user_agent: None,
+            error_code: None,
+            error_message: None,
+            read_only: Some(false),
+            account_id: "unknown".into(),
+            user_identity_type: None,
+            user_arn: None,
+            principal_id: None,
+            invoked_by: None,
+            user_name: None,
+            request_parameters: None,
+            response_elements: None,
+            source_object: "s3://b/k".into(),
+        };
+        let json = serde_json::to_value(&item).expect("serializes");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "accountId",
+                "eventID",
+                "eventKey",
+                "eventTime",
+                "groupName",
+                "readOnly",
+                "sourceObject"
+            ]
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! From an S3 event notification to the list of objects to ingest, with the objects to leave
+//! alone and why. Keys arrive URL-encoded (`+` for a space, then `%XX`) and are decoded here.
+//!
+//! Objects that are not CloudTrail log files — digest and Insights files, folders, zero-byte
+//! objects, other suffixes — are skipped, each with a reason the handler logs; a skip is never an
+//! error.
+
+use std::fmt;
+
+use aws_lambda_events::event::s3::S3Event;
+use percent_encoding::percent_decode_str;
+
+/// An S3 object to ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Bucket name.
+    pub bucket: String,
+    /// Decoded object key.
+    pub key: String,
+    /// Size in bytes, as the notification gives it.
+    pub size: Option<u64>,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// Why an object is not ingested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The notification is not an `ObjectCreated:*` event (a deletion, a restore...).
+    NotObjectCreated,
+    /// A CloudTrail digest file (`CloudTrail-Digest/`), used for log file validation.
+    Digest,
+    /// A CloudTrail Insights file (`CloudTrail-Insight/`): not API calls.
+    Insight,
+    /// A folder placeholder (key ends with `/`).
+    Folder,
+    /// The object holds no bytes.
+    Empty,
+    /// The key does not end in `.json.gz` or `.json`.
+    NotLogFile,
+}
+
+impl SkipReason {
+    /// A short, stable name for logs and summaries.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotObjectCreated => "not_object_created",
+            Self::Digest => "digest_file",
+            Self::Insight => "insight_file",
+            Self::Folder => "folder",
+            Self::Empty => "empty_object",
+            Self::NotLogFile => "not_a_log_file",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to do with one record of a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Ingest this object.
+    Ingest(ObjectRef),
+    /// Leave it alone, for this reason.
+    Skip(ObjectRef, SkipReason),
+}
+
+/// A notification that cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    /// A record lacks its bucket name or object key.
+    #[error("S3 notification record {index} has no {missing}")]
+    Missing {
+        /// Position of the record in the notification.
+        index: usize,
+        /// What is missing.
+        missing: &'static str,
+    },
+    /// An object key that does not decode to UTF-8 text.
+    #[error("S3 notification record {index}: key {key:?} is not valid URL-encoded UTF-8")]
+    BadKey {
+        /// Position of the record in the notification.
+        index: usize,
+        /// The key as received.
+        key: String,
+    },
+}
+
+/// Lists what to do with each record of an S3 event notification, in order.
+///
+/// # Errors
+/// A [`NotificationError`] when a record has no bucket or key, or a key that does not decode.
+pub fn from_s3_event(event: &S3Event) -> Result<Vec<Disposition>, NotificationError> {
+    event
+        .records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let bucket = record
+                .s3
+                .bucket
+                .name
+                .clone()
+                .filter(|b| !b.is_empty())
+                .ok_or(NotificationError::Missing {
+                    index,
+                    missing: "bucket name",
+                })?;
+            let raw_key = record
+                .s3
+                .object
+                .key
+                .as_deref()
+                .ok_or(NotificationError::Missing {
+                    index,
+                    missing: "object key",
+                })?;
+            let key = decode_key(raw_key).ok_or_else(|| NotificationError::BadKey {
+                index,
+                key: raw_key.to_owned(),
+            })?;
+            let size = record.s3.object.size.and_then(|s| u64::try_from(s).ok());
+            let object = ObjectRef { bucket, key, size };
+            let created = record
+                .event_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("ObjectCreated"));
+            let skip = if created {
+                skip_reason(&object.key, object.size)
+            } else {
+                Some(SkipReason::NotObjectCreated)
+            };
+            Ok(match skip {
+                Some(reason) => Disposition::Skip(object, reason),
+                None => Disposition::Ingest(object),
+            })
+        })
+        .collect()
+}
+
+/// Decodes an object key as S3 writes it into notifications: `+` stands for a space, then
+/// `%XX` escapes. `None` when the result is not UTF-8.
+#[must_use]
+pub fn decode_key(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
+/// Why an object with this (decoded) key and size is not a CloudTrail log file, if it is not.
+#[must_use]
+pub fn skip_reason(key: &str, size: Option<u64>) -> Option<SkipReason> {
+    let has_folder = |name: &str| key.split('/').any(|segment| segment == name);
+    if key.ends_with('/') {
+        Some(SkipReason::Folder)
+    } else if has_folder("CloudTrail-Digest") {
+        Some(SkipReason::Digest)
+    } else if has_folder("CloudTrail-Insight") {
+        Some(SkipReason::Insight)
+    } else if size == Some(0) {
+        Some(SkipReason::Empty)
+    } else if !(key.ends_with(".json.gz") || key.ends_with(".json")) {
+        Some(SkipReason::NotLogFile)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LOG: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
+
+    fn event(records: &[(&str, &str, &str, i64)]) -> S3Event {
+        let records: Vec<_> = records
+            .iter()
+            .map(|(name, bucket, key, size)| {
+                json!({
+                    "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                    "eventTime": "2024-03-05T12:05:00.000Z", "eventName": name,
+                    "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                    "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                    "responseElements": {"x-amz-request-id": "r", "x-amz-id-2": "i"},
+                    "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+                           "bucket": {"name": bucket, "ownerIdentity": {"principalId": "o"},
+                                      "arn": format!("arn:aws:s3:::{bucket}")},
+                           "object": {"key": key, "size": size, "eTag": "e", "sequencer": "s"}}
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({ "Records": records })).expect("valid S3 event")
+    }
+
+    #[test]
+    fn keys_are_url_decoded_plus_first() {
+        let cases = [
+            ("a+b", "a b"),
+            ("a%2Bb", "a+b"),
+            ("my+logs/x%3Ay.json.gz", "my logs/x:y.json.gz"),
+            ("caf%C3%A9", "café"),
+            ("100%25", "100%"),
+            ("plain/key.json", "plain/key.json"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(decode_key(raw).as_deref(), Some(want), "{raw}");
+        }
+        assert_eq!(decode_key("bad%FF"), None);
+    }
+
+    #[test]
+    fn skip_rules() {
+        let cases = [
+            (LOG, Some(100), None),
+            (
+                "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json",
+                Some(100),
+                None,
+            ),
+            (LOG, None, None),
+            (
+                "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/05/1_CloudTrail-Digest_us-east-1_x.json.gz",
+                Some(9),
+                Some(SkipReason::Digest),
+            ),
+            (
+                "AWSLogs/1/CloudTrail-Insight/us-east-1/2024/03/05/x.json.gz",
+                Some(9),
+                Some(SkipReason::Insight),
+            ),
+            ("AWSLogs/1/CloudTrail/", Some(0), Some(SkipReason::Folder)),
+            (LOG, Some(0), Some(SkipReason::Empty)),
+            (
+                "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json.gz.tmp",
+                Some(9),
+                Some(SkipReason::NotLogFile),
+            ),
+            (
+                "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.csv",
+                Some(9),
+                Some(SkipReason::NotLogFile),
+            ),
+            // A folder merely named like the digest folder's prefix is not the digest folder.
+            ("AWSLogs/1/CloudTrail-Digests-old/x.json.gz", Some(9), None),
+        ];
+        for (key, size, want) in cases {
+            assert_eq!(skip_reason(key, size), want, "{key} {size:?}");
+        }
+    }
+
+    #[test]
+    fn notification_to_dispositions() {
+        let ev = event(&[
+            (
+                "ObjectCreated:Put",
+                "trail",
+                "my+logs/AWSLogs/1/CloudTrail/us-east-1/2024/03/05/a%3Ab.json.gz",
+                10,
+            ),
+            ("ObjectCreated:CompleteMultipartUpload", "trail", LOG, 10),
+            ("ObjectRemoved:Delete", "trail", LOG, 10),
+            (
+                "ObjectCreated:Put",
+                "trail",
+                "AWSLogs/1/CloudTrail-Digest/d.json.gz",
+                10,
+            ),
+        ]);
+        let got = from_s3_event(&ev).expect("valid");
+        let obj = |key: &str| ObjectRef {
+            bucket: "trail".into(),
+            key: key.into(),
+            size: Some(10),
+        };
+        assert_eq!(
+            got,
+            [
+                Disposition::Ingest(obj(
+                    "my logs/AWSLogs/1/CloudTrail/us-east-1/2024/03/05/a:b.json.gz"
+                )),
+                Disposition::Ingest(obj(LOG)),
+                Disposition::Skip(obj(LOG), SkipReason::NotObjectCreated),
+                Disposition::Skip(
+                    obj("AWSLogs/1/CloudTrail-Digest/d.json.gz"),
+                    SkipReason::Digest
+                ),
+            ]
+        );
+        assert_eq!(got[1].clone(), Disposition::Ingest(obj(LOG)));
+        assert_eq!(obj("k").to_string(), "s3://trail/k");
+    }
+
+    #[test]
+    fn undecodable_keys_and_missing_names_are_errors() {
+        let ev = event(&[("ObjectCreated:Put", "trail", "x%FF.json.gz", 1)]);
+        assert!(matches!(
+            from_s3_event(&ev),
+            Err(NotificationError::BadKey { index: 0, .. })
+        ));
+        let ev = event(&[("ObjectCreated:Put", "", LOG, 1)]);
+        assert!(matches!(
+            from_s3_event(&ev),
+            Err(NotificationError::Missing {
+                missing: "bucket name",
+                ..
+            })
+        ));
+    }
+}

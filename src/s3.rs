@@ -1,0 +1,103 @@
+//! Reading log objects: the [`ObjectStore`] trait the handler depends on, and its S3
+//! implementation. The body is handed over as a byte stream, decoded as it arrives; it is never
+//! downloaded into memory first.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use tokio::io::AsyncRead;
+
+use crate::error::{ReadError, ReadErrorKind};
+use crate::notification::ObjectRef;
+
+/// An object's body, streamed.
+pub struct ObjectBody {
+    /// The bytes, as they arrive.
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+    /// `Content-Length`, when the store gives it.
+    pub length: Option<u64>,
+}
+
+/// Where log objects are read from.
+pub trait ObjectStore: Send + Sync {
+    /// Opens an object for streaming.
+    fn open(
+        &self,
+        object: &ObjectRef,
+    ) -> impl Future<Output = Result<ObjectBody, ReadError>> + Send;
+}
+
+/// [`ObjectStore`] on Amazon S3 (or any server of its wire protocol).
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Store {
+    /// Wraps a client built once at start-up.
+    #[must_use]
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl ObjectStore for S3Store {
+    async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, ReadError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .send()
+            .await
+            .map_err(|e| read_error(object, &e))?;
+        let length = output.content_length().and_then(|n| u64::try_from(n).ok());
+        Ok(ObjectBody {
+            reader: Box::pin(output.body.into_async_read()),
+            length,
+        })
+    }
+}
+
+/// Classifies a GetObject failure and says what to do about it.
+fn read_error<E, R>(object: &ObjectRef, err: &SdkError<E, R>) -> ReadError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
+    let detail = DisplayErrorContext(err);
+    match code {
+        Some("NoSuchKey" | "NotFound") => ReadError {
+            kind: ReadErrorKind::NotFound,
+            message: format!("NoSuchKey: the object no longer exists ({detail})"),
+        },
+        Some("AccessDenied" | "Forbidden" | "KMS.AccessDeniedException") => ReadError {
+            kind: ReadErrorKind::AccessDenied,
+            message: format!(
+                "AccessDenied: the function's role needs s3:GetObject on arn:aws:s3:::{}/{} \
+                 (and kms:Decrypt on the bucket's KMS key if the trail encrypts with SSE-KMS) ({detail})",
+                object.bucket, object.key
+            ),
+        },
+        Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout") => ReadError {
+            kind: ReadErrorKind::Transient,
+            message: detail.to_string(),
+        },
+        _ if matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) =>
+        {
+            ReadError {
+                kind: ReadErrorKind::Transient,
+                message: detail.to_string(),
+            }
+        }
+        _ => ReadError {
+            kind: ReadErrorKind::Other,
+            message: detail.to_string(),
+        },
+    }
+}
