@@ -60,4 +60,4 @@ write("s3-put.json", event(KEY, len(gz), md5, "0065E708A3C1F2B4D5", "2024-03-05T
 write("s3-put-encoded-key.json", event(ENCODED_KEY, len(gz), md5, "0065E708A3C1F2B4D6", "2024-03-05T12:05:31.377Z"))
 write("s3-put-digest.json", event(DIGEST_KEY, 1423, "7c1e9d3a5b2f4e6a8c0d1b3f5a7e9c2d", "0065E714B6D2A3C5E7", "2024-03-05T13:01:12.905Z"))
 PY
-echo "regenerated: $(cd "$ROOT" && ls events/*.gz events/s3-put*.json | tr '\n' ' ')"
+echo "regenerated: events/cloudtrail-sample.json.gz events/s3-put.json events/s3-put-encoded-key.json events/s3-put-digest.json"

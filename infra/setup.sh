@@ -31,8 +31,8 @@ command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
 command -v npm >/dev/null || die "npm not found (node/npm are required for DynamoDB Local)"
 
 py_version="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
-req_hash="$(cat "$INFRA/requirements.txt" | sha256sum | cut -c1-64)"
-lock_hash="$(cat "$INFRA/package-lock.json" | sha256sum | cut -c1-64)"
+req_hash="$(sha256sum <"$INFRA/requirements.txt" | cut -c1-64)"
+lock_hash="$(sha256sum <"$INFRA/package-lock.json" | cut -c1-64)"
 
 # --- Python venv ------------------------------------------------------------
 venv_stamp="$VENV/.asg-trail-stamp"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# All the checks and tests of asg-trail (what CI runs: .ci/run calls this).
+#
+#   1. infra/setup.sh          pinned tools at the paths the tests expect (fast when installed)
+#   2. template checks         cfn-lint, sam validate --lint, transformed cfn-lint, IAM asserts
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
+#
+# The integration tests start their own S3 (moto) and DynamoDB Local servers on loopback
+# from infra/.venv and infra/.tools; nothing here needs network access beyond setup.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+timed() { # name cmd...
+    local name=$1 start=$SECONDS
+    shift
+    step "$name"
+    "$@" || { printf 'test.sh: FAILED: %s (exit %s)\n' "$name" "$?" >&2; return 1; }
+    printf '    %s: ok in %d s\n' "$name" "$((SECONDS - start))" >&2
+}
+
+timed "infra/setup.sh" infra/setup.sh
+
+# cargo-lambda and cargo-zigbuild (which finds zig through `python3 -m ziglang`) live in the venv.
+export PATH="$ROOT/infra/.venv/bin:$PATH"
+export SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
+
+timed "template checks" infra/.venv/bin/python infra/template_tool.py lint template.yaml
+timed "cargo fmt --all -- --check" cargo fmt --all -- --check
+timed "cargo clippy --all-targets --locked -- -D warnings" cargo clippy --all-targets --locked -- -D warnings
+timed "cargo test --locked --all-targets" cargo test --locked --all-targets
+
+step "all checks passed"
