@@ -632,4 +632,80 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn conformance_over_the_real_corpus() {
+        // (file, records, Auto Scaling events, event name) — counts from SOURCES.md.
+        let cases = [
+            (
+                "218007301253_CloudTrail_us-east-1_20230710T1200Z_iLj9fb7yyUG9X4Bf.json",
+                394,
+                0,
+                None,
+            ),
+            (
+                "218007301253_CloudTrail_us-east-1_20230710T1210Z_6CICdbJQM3beT7n3.json",
+                246,
+                0,
+                None,
+            ),
+            (
+                "218007301253_CloudTrail_us-east-1_20230710T1230Z_9SJSsrxJ0ChF5VFb.json",
+                84,
+                1,
+                Some("DescribeAutoScalingGroups"),
+            ),
+            (
+                "111111111111_CloudTrail_eu-central-1_20171211T1505Z_A6kvhMoVeCsc7v8U.json",
+                2,
+                1,
+                Some("DescribeLaunchConfigurations"),
+            ),
+            (
+                "111111111111_CloudTrail_eu-central-1_20171211T1505Z_A6kvhMoVeCsc7v8U.json.gz",
+                2,
+                1,
+                Some("DescribeLaunchConfigurations"),
+            ),
+            (
+                "events-for-smoke-test.json",
+                3,
+                1,
+                Some("DescribeLaunchConfigurations"),
+            ),
+            (
+                "342082656213_CloudTrail_us-west-1_20210729T2350Z_9zOwwQ3KZkD3a1pv.json.gz",
+                25,
+                0,
+                None,
+            ),
+            (
+                "342082656213_CloudTrail_us-west-1_20210730T1635Z_hOe61gHlbCTVf45Q.json.gz",
+                622,
+                0,
+                None,
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+        for (name, records, events, event_name) in cases {
+            let file = std::fs::File::open(dir.join(name)).expect(name);
+            let mut items = Vec::new();
+            let (stats, result) = extract_log(file, name, |i| items.push(i));
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                (stats.records, stats.events, stats.rejected),
+                (records, events, 0),
+                "{name}"
+            );
+            assert_eq!(
+                items.first().and_then(|i| i.event_name.as_deref()),
+                event_name,
+                "{name}"
+            );
+            for item in &items {
+                assert!(item.group_name.starts_with(":account:"), "{name}: {item:?}");
+                assert!(item.event_key.starts_with(&item.event_time), "{name}");
+            }
+        }
+    }
 }

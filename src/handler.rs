@@ -226,3 +226,256 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamodb::BatchError;
+    use crate::error::{ReadError, ReadErrorKind};
+    use crate::item::Item;
+    use crate::s3::ObjectBody;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    const KEY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
+
+    /// Objects in memory; a missing one answers NotFound.
+    #[derive(Default)]
+    struct MemStore(HashMap<(String, String), Vec<u8>>);
+
+    impl ObjectStore for MemStore {
+        async fn open(&self, object: &ObjectRef) -> Result<ObjectBody, ReadError> {
+            let bytes = self
+                .0
+                .get(&(object.bucket.clone(), object.key.clone()))
+                .cloned()
+                .ok_or(ReadError {
+                    kind: ReadErrorKind::NotFound,
+                    message: "NoSuchKey".into(),
+                })?;
+            Ok(ObjectBody {
+                length: Some(bytes.len() as u64),
+                reader: Box::pin(std::io::Cursor::new(bytes)),
+            })
+        }
+    }
+
+    /// A table in memory that can refuse writes: `fail_after` successful calls, then every
+    /// call leaves all its items unprocessed.
+    #[derive(Default)]
+    struct MemTable {
+        rows: Mutex<BTreeMap<(String, String), Item>>,
+        calls: Mutex<u32>,
+        fail_after: Option<u32>,
+        hard_error: bool,
+    }
+
+    impl BatchWriter for MemTable {
+        async fn write_batch(
+            &self,
+            _table: &str,
+            items: &[Item],
+        ) -> Result<Vec<usize>, BatchError> {
+            let mut calls = self.calls.lock().expect("lock");
+            *calls += 1;
+            if self.fail_after.is_some_and(|n| *calls > n) {
+                if self.hard_error {
+                    return Err(BatchError {
+                        retryable: false,
+                        message: "AccessDeniedException".into(),
+                    });
+                }
+                return Ok((0..items.len()).collect());
+            }
+            let mut rows = self.rows.lock().expect("lock");
+            for item in items {
+                rows.insert(
+                    (item.group_name.clone(), item.event_key.clone()),
+                    item.clone(),
+                );
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    fn retry() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
+    }
+
+    /// A log with `n` Auto Scaling events on group `g`, plus one record of another service.
+    fn log(n: usize) -> Vec<u8> {
+        let mut records =
+            vec![serde_json::json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject"})];
+        records.extend((0..n).map(|i| {
+            serde_json::json!({
+                "eventSource": "autoscaling.amazonaws.com", "eventName": "SetDesiredCapacity",
+                "eventTime": "2024-03-05T12:00:00Z", "eventID": format!("e{i}"),
+                "recipientAccountId": "123456789012",
+                "requestParameters": {"autoScalingGroupName": "g", "desiredCapacity": i}
+            })
+        }));
+        let text = serde_json::json!({ "Records": records }).to_string();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).expect("gzip");
+        gz.finish().expect("gzip")
+    }
+
+    fn notification(keys: &[(&str, i64)]) -> S3Event {
+        let records: Vec<_> = keys.iter().map(|(key, size)| serde_json::json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2024-03-05T12:05:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+            "bucket": {"name": "trail", "arn": "arn:aws:s3:::trail"},
+            "object": {"key": key, "size": size, "eTag": "e", "sequencer": "s"}}
+        })).collect();
+        serde_json::from_value(serde_json::json!({ "Records": records })).expect("event")
+    }
+
+    fn store(objects: &[(&str, Vec<u8>)]) -> MemStore {
+        MemStore(
+            objects
+                .iter()
+                .map(|(k, v)| (("trail".to_owned(), (*k).to_owned()), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_event_is_written_and_counted() {
+        let ingestor = Ingestor::new(store(&[(KEY, log(60))]), MemTable::default(), "t", retry());
+        let summary = ingestor
+            .handle_s3_event(&notification(&[
+                (KEY, 10),
+                ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10),
+            ]))
+            .await
+            .expect("succeeds");
+        assert_eq!(
+            summary,
+            InvocationSummary {
+                objects_ingested: 1,
+                objects_skipped: 1,
+                records: 61,
+                events: 60,
+                items_written: 60,
+                rejected: 0
+            }
+        );
+        let rows = ingestor.writer.rows.lock().expect("lock");
+        assert_eq!(rows.len(), 60);
+        assert!(
+            rows.values()
+                .all(|i| i.source_object == format!("s3://trail/{KEY}"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_failure_fails_the_invocation_and_reports_only_what_was_written() {
+        let table = MemTable {
+            fail_after: Some(1),
+            ..MemTable::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(60))]), table, "events", retry());
+        let object = ObjectRef {
+            bucket: "trail".into(),
+            key: KEY.into(),
+            size: None,
+        };
+        let err = ingestor.ingest(&object).await.expect_err("must fail");
+        let IngestError::Write {
+            cause,
+            object: name,
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(name, &format!("s3://trail/{KEY}"));
+        assert_eq!((cause.total, cause.unwritten), (60, 35));
+        assert_eq!(
+            ingestor.writer.rows.lock().expect("lock").len(),
+            25,
+            "only the first batch landed"
+        );
+        let inv = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect_err("fails");
+        assert_eq!(inv.error_type(), "WriteFailed");
+        assert!(inv.to_string().contains("table events"), "{inv}");
+    }
+
+    #[tokio::test]
+    async fn a_non_retryable_write_error_fails_at_once() {
+        let table = MemTable {
+            fail_after: Some(0),
+            hard_error: true,
+            ..MemTable::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
+        let err = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect_err("fails");
+        assert!(err.to_string().contains("AccessDeniedException"), "{err}");
+        assert_eq!(*ingestor.writer.calls.lock().expect("lock"), 1);
+    }
+
+    #[tokio::test]
+    async fn one_failed_object_fails_the_invocation_but_not_the_others() {
+        let other = KEY.replace("Ab12Cd34", "Zz99Yy88");
+        let ingestor = Ingestor::new(
+            store(&[(&other, log(2))]),
+            MemTable::default(),
+            "t",
+            retry(),
+        );
+        let err = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]))
+            .await
+            .expect_err("one object is missing");
+        assert!(
+            err.to_string()
+                .starts_with("1 of 2 object(s) failed: s3://trail/"),
+            "{err}"
+        );
+        assert_eq!(err.error_type(), "ObjectNotFound");
+        assert_eq!(
+            ingestor.writer.rows.lock().expect("lock").len(),
+            2,
+            "the other object was ingested"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_truncated_file_keeps_what_it_read_and_fails() {
+        let mut gz = log(2000);
+        gz.truncate(gz.len() * 2 / 3);
+        let ingestor = Ingestor::new(store(&[(KEY, gz)]), MemTable::default(), "t", retry());
+        let err = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect_err("truncated");
+        assert_eq!(err.error_type(), "InvalidLogFile");
+        assert!(err.to_string().contains(KEY), "{err}");
+        let written = ingestor.writer.rows.lock().expect("lock").len();
+        assert!(written > 0 && written < 2000, "{written}");
+    }
+
+    #[tokio::test]
+    async fn redelivery_overwrites_instead_of_duplicating() {
+        let ingestor = Ingestor::new(store(&[(KEY, log(30))]), MemTable::default(), "t", retry());
+        for _ in 0..2 {
+            ingestor
+                .handle_s3_event(&notification(&[(KEY, 10)]))
+                .await
+                .expect("ok");
+        }
+        assert_eq!(ingestor.writer.rows.lock().expect("lock").len(), 30);
+    }
+}
