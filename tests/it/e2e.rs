@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::runtime_api::Lambda;
 use crate::stack;
 
-/// The fixture: a CloudTrail delivery file with 9 records, 5 of them EC2 Auto Scaling.
+/// The fixture: a CloudTrail delivery file with 10 records, 6 of them EC2 Auto Scaling.
 const FIXTURE_GZ: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/e2e-mixed.json.gz"
@@ -182,6 +182,53 @@ fn expected_items(source: &str) -> Vec<Value> {
             },
             "sourceObject": source,
         }),
+        // PutScalingPolicy naming api-asg by plain name (same partition as the ARN form);
+        // the only item with responseElements (a map holding a list of maps); a float.
+        json!({
+            "groupName": "api-asg",
+            "eventKey": "2024-03-05T11:59:58Z#d2c4e6f8-0a1b-4c3d-9e5f-7a8b9c0d1e2f",
+            "eventTime": "2024-03-05T11:59:58Z",
+            "eventName": "PutScalingPolicy",
+            "eventID": "d2c4e6f8-0a1b-4c3d-9e5f-7a8b9c0d1e2f",
+            "eventVersion": "1.09",
+            "awsRegion": "us-east-1",
+            "requestID": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+            "sourceIPAddress": "203.0.113.17",
+            "userAgent": "aws-cli/2.15.21 Python/3.11.6 Linux/6.2.0-1018-aws exe/x86_64.ubuntu.22 prompt/off command/autoscaling.put-scaling-policy",
+            "readOnly": false,
+            "accountId": ACCOUNT,
+            "userIdentityType": "IAMUser",
+            "userArn": "arn:aws:iam::123456789012:user/deploy-bot",
+            "principalId": "AIDAQRSTUVWXYZ2345678",
+            "userName": "deploy-bot",
+            "requestParameters": {
+                "autoScalingGroupName": "api-asg",
+                "policyName": "cpu50",
+                "policyType": "TargetTrackingScaling",
+                "targetTrackingConfiguration": {
+                    "predefinedMetricSpecification": {
+                        "predefinedMetricType": "ASGAverageCPUUtilization"
+                    },
+                    "targetValue": 50.0,
+                    "disableScaleIn": false
+                },
+                "enabled": true
+            },
+            "responseElements": {
+                "policyARN": "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:7f3e2d1c-aaaa-bbbb-cccc-0123456789ab:autoScalingGroupName/api-asg:policyName/cpu50",
+                "alarms": [
+                    {
+                        "alarmName": "TargetTracking-api-asg-AlarmHigh-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+                        "alarmARN": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:TargetTracking-api-asg-AlarmHigh-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
+                    },
+                    {
+                        "alarmName": "TargetTracking-api-asg-AlarmLow-6d5c4b3a-2f1e-0d9c-8b7a-6f5e4d3c2b1a",
+                        "alarmARN": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:TargetTracking-api-asg-AlarmLow-6d5c4b3a-2f1e-0d9c-8b7a-6f5e4d3c2b1a"
+                    }
+                ]
+            },
+            "sourceObject": source,
+        }),
         // CreateLaunchConfiguration names no group → the account partition. No
         // recipientAccountId (accountId from userIdentity), no readOnly, Root (no userName).
         json!({
@@ -241,8 +288,30 @@ fn sort_items(items: &mut [Value]) {
     items.sort_by_key(key_of);
 }
 
+/// Numbers compared by value: DynamoDB may store `50.0` as `50`, and serde_json's `50.0` (f64)
+/// is not equal to `50` (u64). Integral values become integers, others stay floats.
+fn normalize_numbers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(normalize_numbers).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), normalize_numbers(v)))
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
+}
+
 /// Asserts `actual` holds exactly `expected` (any order): same key set, then every attribute.
-fn assert_items(mut actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
+fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
+    let mut actual: Vec<Value> = actual.iter().map(normalize_numbers).collect();
+    let expected: Vec<Value> = expected.iter().map(normalize_numbers).collect();
+    let expected = &expected[..];
     sort_items(&mut actual);
     let got_keys: Vec<_> = actual.iter().map(key_of).collect();
     let want_keys: Vec<_> = expected.iter().map(key_of).collect();
@@ -569,7 +638,11 @@ async fn lambda_skips_digest_files_and_empty_objects() {
     // table above means "skipped", not "the binary writes nothing at all".
     stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
     let outcome = lambda
-        .invoke(notification(vec![s3_put_record(&bucket, LOG_KEY_ENCODED, gz.len())]))
+        .invoke(notification(vec![s3_put_record(
+            &bucket,
+            LOG_KEY_ENCODED,
+            gz.len(),
+        )]))
         .await;
     assert!(
         outcome.is_ok(),
@@ -577,9 +650,11 @@ async fn lambda_skips_digest_files_and_empty_objects() {
         lambda.logs()
     );
     let source = format!("s3://{bucket}/{LOG_KEY}");
-    assert_items(stack::scan_all(&table).await, &expected_items(&source), &|| {
-        format!("--- bootstrap output ---\n{}", lambda.logs())
-    });
+    assert_items(
+        stack::scan_all(&table).await,
+        &expected_items(&source),
+        &|| format!("--- bootstrap output ---\n{}", lambda.logs()),
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -635,8 +710,8 @@ async fn cli_query_prints_a_groups_items_oldest_first() {
         .collect();
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(
-            g,
-            w,
+            normalize_numbers(g),
+            normalize_numbers(w),
             "query output line differs from the stored item\n{}",
             describe(&args, &out)
         );
