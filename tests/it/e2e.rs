@@ -726,3 +726,138 @@ fn cli_extract_prints_the_items_of_a_local_file() {
     let got = json_lines(&args, &out);
     assert_items(got, &expected_items(FIXTURE_GZ), &|| describe(&args, &out));
 }
+
+// ------------------------------------------------------------------------------------------
+// Volume: more than one BatchWriteItem, repeated records, multi-member gzip.
+// ------------------------------------------------------------------------------------------
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// Generated SetDesiredCapacity call number `i` and the item the contract says it becomes.
+fn generated(i: usize, source: &str) -> (Value, Value) {
+    let group = format!("batch-asg-{}", i % 3);
+    let time = format!("2024-03-05T12:{:02}:{:02}Z", i / 60, i % 60);
+    let id = format!("00000000-0000-4000-8000-{i:012}");
+    let request_id = format!("11111111-0000-4000-8000-{i:012}");
+    let record = json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAQRSTUVWXYZ2345678",
+            "arn": "arn:aws:iam::123456789012:user/deploy-bot",
+            "accountId": "123456789012",
+            "accessKeyId": "AKIAQRSTUVWXEXAMPLE1",
+            "userName": "deploy-bot"
+        },
+        "eventTime": time,
+        "eventSource": "autoscaling.amazonaws.com",
+        "eventName": "SetDesiredCapacity",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.17",
+        "userAgent": "aws-cli/2.15.21",
+        "requestParameters": {"autoScalingGroupName": group, "desiredCapacity": i},
+        "responseElements": null,
+        "requestID": request_id,
+        "eventID": id,
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": "123456789012",
+        "eventCategory": "Management"
+    });
+    let item = json!({
+        "groupName": group,
+        "eventKey": format!("{time}#{id}"),
+        "eventTime": time,
+        "eventName": "SetDesiredCapacity",
+        "eventID": id,
+        "eventVersion": "1.09",
+        "awsRegion": "us-east-1",
+        "requestID": request_id,
+        "sourceIPAddress": "203.0.113.17",
+        "userAgent": "aws-cli/2.15.21",
+        "readOnly": false,
+        "accountId": ACCOUNT,
+        "userIdentityType": "IAMUser",
+        "userArn": "arn:aws:iam::123456789012:user/deploy-bot",
+        "principalId": "AIDAQRSTUVWXYZ2345678",
+        "userName": "deploy-bot",
+        "requestParameters": {"autoScalingGroupName": group, "desiredCapacity": i},
+        "sourceObject": source,
+    });
+    (record, item)
+}
+
+#[tokio::test]
+async fn lambda_writes_many_items_and_repeated_records_once() {
+    const N: usize = 130;
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+               123456789012_CloudTrail_us-east-1_20240305T1215Z_Vol0000001.json.gz";
+    let source = format!("s3://{bucket}/{key}");
+    let mut records = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..N {
+        let (record, item) = generated(i, &source);
+        // CloudTrail may deliver a record twice; the repeat lands in the same batch of 25.
+        if i % 7 == 0 {
+            records.push(record.clone());
+        }
+        records.push(record);
+        expected.push(item);
+    }
+    sort_items(&mut expected);
+    let gz = gzip(json!({ "Records": records }).to_string().as_bytes());
+    stack::put_object(&bucket, key, gz.clone()).await;
+
+    let lambda = Lambda::start(&table);
+    let outcome = lambda
+        .invoke(notification(vec![s3_put_record(&bucket, key, gz.len())]))
+        .await;
+    assert!(
+        outcome.is_ok(),
+        "invocation failed: {outcome:?}\n--- bootstrap output ---\n{}",
+        lambda.logs()
+    );
+    assert_items(stack::scan_all(&table).await, &expected, &|| {
+        format!("--- bootstrap output ---\n{}", lambda.logs())
+    });
+}
+
+#[tokio::test]
+async fn lambda_reads_a_multi_member_gzip_file() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let plain = std::fs::read(FIXTURE_GZ.trim_end_matches(".gz")).expect("read the plain fixture");
+    // Two gzip members whose decompressed concatenation is the file (split mid-record).
+    let (a, b) = plain.split_at(plain.len() / 2);
+    let mut gz = gzip(a);
+    gz.extend(gzip(b));
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+
+    let lambda = Lambda::start(&table);
+    let outcome = lambda
+        .invoke(notification(vec![s3_put_record(
+            &bucket,
+            LOG_KEY_ENCODED,
+            gz.len(),
+        )]))
+        .await;
+    assert!(
+        outcome.is_ok(),
+        "invocation failed: {outcome:?}\n--- bootstrap output ---\n{}",
+        lambda.logs()
+    );
+    let source = format!("s3://{bucket}/{LOG_KEY}");
+    assert_items(
+        stack::scan_all(&table).await,
+        &expected_items(&source),
+        &|| format!("--- bootstrap output ---\n{}", lambda.logs()),
+    );
+}
