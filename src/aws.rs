@@ -28,3 +28,31 @@ pub async fn load() -> Clients {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
     }
 }
+
+/// One line describing an SDK error: `Code: message (request id ...)` for a service error, the
+/// chain of causes otherwise (timeouts, connection failures). Never the raw HTTP response.
+pub fn describe_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(service) = err.as_service_error() {
+        let code = service.code().unwrap_or("UnknownError");
+        let mut text = match service.message() {
+            Some(message) if !message.is_empty() => format!("{code}: {message}"),
+            _ => code.to_owned(),
+        };
+        if let Some(id) = service.meta().extra("aws_request_id") {
+            text.push_str(&format!(" (request id {id})"));
+        }
+        return text;
+    }
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::{Map, Number, Value};
 
@@ -225,7 +225,7 @@ where
     };
     BatchError {
         retryable,
-        message: DisplayErrorContext(err).to_string(),
+        message: crate::aws::describe_error(err),
     }
 }
 
@@ -366,7 +366,7 @@ pub async fn query_group(
         .send();
     let mut items = Vec::new();
     while let Some(item) = pages.next().await {
-        items.push(item.map_err(|e| DisplayErrorContext(&e).to_string())?);
+        items.push(item.map_err(|e| crate::aws::describe_error(&e))?);
     }
     Ok(items)
 }

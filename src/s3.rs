@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::AsyncRead;
 
 use crate::error::{ReadError, ReadErrorKind};
@@ -67,7 +67,7 @@ where
     R: std::fmt::Debug,
 {
     let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
-    let detail = DisplayErrorContext(err);
+    let detail = crate::aws::describe_error(err);
     match code {
         Some("NoSuchKey" | "NotFound") => ReadError {
             kind: ReadErrorKind::NotFound,
@@ -83,7 +83,7 @@ where
         },
         Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout") => ReadError {
             kind: ReadErrorKind::Transient,
-            message: detail.to_string(),
+            message: detail,
         },
         _ if matches!(
             err,
@@ -92,12 +92,12 @@ where
         {
             ReadError {
                 kind: ReadErrorKind::Transient,
-                message: detail.to_string(),
+                message: detail,
             }
         }
         _ => ReadError {
             kind: ReadErrorKind::Other,
-            message: detail.to_string(),
+            message: detail,
         },
     }
 }
