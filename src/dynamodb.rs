@@ -550,4 +550,132 @@ mod tests {
         assert_eq!(to_attribute(json!(-12)), AttributeValue::N("-12".into()));
         assert_eq!(to_attribute(json!(0.0)), AttributeValue::N("0.0".into()));
     }
+
+    mod sdk {
+        //! The DynamoDB adapter against the SDK's own mock layer: what the real client returns,
+        //! mapped as the writer expects.
+        use super::*;
+        use aws_sdk_dynamodb::Client;
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
+        // The DynamoDB crate does not re-export the body type; it is the same smithy type.
+        use aws_sdk_s3::primitives::SdkBody;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        #[tokio::test]
+        async fn unprocessed_items_map_back_to_their_positions() {
+            let rule = mock!(Client::batch_write_item).then_compute_output(|input| {
+                let requests = input
+                    .request_items()
+                    .and_then(|m| m.get("events"))
+                    .cloned()
+                    .unwrap_or_default();
+                // Leave the second and the fourth request unprocessed.
+                let unprocessed = vec![requests[1].clone(), requests[3].clone()];
+                BatchWriteItemOutput::builder()
+                    .unprocessed_items("events", unprocessed)
+                    .build()
+            });
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+            let writer = DynamoDbWriter::new(client);
+            let items: Vec<Item> = (0..5).map(|i| item("g", &i.to_string())).collect();
+            let left = writer
+                .write_batch("events", &items)
+                .await
+                .expect("call succeeds");
+            assert_eq!(left, [1, 3]);
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn write_all_retries_what_the_real_client_leaves_unprocessed() {
+            let rule = mock!(Client::batch_write_item)
+                .sequence()
+                .output(|| {
+                    let key = to_attributes(&item("g", "2"));
+                    let put = PutRequest::builder()
+                        .set_item(Some(key))
+                        .build()
+                        .expect("put");
+                    BatchWriteItemOutput::builder()
+                        .unprocessed_items(
+                            "events",
+                            vec![WriteRequest::builder().put_request(put).build()],
+                        )
+                        .build()
+                })
+                .output(|| BatchWriteItemOutput::builder().build())
+                .build();
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]);
+            let items: Vec<Item> = (0..4).map(|i| item("g", &i.to_string())).collect();
+            let stats = write_all(&DynamoDbWriter::new(client), "events", items, &fast())
+                .await
+                .expect("written");
+            assert_eq!((stats.items, stats.calls, stats.retries), (4, 2, 1));
+            assert_eq!(rule.num_calls(), 2);
+        }
+
+        /// A DynamoDB error response as the service sends it.
+        fn ddb_error(status: u16, code: &str, message: &str) -> HttpResponse {
+            let mut response = HttpResponse::new(
+                status.try_into().expect("status"),
+                SdkBody::from(format!(
+                    r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#
+                )),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            response
+        }
+
+        async fn call_answered_with(response: fn() -> HttpResponse) -> BatchError {
+            let rule = mock!(Client::batch_write_item).then_http_response(response);
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+            DynamoDbWriter::new(client)
+                .write_batch("events", &[item("g", "1")])
+                .await
+                .expect_err("the call fails")
+        }
+
+        #[tokio::test]
+        async fn throttling_and_server_errors_are_retryable() {
+            let err = call_answered_with(|| {
+                ddb_error(400, "ProvisionedThroughputExceededException", "slow down")
+            })
+            .await;
+            assert!(err.retryable, "{err:?}");
+            assert!(
+                err.message
+                    .starts_with("ProvisionedThroughputExceededException: slow down"),
+                "{}",
+                err.message
+            );
+            let err = call_answered_with(|| ddb_error(400, "ThrottlingException", "rate")).await;
+            assert!(err.retryable, "{err:?}");
+            let err = call_answered_with(|| ddb_error(500, "InternalServerError", "oops")).await;
+            assert!(err.retryable, "{err:?}");
+        }
+
+        #[tokio::test]
+        async fn a_missing_table_or_a_denied_call_is_not_retryable() {
+            let err = call_answered_with(|| {
+                ddb_error(
+                    400,
+                    "ResourceNotFoundException",
+                    "Requested resource not found",
+                )
+            })
+            .await;
+            assert!(!err.retryable, "{err:?}");
+            assert!(
+                err.message
+                    .starts_with("ResourceNotFoundException: Requested resource not found"),
+                "{}",
+                err.message
+            );
+            let err = call_answered_with(|| ddb_error(400, "AccessDeniedException", "no")).await;
+            assert!(!err.retryable, "{err:?}");
+        }
+    }
 }
