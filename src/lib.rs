@@ -24,3 +24,4 @@ pub mod handler;
 pub mod item;
 pub mod notification;
 pub mod s3;
+pub mod synth;
