@@ -79,10 +79,10 @@ enum Command {
 struct FilterArgs {
     /// Also keep the EC2 calls Auto Scaling makes itself (RunInstances, TerminateInstances,
     /// CreateFleet, ...), with origin=service.
-    #[arg(long, env = "INCLUDE_SERVICE_ACTIONS", value_parser = parse_flag)]
+    #[arg(long, env = "INCLUDE_SERVICE_ACTIONS", value_parser = flag("INCLUDE_SERVICE_ACTIONS"))]
     include_service_actions: bool,
     /// Drop read-only events (Describe*, Get*).
-    #[arg(long, env = "EXCLUDE_READ_ONLY", value_parser = parse_flag)]
+    #[arg(long, env = "EXCLUDE_READ_ONLY", value_parser = flag("EXCLUDE_READ_ONLY"))]
     exclude_read_only: bool,
     /// Keep only these event names (comma-separated).
     #[arg(long, env = "EVENT_NAMES_INCLUDE", value_name = "A,B")]
@@ -104,9 +104,12 @@ impl FilterArgs {
     }
 }
 
-/// A boolean flag's value from its environment variable, read as the Lambda reads it.
-fn parse_flag(value: &str) -> Result<bool, String> {
-    config::parse_bool(value).ok_or_else(|| format!("{value:?} is not true or false"))
+/// A boolean flag's value from its environment variable `name`, read as the Lambda reads it.
+fn flag(name: &'static str) -> impl Fn(&str) -> Result<bool, String> + Clone {
+    move |value| {
+        config::parse_bool(value)
+            .ok_or_else(|| format!("expected true or false (the flag, or ${name})"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
