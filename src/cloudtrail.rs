@@ -5,6 +5,10 @@
 //! parser walks the top-level object, skips every member but `Records`, and hands each record to
 //! a callback as raw JSON text ([`RawValue`]) as soon as it has been read. What to do with a
 //! record (most of them are not Auto Scaling events) is the caller's business.
+//!
+//! The Lambda reads only the delivery format ([`Format::Delivery`]). The CLI also takes the
+//! shapes people keep on disk ([`Format::Any`]): bare arrays, single records, JSON lines,
+//! EventBridge envelopes and `lookup-events` output.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
@@ -53,6 +57,17 @@ pub struct ParseStats {
     pub bytes: u64,
 }
 
+/// The JSON shapes a reader accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Only CloudTrail's delivery format `{"Records":[...]}` (what the trail writes to S3).
+    Delivery,
+    /// Also what people have on disk: a bare array of records, one record, JSON lines or
+    /// concatenated documents, EventBridge envelopes (`{"detail-type":..,"detail":{record}}`)
+    /// and `lookup-events` output (`{"Events":[{"CloudTrailEvent":"<record as text>"}]}`).
+    Any,
+}
+
 /// Reads a whole CloudTrail log file (gzip or plain) and calls `on_record` with each record's
 /// raw JSON, in file order. A file that starts with the gzip magic bytes is gunzipped (all
 /// members); anything else is read as plain JSON. Members other than `Records` are skipped
@@ -63,6 +78,21 @@ pub struct ParseStats {
 /// `{"Records":[...]}` document. Records already handed to `on_record` stay handed: the caller
 /// decides whether to keep what was read before the error.
 pub fn for_each_record<R, F>(input: R, on_record: F) -> Result<ParseStats, ParseError>
+where
+    R: Read,
+    F: FnMut(&RawValue),
+{
+    read_records(input, Format::Delivery, on_record)
+}
+
+/// [`for_each_record`] for the shapes of `format`. With [`Format::Any`], a delivery document
+/// is still streamed record by record; the other shapes are read one top-level value (or one
+/// array element) at a time.
+///
+/// # Errors
+/// As [`for_each_record`]; with [`Format::Any`], a document of none of the shapes is a format
+/// error.
+pub fn read_records<R, F>(input: R, format: Format, on_record: F) -> Result<ParseStats, ParseError>
 where
     R: Read,
     F: FnMut(&RawValue),
@@ -87,11 +117,17 @@ where
     };
     // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
     // as plain text still ends in a clear format error.
-    let result = if gzip {
-        let decoded = BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw));
-        parse_records(decoded, on_record)
-    } else {
-        parse_records(raw, on_record)
+    let result = match (gzip, format) {
+        (true, Format::Delivery) => parse_records(
+            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
+            on_record,
+        ),
+        (false, Format::Delivery) => parse_records(raw, on_record),
+        (true, Format::Any) => parse_any(
+            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
+            on_record,
+        ),
+        (false, Format::Any) => parse_any(raw, on_record),
     };
     let records = result.map_err(|source| classify(source, gzip))?;
     Ok(ParseStats {
@@ -202,6 +238,165 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
         while let Some(record) = seq.next_element::<Box<RawValue>>()? {
             (self.on_record)(&record);
             count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// Reads every top-level JSON value of `reader` (JSON lines, concatenated documents or one
+/// document) and hands the records each one holds to `on_record`.
+fn parse_any<R: BufRead, F: FnMut(&RawValue)>(
+    mut reader: R,
+    mut on_record: F,
+) -> Result<u64, serde_json::Error> {
+    let mut count = 0;
+    let mut values = 0;
+    loop {
+        // Skip the whitespace between values, and stop cleanly at the end.
+        let first = loop {
+            let buf = reader.fill_buf().map_err(serde_json::Error::io)?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(at) => {
+                    let byte = buf[at];
+                    reader.consume(at);
+                    break Some(byte);
+                }
+                None if buf.is_empty() => break None,
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        values += 1;
+        // A fresh deserializer per value: it reads the value's bytes and nothing after its
+        // closing bracket, so the next value starts where this one ended.
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        count += match first {
+            b'[' => de::Deserializer::deserialize_seq(
+                &mut de,
+                ElementsSeed {
+                    on_record: &mut on_record,
+                },
+            )?,
+            b'{' => de::Deserializer::deserialize_map(
+                &mut de,
+                AnyDocument {
+                    on_record: &mut on_record,
+                },
+            )?,
+            _ => {
+                return Err(de::Error::invalid_type(
+                    de::Unexpected::Other("a value that is not an object or an array"),
+                    &"CloudTrail records",
+                ));
+            }
+        };
+    }
+    if values == 0 {
+        return Err(de::Error::invalid_length(0, &"at least one JSON document"));
+    }
+    Ok(count)
+}
+
+/// The records one value stands for: an EventBridge envelope's `detail`, a `lookup-events`
+/// entry's `CloudTrailEvent` text, or the value itself (a record).
+fn hand_over<F: FnMut(&RawValue)>(value: &RawValue, on_record: &mut F) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Wrapper<'a> {
+        #[serde(rename = "detail-type", default)]
+        detail_type: Option<IgnoredAny>,
+        #[serde(borrow, default)]
+        detail: Option<&'a RawValue>,
+        #[serde(rename = "CloudTrailEvent", borrow, default)]
+        cloudtrail_event: Option<std::borrow::Cow<'a, str>>,
+    }
+    if let Ok(w) = serde_json::from_str::<Wrapper<'_>>(value.get()) {
+        if let (Some(_), Some(detail)) = (w.detail_type, w.detail) {
+            on_record(detail);
+            return 1;
+        }
+        if let Some(text) = w.cloudtrail_event
+            && let Ok(record) = serde_json::from_str::<Box<RawValue>>(&text)
+        {
+            on_record(&record);
+            return 1;
+        }
+    }
+    on_record(value);
+    1
+}
+
+/// A top-level object of any shape: a delivery document (its `Records` streamed), a
+/// `lookup-events` page (its `Events` streamed), or one record or envelope, rebuilt from its
+/// members once they have all been read.
+struct AnyDocument<'f, F> {
+    on_record: &'f mut F,
+}
+
+impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a CloudTrail record or a document holding records")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut streamed: Option<u64> = None;
+        let mut members: Vec<(String, Box<RawValue>)> = Vec::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
+            if (key == "Records" || key == "Events") && streamed.is_none() {
+                streamed = Some(map.next_value_seed(ElementsSeed {
+                    on_record: &mut *self.on_record,
+                })?);
+            } else {
+                let value = map.next_value::<Box<RawValue>>()?;
+                members.push((key.into_owned(), value));
+            }
+        }
+        if let Some(count) = streamed {
+            return Ok(count);
+        }
+        let mut text = String::from("{");
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&serde_json::to_string(key).map_err(de::Error::custom)?);
+            text.push(':');
+            text.push_str(value.get());
+        }
+        text.push('}');
+        let record = RawValue::from_string(text).map_err(de::Error::custom)?;
+        Ok(hand_over(&record, self.on_record))
+    }
+}
+
+/// Streams an array whose elements are records (or envelopes of records).
+struct ElementsSeed<'f, F> {
+    on_record: &'f mut F,
+}
+
+impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for ElementsSeed<'_, F> {
+    type Value = u64;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(&RawValue)> Visitor<'de> for ElementsSeed<'_, F> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of CloudTrail records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut count = 0;
+        while let Some(element) = seq.next_element::<Box<RawValue>>()? {
+            count += hand_over(&element, self.on_record);
         }
         Ok(count)
     }
@@ -351,5 +546,96 @@ mod tests {
         }
         let err = collect(gz).expect_err("corrupt");
         assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
+    }
+
+    fn collect_any(input: &[u8]) -> Result<Vec<String>, ParseError> {
+        let mut seen = Vec::new();
+        let stats = read_records(input, Format::Any, |r| seen.push(r.get().to_owned()))?;
+        assert_eq!(stats.records, seen.len() as u64);
+        Ok(seen)
+    }
+
+    #[test]
+    fn any_format_takes_the_shapes_people_have_on_disk() {
+        let a = r#"{"eventName":"A","eventID":"1"}"#;
+        let b = r#"{"eventName":"B","eventID":"2"}"#;
+        let cases: Vec<(&str, String)> = vec![
+            ("delivery", format!(r#"{{"Records":[{a},{b}]}}"#)),
+            (
+                "delivery, Records last",
+                format!(r#"{{"x":{{"y":[1]}},"Records":[{a},{b}]}}"#),
+            ),
+            ("bare array", format!("[{a},\n{b}]")),
+            ("JSON lines", format!("{a}\n{b}\n")),
+            (
+                "JSON lines, CRLF and blank lines",
+                format!("\r\n{a}\r\n\r\n{b}\r\n"),
+            ),
+            ("concatenated", format!("{a}{b}")),
+            (
+                "two delivery documents",
+                format!(r#"{{"Records":[{a}]}} {{"Records":[{b}]}}"#),
+            ),
+            (
+                "EventBridge envelopes",
+                format!(
+                    r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.autoscaling","detail":{a}}}{{"detail-type":"AWS API Call via CloudTrail","detail":{b}}}"#
+                ),
+            ),
+            (
+                "lookup-events",
+                format!(
+                    r#"{{"Events":[{{"EventId":"1","CloudTrailEvent":{}}},{{"EventId":"2","CloudTrailEvent":{}}}],"NextToken":"t"}}"#,
+                    serde_json::to_string(a).expect("json"),
+                    serde_json::to_string(b).expect("json")
+                ),
+            ),
+            (
+                "array of envelopes",
+                format!(r#"[{{"detail-type":"x","detail":{a}}},{b}]"#),
+            ),
+        ];
+        for (what, text) in cases {
+            let seen = collect_any(text.as_bytes()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(seen, [a, b], "{what}");
+            let seen =
+                collect_any(&gzip(text.as_bytes())).unwrap_or_else(|e| panic!("{what} (gz): {e}"));
+            assert_eq!(seen, [a, b], "{what} (gzip)");
+        }
+    }
+
+    #[test]
+    fn a_single_record_is_handed_over_whole() {
+        let one = r#"{ "eventName" : "A", "n": [1, {"x": null}], "s": "a\"b" }"#;
+        let seen = collect_any(one.as_bytes()).expect("parses");
+        assert_eq!(seen.len(), 1);
+        let back: serde_json::Value = serde_json::from_str(&seen[0]).expect("json");
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(one).expect("json")
+        );
+    }
+
+    #[test]
+    fn any_format_still_rejects_what_is_not_json_records() {
+        for bad in [
+            &b"   \n "[..],
+            b"not json",
+            b"42",
+            br#""text""#,
+            br#"{"a":1} trailing"#,
+            br#"[{"a":1}"#,
+        ] {
+            let err = collect_any(bad).expect_err("must fail");
+            assert!(
+                matches!(err, ParseError::Format { .. } | ParseError::Read { .. }),
+                "{}: {err}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(collect_any(b""), Err(ParseError::Empty)));
+        // The strict reader the Lambda uses does not take these shapes.
+        assert!(for_each_record(&br#"[{"a":1}]"#[..], |_| {}).is_err());
+        assert!(for_each_record(&br#"{"a":1}"#[..], |_| {}).is_err());
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::config::RetryPolicy;
 use crate::error::WriteError;
-use crate::item::{Item, PARTITION_KEY, SORT_KEY};
+use crate::item::{GROUP_NAMES, Item, PARTITION_KEY, SORT_KEY};
 
 /// BatchWriteItem's limit of items per call.
 pub const MAX_BATCH: usize = 25;
@@ -230,11 +230,22 @@ where
 }
 
 /// The DynamoDB form of an item: the same attributes as its JSON form (what `asg-trail
-/// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L.
+/// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L, except
+/// `groupNames`, a string set (SS; the item has it only when it is not empty).
 #[must_use]
 pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     match serde_json::to_value(item) {
-        Ok(Value::Object(map)) => map.into_iter().map(|(k, v)| (k, to_attribute(v))).collect(),
+        Ok(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if k == GROUP_NAMES {
+                    AttributeValue::Ss(item.group_names.clone())
+                } else {
+                    to_attribute(v)
+                };
+                (k, value)
+            })
+            .collect(),
         // An Item always serializes to an object; keep the keys at least.
         _ => HashMap::from([
             (
@@ -279,7 +290,8 @@ fn number_attribute(n: &Number) -> AttributeValue {
     }
 }
 
-/// A DynamoDB item as plain JSON (the inverse of [`to_attributes`]; sets become arrays).
+/// A DynamoDB item as plain JSON (the inverse of [`to_attributes`]; sets become sorted arrays,
+/// since DynamoDB returns their members in any order).
 #[must_use]
 pub fn to_json(item: &HashMap<String, AttributeValue>) -> Value {
     Value::Object(
@@ -297,7 +309,11 @@ fn attribute_to_json(value: &AttributeValue) -> Value {
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::M(m) => to_json(m),
         AttributeValue::L(l) => Value::Array(l.iter().map(attribute_to_json).collect()),
-        AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(ss) => {
+            let mut sorted = ss.clone();
+            sorted.sort();
+            Value::Array(sorted.into_iter().map(Value::String).collect())
+        }
         AttributeValue::Ns(ns) => Value::Array(
             ns.iter()
                 .map(|n| attribute_to_json(&AttributeValue::N(n.clone())))
@@ -381,6 +397,8 @@ mod tests {
         Item {
             group_name: group.into(),
             event_key: format!("2024-03-05T12:00:00Z#{id}"),
+            group_names: vec![group.into()],
+            origin: crate::item::Origin::Api,
             event_time: "2024-03-05T12:00:00Z".into(),
             event_id: id.into(),
             event_name: Some("UpdateAutoScalingGroup".into()),
@@ -539,6 +557,30 @@ mod tests {
         assert_eq!(params["maxSize"], AttributeValue::N("3".into()));
         assert_eq!(params["n"], AttributeValue::Null(true));
         assert_eq!(to_json(&attrs), serde_json::to_value(&it).expect("json"));
+    }
+
+    #[test]
+    fn group_names_are_a_string_set_and_absent_when_empty() {
+        let mut it = item("web", "1");
+        it.group_names = vec!["api".into(), "web".into()];
+        let attrs = to_attributes(&it);
+        assert_eq!(
+            attrs["groupNames"],
+            AttributeValue::Ss(vec!["api".into(), "web".into()])
+        );
+        assert_eq!(attrs["origin"], AttributeValue::S("api".into()));
+        // DynamoDB hands sets back in any order; the JSON form is sorted.
+        let mut back = attrs.clone();
+        back.insert(
+            "groupNames".into(),
+            AttributeValue::Ss(vec!["web".into(), "api".into()]),
+        );
+        assert_eq!(to_json(&back), serde_json::to_value(&it).expect("json"));
+        it.group_names.clear();
+        assert!(
+            !to_attributes(&it).contains_key("groupNames"),
+            "no empty set"
+        );
     }
 
     #[test]

@@ -10,10 +10,11 @@ use aws_lambda_events::event::s3::S3Event;
 use serde::Serialize;
 use tokio_util::io::SyncIoBridge;
 
+use crate::cloudtrail::Format;
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::{IngestError, InvocationError};
-use crate::extract::{self, FileStats};
+use crate::extract::{self, FileStats, Filters};
 use crate::notification::{self, Disposition, ObjectRef};
 use crate::s3::ObjectStore;
 
@@ -24,6 +25,7 @@ pub struct Ingestor<S, W> {
     writer: W,
     table: String,
     retry: RetryPolicy,
+    filters: Filters,
 }
 
 /// What one object gave.
@@ -53,6 +55,8 @@ pub struct InvocationSummary {
     pub events: u64,
     /// Items written, over all objects.
     pub items_written: usize,
+    /// Events dropped by the filters, over all objects.
+    pub filtered: u64,
     /// Records rejected, over all objects.
     pub rejected: u64,
 }
@@ -65,7 +69,15 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             writer,
             table: table.into(),
             retry,
+            filters: Filters::default(),
         }
+    }
+
+    /// The same ingestor with these filters (the default keeps every EC2 Auto Scaling call and
+    /// no service action).
+    #[must_use]
+    pub fn with_filters(self, filters: Filters) -> Self {
+        Self { filters, ..self }
     }
 
     /// Handles an S3 event notification: skips what is not a log file (one log line each) and
@@ -105,6 +117,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                     summary.records += s.file.records;
                     summary.events += s.file.events;
                     summary.items_written += s.items_written;
+                    summary.filtered += s.file.filtered;
                     summary.rejected += s.file.rejected;
                 }
                 Err(e) => failed.push(e),
@@ -153,6 +166,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 events = f.events,
                 items_written = summary.items_written,
                 application_autoscaling = f.application_autoscaling,
+                filtered = f.filtered,
                 rejected = f.rejected,
                 write_calls = summary.write_calls,
                 duration_ms,
@@ -166,6 +180,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 events = f.events,
                 items_written = summary.items_written,
                 application_autoscaling = f.application_autoscaling,
+                filtered = f.filtered,
                 rejected = f.rejected,
                 write_calls = summary.write_calls,
                 duration_ms,
@@ -194,9 +209,13 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         // Gunzip and parse on a blocking thread, reading the body as it arrives.
         let reader = SyncIoBridge::new(body.reader);
         let source = name.clone();
+        let filters = self.filters.clone();
         let (file, items, parsed) = tokio::task::spawn_blocking(move || {
             let mut items = Vec::new();
-            let (stats, parsed) = extract::extract_log(reader, &source, |item| items.push(item));
+            let (stats, parsed) =
+                extract::extract_log(reader, Format::Delivery, &source, &filters, |item| {
+                    items.push(item);
+                });
             (stats, items, parsed)
         })
         .await
@@ -364,6 +383,7 @@ mod tests {
                 records: 61,
                 events: 60,
                 items_written: 60,
+                filtered: 0,
                 rejected: 0
             }
         );
@@ -373,6 +393,37 @@ mod tests {
             rows.values()
                 .all(|i| i.source_object == format!("s3://trail/{KEY}"))
         );
+    }
+
+    #[tokio::test]
+    async fn filtered_events_are_counted_and_not_written() {
+        let filters = Filters {
+            event_names_exclude: Filters::event_names("SetDesiredCapacity"),
+            ..Filters::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry())
+            .with_filters(filters);
+        let summary = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect("succeeds");
+        assert_eq!(
+            (
+                summary.records,
+                summary.events,
+                summary.filtered,
+                summary.items_written
+            ),
+            (8, 0, 7, 0)
+        );
+        assert!(ingestor.writer.rows.lock().expect("lock").is_empty());
+        // The same file without the filter: every event is written.
+        let plain = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry());
+        let summary = plain
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect("succeeds");
+        assert_eq!((summary.filtered, summary.items_written), (0, 7));
     }
 
     #[tokio::test]
