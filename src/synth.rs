@@ -442,7 +442,13 @@ mod tests {
         let mut log = Vec::new();
         let stats = write_log(&mut log, &options).expect("writes");
         assert!(stats.autoscaling > 10, "{stats:?}");
-        let (file, result) = crate::extract::extract_log(&log[..], "synthetic", |_| {});
+        let (file, result) = crate::extract::extract_log(
+            &log[..],
+            crate::cloudtrail::Format::Delivery,
+            "synthetic",
+            &crate::extract::Filters::default(),
+            |_| {},
+        );
         result.expect("a valid CloudTrail file");
         assert_eq!(file.records, stats.records);
         assert_eq!(file.events, stats.autoscaling);
