@@ -14,6 +14,8 @@ use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
+
+use crate::scan::{self, RecordScanner, ScanError};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -51,7 +53,7 @@ pub enum ParseError {
 pub struct ParseStats {
     /// Whether the file was gzip-compressed.
     pub gzip: bool,
-    /// Number of records handed to the callback.
+    /// Number of records in the file (handed over or not).
     pub records: u64,
     /// Bytes read from the input (compressed size for gzip).
     pub bytes: u64,
@@ -79,7 +81,7 @@ pub enum Format {
 /// decides whether to keep what was read before the error.
 pub fn for_each_record<R, F>(input: R, on_record: F) -> Result<ParseStats, ParseError>
 where
-    R: Read,
+    R: Read + Send,
     F: FnMut(&RawValue),
 {
     read_records(input, Format::Delivery, on_record)
@@ -91,11 +93,63 @@ where
 ///
 /// # Errors
 /// As [`for_each_record`]; with [`Format::Any`], a document of none of the shapes is a format
-/// error.
-pub fn read_records<R, F>(input: R, format: Format, on_record: F) -> Result<ParseStats, ParseError>
+/// error, and so is a record that is not valid JSON.
+pub fn read_records<R, F>(
+    input: R,
+    format: Format,
+    mut on_record: F,
+) -> Result<ParseStats, ParseError>
 where
-    R: Read,
+    R: Read + Send,
     F: FnMut(&RawValue),
+{
+    let mut invalid = None;
+    let stats = read_selected(
+        input,
+        format,
+        |_| true,
+        |bytes| {
+            if invalid.is_some() {
+                return;
+            }
+            match serde_json::from_slice::<&RawValue>(bytes) {
+                Ok(raw) => on_record(raw),
+                Err(e) => invalid = Some(e),
+            }
+        },
+    )?;
+    match invalid {
+        None => Ok(stats),
+        Some(cause) => Err(ParseError::Format {
+            gzip: stats.gzip,
+            cause,
+        }),
+    }
+}
+
+/// The core reader: counts every record, asks `select` about each one's raw bytes, and hands
+/// the selected ones to `on_record`, in file order. The records `select` turns down are never
+/// parsed: for the delivery format, a structural scan (see [`crate::scan`]) finds where each
+/// record starts and ends, so the cost of a record nobody wants is little more than the gunzip
+/// that produced it. The bytes handed over are one JSON value each, not yet validated for a
+/// delivery file (the caller parses them; it may find them malformed).
+///
+/// Where a second core is available, decompression runs on its own thread, ahead of the scan,
+/// through a bounded queue of buffers: memory stays flat whatever the file size.
+///
+/// # Errors
+/// As [`for_each_record`]; `stats.records` is then not returned, but `select` has seen every
+/// record before the failure.
+pub fn read_selected<R, S, F>(
+    input: R,
+    format: Format,
+    mut select: S,
+    mut on_record: F,
+) -> Result<ParseStats, ParseError>
+where
+    R: Read + Send,
+    S: FnMut(&[u8]) -> bool,
+    F: FnMut(&[u8]),
 {
     let mut counted = Counted {
         inner: input,
@@ -115,26 +169,152 @@ where
             }
         }
     };
+    let mut pick = |bytes: &[u8]| {
+        if select(bytes) {
+            on_record(bytes);
+        }
+    };
     // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
     // as plain text still ends in a clear format error.
-    let result = match (gzip, format) {
-        (true, Format::Delivery) => parse_records(
-            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
-            on_record,
-        ),
-        (false, Format::Delivery) => parse_records(raw, on_record),
+    let records = match (gzip, format) {
+        (true, Format::Delivery) => read_delivery(MultiGzDecoder::new(raw), gzip, &mut pick)?,
+        (false, Format::Delivery) => read_delivery(raw, gzip, &mut pick)?,
         (true, Format::Any) => parse_any(
             BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
-            on_record,
-        ),
-        (false, Format::Any) => parse_any(raw, on_record),
+            |r| pick(r.get().as_bytes()),
+        )
+        .map_err(|e| classify(e, gzip))?,
+        (false, Format::Any) => {
+            parse_any(raw, |r| pick(r.get().as_bytes())).map_err(|e| classify(e, gzip))?
+        }
     };
-    let records = result.map_err(|source| classify(source, gzip))?;
     Ok(ParseStats {
         gzip,
         records,
         bytes: counted.bytes,
     })
+}
+
+/// Size of the buffers the decoder hands to the scanner.
+const CHUNK: usize = 256 * 1024;
+/// Buffers in flight between the decoder thread and the scanner.
+const QUEUE: usize = 4;
+
+/// Reads a decoded delivery document with the structural scanner; falls back to the general
+/// serde parser when the document does not start with `{"Records":[`.
+fn read_delivery<D: Read + Send>(
+    decoded: D,
+    gzip: bool,
+    pick: &mut impl FnMut(&[u8]),
+) -> Result<u64, ParseError> {
+    let read_error = |cause: io::Error| ParseError::Read { gzip, cause };
+    let format_error = |e: scan::ScanError| ParseError::Format {
+        gzip,
+        cause: <serde_json::Error as de::Error>::custom(e),
+    };
+    // Decide on the first bytes, on this thread, whether the fast path applies.
+    let mut scanner = RecordScanner::new();
+    let mut chunk = vec![0; CHUNK];
+    let mut decoded = Chunker {
+        reader: decoded,
+        pending: None,
+    };
+    while !scanner.in_records() {
+        let n = decoded.fill(&mut chunk).map_err(read_error)?;
+        if n == 0 {
+            return match scanner.finish() {
+                Err(ScanError::NotDelivery) => Err(ParseError::Format {
+                    gzip,
+                    cause: <serde_json::Error as de::Error>::custom(
+                        r#"expected a CloudTrail delivery object {"Records":[...]}"#,
+                    ),
+                }),
+                Err(e) => Err(format_error(e)),
+                Ok(n) => Ok(n),
+            };
+        }
+        match scanner.push(&chunk[..n], pick) {
+            Ok(()) => {}
+            Err(ScanError::NotDelivery) => {
+                let consumed = scanner.into_consumed();
+                let rest = io::Cursor::new(consumed).chain(decoded.reader);
+                return parse_records(BufReader::with_capacity(BUF_SIZE, rest), |r| {
+                    pick(r.get().as_bytes());
+                })
+                .map_err(|e| classify(e, gzip));
+            }
+            Err(e) => return Err(format_error(e)),
+        }
+    }
+    let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    if !parallel {
+        loop {
+            let n = decoded.fill(&mut chunk).map_err(read_error)?;
+            if n == 0 {
+                return scanner.finish().map_err(format_error);
+            }
+            scanner.push(&chunk[..n], pick).map_err(format_error)?;
+        }
+    }
+    // Decode ahead on a second thread; recycle the buffers so memory stays flat.
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) =
+            std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(QUEUE);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE + 2);
+        for _ in 0..QUEUE + 1 {
+            let _ = empty_tx.send(vec![0; CHUNK]);
+        }
+        scope.spawn(move || {
+            while let Ok(mut buf) = empty_rx.recv() {
+                let result = decoded.fill(&mut buf).map(|n| (buf, n));
+                let last = !matches!(result, Ok((_, n)) if n > 0);
+                if full_tx.send(result).is_err() || last {
+                    break;
+                }
+            }
+        });
+        loop {
+            let (buf, n) = full_rx
+                .recv()
+                .map_err(|_| read_error(io::Error::other("the decoder thread stopped")))?
+                .map_err(read_error)?;
+            if n == 0 {
+                return scanner.finish().map_err(format_error);
+            }
+            scanner.push(&buf[..n], pick).map_err(format_error)?;
+            let _ = empty_tx.send(buf);
+        }
+    })
+}
+
+/// A reader read in large chunks, keeping an error back until the bytes read before it have
+/// been handed over (so the records before a broken spot are not lost with it).
+struct Chunker<R> {
+    reader: R,
+    pending: Option<io::Error>,
+}
+
+impl<R: Read> Chunker<R> {
+    /// Fills up to half of `buf` or more; 0 only at the end of the stream.
+    fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        let mut filled = 0;
+        while filled < buf.len() / 2 {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled > 0 => {
+                    self.pending = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
 }
 
 /// Counts the bytes read from the underlying (compressed) stream.
@@ -637,5 +817,89 @@ mod tests {
         // The strict reader the Lambda uses does not take these shapes.
         assert!(for_each_record(&br#"[{"a":1}]"#[..], |_| {}).is_err());
         assert!(for_each_record(&br#"{"a":1}"#[..], |_| {}).is_err());
+    }
+
+    #[test]
+    fn the_scanner_and_the_general_parser_see_the_same_records() {
+        let mut log = Vec::new();
+        let options = crate::synth::SynthOptions {
+            seed: 11,
+            target_bytes: 3_000_000,
+            autoscaling_share: 0.05,
+        };
+        crate::synth::write_log(&mut log, &options).expect("generates");
+        // Spread whitespace around the structure, as a pretty-printer would.
+        let spaced = String::from_utf8(log.clone())
+            .expect("utf8")
+            .replace("},{", "} ,\n\t{");
+        for doc in [
+            log,
+            spaced.into_bytes(),
+            gzip(b"{\"Records\":[{\"a\":1},2,\"x\",[3]]}"),
+        ] {
+            let collect = |format| {
+                let mut seen = Vec::new();
+                let stats = read_selected(&doc[..], format, |_| true, |r| seen.push(r.to_vec()))
+                    .expect("reads");
+                (stats.records, seen)
+            };
+            let (fast, fast_records) = collect(Format::Delivery);
+            let (general, general_records) = collect(Format::Any);
+            assert_eq!(fast, general);
+            assert_eq!(fast as usize, fast_records.len());
+            assert!(fast_records == general_records, "the two paths disagree");
+        }
+    }
+
+    #[test]
+    fn records_turned_down_are_counted_not_handed_over() {
+        let doc = br#"{"Records":[{"n":1},{"n":2},{"n":3},{"n":4}]}"#;
+        let mut seen = Vec::new();
+        let stats = read_selected(
+            &doc[..],
+            Format::Delivery,
+            |r| r.ends_with(b"2}") || r.ends_with(b"4}"),
+            |r| {
+                seen.push(String::from_utf8_lossy(r).into_owned());
+            },
+        )
+        .expect("reads");
+        assert_eq!(stats.records, 4);
+        assert_eq!(seen, [r#"{"n":2}"#, r#"{"n":4}"#]);
+    }
+
+    #[test]
+    fn a_large_file_streams_through_the_decoder_thread_in_order() {
+        let mut log = Vec::new();
+        let options = crate::synth::SynthOptions {
+            seed: 5,
+            target_bytes: 8_000_000,
+            autoscaling_share: 0.0,
+        };
+        let made = crate::synth::write_log(&mut log, &options).expect("generates");
+        let gz = gzip(&log);
+        let mut last = String::new();
+        let mut in_order = true;
+        let stats = read_selected(
+            &gz[..],
+            Format::Delivery,
+            |_| true,
+            |r| {
+                let text = String::from_utf8_lossy(r);
+                let time = text
+                    .split("\"eventTime\":\"")
+                    .nth(1)
+                    .unwrap_or("")
+                    .get(..20)
+                    .unwrap_or("")
+                    .to_owned();
+                in_order &= time >= last;
+                last = time;
+            },
+        )
+        .expect("reads");
+        assert_eq!(stats.records, made.records);
+        assert_eq!(stats.bytes, gz.len() as u64);
+        assert!(in_order, "records arrive in file order");
     }
 }

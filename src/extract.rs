@@ -419,7 +419,7 @@ impl FileStats {
 ///
 /// The statistics are returned even when the file fails half-way, together with the error:
 /// the items handed out before the failure are real and may be kept.
-pub fn extract_log<R: std::io::Read>(
+pub fn extract_log<R: std::io::Read + Send>(
     input: R,
     format: Format,
     source_object: &str,
@@ -428,45 +428,83 @@ pub fn extract_log<R: std::io::Read>(
 ) -> (FileStats, Result<(), cloudtrail::ParseError>) {
     let mut stats = FileStats::default();
     let mut newest: Option<EventVersion> = None;
-    let result = cloudtrail::read_records(input, format, |raw| {
-        stats.records += 1;
-        match extract(raw, source_object, filters) {
-            Outcome::Kept(items) => {
-                stats.events += 1;
-                stats.items += items.len() as u64;
-                if let Some(first) = items.first() {
-                    if first.group_names.is_empty() {
-                        stats.events_in_account += 1;
-                    } else {
-                        stats.events_in_groups += 1;
+    let records = std::cell::Cell::new(0);
+    let result = cloudtrail::read_selected(
+        input,
+        format,
+        |bytes| {
+            records.set(records.get() + 1);
+            might_be_autoscaling(bytes)
+        },
+        |bytes| {
+            stats.records = records.get();
+            let outcome = match serde_json::from_slice::<&RawValue>(bytes) {
+                Ok(raw) => extract(raw, source_object, filters),
+                Err(e) => reject_invalid(&e),
+            };
+            match outcome {
+                Outcome::Kept(items) => {
+                    stats.events += 1;
+                    stats.items += items.len() as u64;
+                    if let Some(first) = items.first() {
+                        if first.group_names.is_empty() {
+                            stats.events_in_account += 1;
+                        } else {
+                            stats.events_in_groups += 1;
+                        }
+                        if first.origin == Origin::Service {
+                            stats.service_events += 1;
+                        }
+                        note_version(first, source_object, &mut newest);
                     }
-                    if first.origin == Origin::Service {
-                        stats.service_events += 1;
-                    }
-                    note_version(first, source_object, &mut newest);
+                    items.into_iter().for_each(&mut on_item);
                 }
-                items.into_iter().for_each(&mut on_item);
+                Outcome::Other => {}
+                Outcome::ApplicationAutoScaling => stats.application_autoscaling += 1,
+                Outcome::Filtered(_) => stats.filtered += 1,
+                Outcome::Rejected(rejection) => {
+                    stats.rejected += 1;
+                    tracing::warn!(
+                        source_object,
+                        record = stats.records,
+                        event_name = rejection.event_name.as_deref(),
+                        request_id = rejection.request_id.as_deref(),
+                        reason = %rejection.reason,
+                        "record rejected"
+                    );
+                }
             }
-            Outcome::Other => {}
-            Outcome::ApplicationAutoScaling => stats.application_autoscaling += 1,
-            Outcome::Filtered(_) => stats.filtered += 1,
-            Outcome::Rejected(rejection) => {
-                stats.rejected += 1;
-                tracing::warn!(
-                    source_object,
-                    record = stats.records,
-                    event_name = rejection.event_name.as_deref(),
-                    request_id = rejection.request_id.as_deref(),
-                    reason = %rejection.reason,
-                    "record rejected"
-                );
-            }
-        }
-    });
+        },
+    );
+    stats.records = records.get();
     if let Ok(parsed) = &result {
         stats.bytes = parsed.bytes;
     }
     (stats, result.map(|_| ()))
+}
+
+/// Whether a record's raw text can be an Auto Scaling record (or, with the opt-in, an EC2 call
+/// Auto Scaling made): only those are parsed. Exact, not a heuristic: such a record names
+/// `autoscaling.amazonaws.com` in its `eventSource`, `invokedBy` or `sourceIPAddress`, and the
+/// only way JSON can spell those letters other than literally is a `\u` escape, so a record
+/// with neither the literal text nor any `\u` escape cannot be one. Values that are not
+/// objects are passed on too, to be rejected by name.
+#[must_use]
+pub fn might_be_autoscaling(record: &[u8]) -> bool {
+    static SOURCE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(AUTOSCALING_EVENT_SOURCE));
+    record.first() != Some(&b'{')
+        || SOURCE.find(record).is_some()
+        || memchr::memmem::find(record, b"\\u").is_some()
+}
+
+/// The outcome of a record that is not valid JSON: rejected, with what can be said of it.
+fn reject_invalid(error: &serde_json::Error) -> Outcome {
+    Outcome::Rejected(Rejection {
+        reason: format!("not valid JSON: {error}"),
+        event_name: None,
+        request_id: None,
+    })
 }
 
 /// Warns once per file (per newer version) when a kept event has an `eventVersion` newer than
@@ -1474,5 +1512,37 @@ mod tests {
             matches!(result, Err(cloudtrail::ParseError::Format { .. })),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn the_prefilter_never_turns_down_a_record_that_could_be_auto_scaling() {
+        let yes: [&[u8]; 5] = [
+            br#"{"eventSource":"autoscaling.amazonaws.com"}"#,
+            br#"{"eventSource":"ec2.amazonaws.com","userIdentity":{"invokedBy":"autoscaling.amazonaws.com"}}"#,
+            br#"{"eventSource":"\u0061utoscaling.amazonaws.com"}"#,
+            b"[1,2]",
+            b"17",
+        ];
+        for r in yes {
+            assert!(might_be_autoscaling(r), "{}", String::from_utf8_lossy(r));
+        }
+        let no: [&[u8]; 2] = [
+            br#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#,
+            br#"{"eventSource":"autoscaling.amazonaws.co","x":"\/"}"#,
+        ];
+        for r in no {
+            assert!(!might_be_autoscaling(r), "{}", String::from_utf8_lossy(r));
+        }
+        // And the escaped spelling is really kept by the extractor.
+        let escaped = br#"{"eventSource":"\u0061utoscaling.amazonaws.com","eventTime":"2024-03-05T12:00:00Z","eventID":"e","eventName":"SetDesiredCapacity","requestParameters":{"autoScalingGroupName":"g"}}"#;
+        let (stats, result) = extract_log(
+            &[br#"{"Records":["#.as_slice(), escaped.as_slice(), b"]}"].concat()[..],
+            Format::Delivery,
+            "x",
+            &Filters::default(),
+            |_| {},
+        );
+        result.expect("reads");
+        assert_eq!((stats.records, stats.events), (1, 1));
     }
 }

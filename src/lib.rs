@@ -24,4 +24,5 @@ pub mod handler;
 pub mod item;
 pub mod notification;
 pub mod s3;
+pub mod scan;
 pub mod synth;

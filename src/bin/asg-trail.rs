@@ -157,8 +157,8 @@ fn extract_files(files: &[String], print_stats: bool, filters: &Filters) -> Resu
     let mut out = BufWriter::new(stdout.lock());
     let mut total = FileStats::default();
     for path in files {
-        let input: Box<dyn Read> = if path == "-" {
-            Box::new(io::stdin().lock())
+        let input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
         } else {
             Box::new(File::open(path).with_context(|| format!("{path}: cannot open"))?)
         };
