@@ -9,6 +9,9 @@ pub struct Config {
     pub table_name: String,
     /// Retries of throttled or partly processed writes.
     pub retry: RetryPolicy,
+    /// Days an event is kept before DynamoDB's TTL may delete it (`RETENTION_DAYS`, default 0 =
+    /// keep forever); written as the item's `expiresAt`.
+    pub retention_days: u32,
 }
 
 /// Exponential backoff with full jitter for BatchWriteItem calls.
@@ -105,7 +108,23 @@ impl Config {
             base_delay: Duration::from_millis(number("WRITE_BACKOFF_BASE_MS", 50)?),
             max_delay: Duration::from_millis(number("WRITE_BACKOFF_MAX_MS", 5000)?),
         };
-        Ok(Self { table_name, retry })
+        let retention_days = match lookup("RETENTION_DAYS") {
+            None => 0,
+            Some(value) if value.trim().is_empty() => 0,
+            Some(value) => value
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "RETENTION_DAYS",
+                    value,
+                    reason: "expected a whole number of days (0 = keep forever)",
+                })?,
+        };
+        Ok(Self {
+            table_name,
+            retry,
+            retention_days,
+        })
     }
 }
 
@@ -132,6 +151,28 @@ mod tests {
         let c = from(&[("TABLE_NAME", "events")]).expect("valid");
         assert_eq!(c.table_name, "events");
         assert_eq!(c.retry, RetryPolicy::default());
+        assert_eq!(c.retention_days, 0, "events are kept forever by default");
+    }
+
+    #[test]
+    fn retention_days_is_a_whole_number_of_days() {
+        let days = |v: &str| from(&[("TABLE_NAME", "t"), ("RETENTION_DAYS", v)]);
+        assert_eq!(days("0").expect("valid").retention_days, 0);
+        assert_eq!(days("").expect("empty = unset").retention_days, 0);
+        assert_eq!(days(" 365 ").expect("valid").retention_days, 365);
+        for bad in ["-1", "30d", "1.5", "99999999999"] {
+            let err = days(bad).expect_err(bad);
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "RETENTION_DAYS",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

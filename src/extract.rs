@@ -226,6 +226,7 @@ pub fn extract(raw: &RawValue, source_object: &str) -> Outcome {
         request_parameters: record.request_parameters.and_then(materialize),
         response_elements: record.response_elements.and_then(materialize),
         source_object: source_object.to_owned(),
+        expires_at: None, // set at write time from RETENTION_DAYS (handler)
     };
     Outcome::Kept(vec![item])
 }

@@ -39,6 +39,10 @@ enum Command {
         /// The table.
         #[arg(long, env = "TABLE_NAME")]
         table: String,
+        /// Days before the items may expire (TTL `expiresAt`); 0 keeps them forever. Use the
+        /// stack's RetentionDays so that replayed items expire like the others.
+        #[arg(long, env = "RETENTION_DAYS", default_value_t = 0)]
+        retention_days: u32,
         /// Objects, as s3://BUCKET/KEY.
         #[arg(required = true)]
         objects: Vec<String>,
@@ -77,7 +81,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Extract { files } => extract_files(&files),
-        Command::Ingest { table, objects } => ingest(table, &objects).await,
+        Command::Ingest {
+            table,
+            retention_days,
+            objects,
+        } => ingest(table, retention_days, &objects).await,
         Command::Query {
             table,
             group,
@@ -145,7 +153,7 @@ fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
     }
 }
 
-async fn ingest(table: String, uris: &[String]) -> Result<()> {
+async fn ingest(table: String, retention_days: u32, uris: &[String]) -> Result<()> {
     let objects = uris
         .iter()
         .map(|u| parse_s3_uri(u))
@@ -165,7 +173,8 @@ async fn ingest(table: String, uris: &[String]) -> Result<()> {
         DynamoDbWriter::new(clients.dynamodb),
         table,
         RetryPolicy::default(),
-    );
+    )
+    .with_retention_days(retention_days);
     let results = ingestor.ingest_all(&wanted).await;
     let failed: Vec<String> = results
         .into_iter()
