@@ -6,7 +6,7 @@ Run with the pinned venv:  infra/.venv/bin/python infra/template_tool.py <comman
   key-schema TEMPLATE              print {"table": {AttributeDefinitions, KeySchema[, GSIs]}}
   transform TEMPLATE OUT.json      SAM -> plain CloudFormation, offline (samtranslator)
   modes                            the deployment modes the checks cover (parameter overrides)
-  resolve TEMPLATE OUT.json [--mode M] [--param K=V ...]
+  resolve TEMPLATE OUT.json [--mode M] [--param K=V ...] [--all-modes]
                                    the template as deployed: transformed, conditions, rules and
                                    parameters resolved (a rule that rejects the values fails)
   check-iam TEMPLATE [--mode M] [--param K=V ...]
@@ -366,7 +366,12 @@ def cmd_modes(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    out = resolve(load_template(args.template), mode_overrides(args))
+    template = load_template(args.template)
+    if args.all_modes:
+        plain = transform(template) if "Transform" in template else template
+        out: Any = {mode: resolve(plain, overrides) for mode, overrides in MODES.items()}
+    else:
+        out = resolve(template, mode_overrides(args))
     Path(args.out).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
@@ -691,6 +696,59 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- sam-build
+
+ELF_MACHINES = {"x86_64": 62, "arm64": 183}
+
+
+def host_architecture() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def check_bootstrap(path: Path, arch: str) -> str:
+    """Raises CheckError unless path is an executable 64-bit little-endian ELF program for arch."""
+    if not path.is_file():
+        raise CheckError(f"{path} was not produced")
+    if not os.access(path, os.X_OK):
+        raise CheckError(f"{path} is not executable")
+    with open(path, "rb") as f:
+        header = f.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        raise CheckError(f"{path} is not an ELF file")
+    if header[4] != 2 or header[5] != 1:
+        raise CheckError(f"{path} is not a 64-bit little-endian ELF file")
+    e_type = int.from_bytes(header[16:18], "little")
+    e_machine = int.from_bytes(header[18:20], "little")
+    if e_type not in (2, 3):  # ET_EXEC, ET_DYN (PIE)
+        raise CheckError(f"{path} is not an executable (ELF type {e_type})")
+    if e_machine != ELF_MACHINES[arch]:
+        raise CheckError(f"{path} is for ELF machine {e_machine}, expected {ELF_MACHINES[arch]} ({arch})")
+    return f"{path.name}: ELF {arch} executable, {path.stat().st_size / 1e6:.1f} MB"
+
+
+def cmd_sam_build(args: argparse.Namespace) -> int:
+    arch = args.arch or host_architecture()
+    if arch not in ELF_MACHINES:
+        raise CheckError(f"unsupported architecture {arch!r}")
+    template_path = Path(args.template).resolve()
+    with tempfile.TemporaryDirectory(prefix="asg-trail-sam-build-") as tmp:
+        build_dir = Path(tmp) / "build"
+        # --no-cached with a throw-away cache dir: SAM's own cache would skip the build this
+        # step exists to run; cargo's target directory (CARGO_TARGET_DIR) keeps it incremental.
+        argv = [str(VENV_BIN / "sam"), "build", "--template-file", str(template_path),
+                "--build-dir", str(build_dir), "--cache-dir", str(Path(tmp) / "cache"), "--no-cached",
+                "--parameter-overrides", f"Architecture={arch}"]
+        if not _run_step(f"sam build ({arch})", argv, template_path.parent):
+            return 1
+        print("    " + check_bootstrap(build_dir / "Function" / "bootstrap", arch))
+        built = load_template(build_dir / "template.yaml")
+        code = built["Resources"]["Function"]["Properties"].get("CodeUri")
+        if code != "Function":
+            raise CheckError(f"built template's CodeUri is {code!r}, expected the build folder 'Function'")
+    return 0
+
+
 # --------------------------------------------------------------------------- local stack
 
 
@@ -813,6 +871,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out")
     p.add_argument("--mode", help="one of `modes`")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter override (repeatable)")
+    p.add_argument("--all-modes", action="store_true", help="write {mode: resolved template} for every mode")
     p.set_defaults(func=cmd_resolve)
 
     p = sub.add_parser("check-iam", help="assert least-privilege IAM (every mode unless --mode/--param)")
@@ -824,6 +883,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("lint", help="all template checks, offline")
     p.add_argument("template")
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("sam-build", help="sam build into a temporary folder and check the bootstrap")
+    p.add_argument("--template", default=str(ROOT / "template.yaml"))
+    p.add_argument("--arch", choices=sorted(ELF_MACHINES), help="default: the host's architecture")
+    p.set_defaults(func=cmd_sam_build)
 
     p = sub.add_parser("create-local", help="create the bucket and the table on local servers")
     p.add_argument("--endpoint", help="endpoint for both S3 and DynamoDB")
