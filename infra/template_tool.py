@@ -360,6 +360,20 @@ def mode_overrides(args: argparse.Namespace) -> dict[str, str]:
     return overrides
 
 
+def samconfig_overrides(path: Path, env: str = "default") -> dict[str, str]:
+    """The deploy parameter_overrides of a samconfig.toml, parsed by SAM CLI's own parser."""
+    import tomllib
+
+    from samcli.cli.types import CfnParameterOverridesType
+
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+    raw = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides")
+    if raw is None:
+        raise CheckError(f"{path}: no [{env}.deploy.parameters] parameter_overrides")
+    return {k: str(v) for k, v in CfnParameterOverridesType().convert(raw, None, None).items()}
+
+
 def cmd_modes(args: argparse.Namespace) -> int:
     print(json.dumps(MODES, indent=2))
     return 0
@@ -685,6 +699,24 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 print("    ok" if not problems else "    FAILED")
                 if problems:
                     failed.append(f"check-iam [{mode}]")
+            # samconfig.toml's deploy defaults, read the way `sam deploy` reads them: every
+            # parameter given, none unknown, a valid and least-privilege deployment.
+            samconfig = template_path.parent / "samconfig.toml"
+            if samconfig.is_file():
+                print(f"==> samconfig (deploy parameter_overrides of {samconfig.name})", flush=True)
+                try:
+                    overrides = samconfig_overrides(samconfig)
+                    missing = sorted(set(transformed.get("Parameters", {})) - set(overrides))
+                    if missing:
+                        raise CheckError(f"parameters missing from parameter_overrides: {missing}")
+                    values = parameter_values(transformed, overrides)
+                    problems = check_iam(_Resolver(transformed, values).resolve(), values)
+                    if problems:
+                        raise CheckError("; ".join(problems))
+                    print("    ok")
+                except CheckError as e:
+                    print(f"    FAILED: {e}")
+                    failed.append("samconfig")
             if not _run_step("cfn-lint (transformed, and each mode resolved)",
                              [str(VENV_BIN / "cfn-lint"), str(out), *resolved_files], cwd):
                 failed.append("cfn-lint on the transformed template")

@@ -116,6 +116,7 @@ fn template_passes_the_infra_lint() {
         "check-iam [turnkey]",
         "check-iam [existing-eventbridge]",
         "check-iam [existing-sns]",
+        "samconfig (deploy parameter_overrides",
         "cfn-lint (transformed, and each mode resolved)",
     ] {
         assert!(
