@@ -5,8 +5,17 @@ Run with the pinned venv:  infra/.venv/bin/python infra/template_tool.py <comman
 
   key-schema TEMPLATE              print {"table": {AttributeDefinitions, KeySchema[, GSIs]}}
   transform TEMPLATE OUT.json      SAM -> plain CloudFormation, offline (samtranslator)
-  check-iam OUT.json               assert the function role is least privilege
-  lint TEMPLATE                    cfn-lint + sam validate --lint + transform + cfn-lint + check-iam
+  modes                            the deployment modes the checks cover (parameter overrides)
+  resolve TEMPLATE OUT.json [--mode M] [--param K=V ...] [--all-modes]
+                                   the template as deployed: transformed, conditions, rules and
+                                   parameters resolved (a rule that rejects the values fails)
+  check-iam TEMPLATE [--mode M] [--param K=V ...]
+                                   assert least-privilege IAM, in every mode by default
+  lint TEMPLATE                    cfn-lint + sam validate --lint + transform, then per mode:
+                                   resolve + check-iam; cfn-lint of transformed + resolved
+  sam-build [--arch ARCH]          `sam build` (cargo lambda) into a temporary folder; checks the
+                                   bootstrap is an ELF executable of the architecture (default:
+                                   the host's)
   create-local --endpoint URL --table T --bucket B [--template TEMPLATE]
                                    create the bucket (S3 server) and the table (DynamoDB server)
                                    with the template's key schema; idempotent
@@ -35,15 +44,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-
-# The only managed policy the function role may carry: CloudWatch Logs (logs:CreateLogGroup,
-# CreateLogStream, PutLogEvents on "*"), added by SAM to every generated role. AWS defines it;
-# its "*" resource is the exception the checks allow.
-ALLOWED_MANAGED_POLICIES = {
-    "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-}
-
 
 class CheckError(Exception):
     """A failed check: printed and exit 1."""
@@ -158,6 +158,239 @@ def cmd_transform(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- modes / resolve
+
+# The deployments the checks cover: every condition of the template is taken both ways by at
+# least one of them. Values are parameter overrides, as `sam deploy --parameter-overrides`.
+EXAMPLE_KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+EXAMPLE_TOPIC = "arn:aws:sns:eu-west-1:111122223333:org-trail-log-files"
+MODES: dict[str, dict[str, str]] = {
+    # sam deploy with every default: bucket, trail, S3 notification.
+    "turnkey": {},
+    # Turnkey with every option on (and no trail of its own).
+    "turnkey-options": {
+        "CreateTrail": "false",
+        "KmsKeyArn": EXAMPLE_KMS_KEY,
+        "RetentionDays": "400",
+        "LogFileExpirationDays": "2557",
+        "ReservedConcurrency": "5",
+        "AlarmEmail": "ops@example.com",
+        "AlarmTopicArn": "arn:aws:sns:us-east-1:111122223333:pager",
+        "IncludeServiceActions": "true",
+        "EventNamesExclude": "PutScalingPolicy,DeletePolicy",
+    },
+    # An organization trail's bucket, SSE-KMS, through EventBridge, below a prefix.
+    "existing-eventbridge": {
+        "ExistingBucketName": "org-trail-logs",
+        "ExistingBucketPrefix": "AWSLogs/o-abc123def4/",
+        "KmsKeyArn": EXAMPLE_KMS_KEY,
+    },
+    # An existing bucket whose notifications go to an SNS topic (in another region).
+    "existing-sns": {
+        "ExistingBucketName": "org-trail-logs",
+        "ExistingBucketTrigger": "SNS",
+        "ExistingBucketTopicArn": EXAMPLE_TOPIC,
+    },
+}
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CheckError(f"bad parameter override {pair!r}: expected Name=Value")
+        out[name] = value
+    return out
+
+
+def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    params = template.get("Parameters", {})
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise CheckError(f"unknown parameter(s) {unknown}")
+    values: dict[str, str] = {}
+    for name, spec in params.items():
+        if name in overrides:
+            value = overrides[name]
+        elif "Default" in spec:
+            value = str(spec["Default"])
+        else:
+            raise CheckError(f"parameter {name} has no default and no value")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and value not in [str(a) for a in allowed]:
+            raise CheckError(f"parameter {name}={value!r} is not one of {allowed}")
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and not __import__("re").fullmatch(pattern, value):
+            raise CheckError(f"parameter {name}={value!r} does not match {pattern}")
+        values[name] = value
+    return values
+
+
+class _Resolver:
+    """Evaluates a template's conditions and rules for given parameter values, and rewrites the
+    template as CloudFormation would deploy it: resources and outputs of false conditions removed,
+    Fn::If replaced by its branch, AWS::NoValue dropped, parameters substituted."""
+
+    def __init__(self, template: dict[str, Any], values: dict[str, str]) -> None:
+        self.template = template
+        self.values = values
+        self.conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            spec = self.template.get("Conditions", {}).get(name)
+            if spec is None:
+                raise CheckError(f"unknown condition {name}")
+            self.conditions[name] = self.truth(spec)
+        return self.conditions[name]
+
+    def truth(self, expr: Any) -> bool:
+        if isinstance(expr, dict) and len(expr) == 1:
+            (fn, args), = expr.items()
+            if fn == "Condition":
+                return self.condition(args)
+            if fn == "Fn::Equals":
+                a, b = (self.scalar(x) for x in args)
+                return a == b
+            if fn == "Fn::Not":
+                return not self.truth(args[0])
+            if fn == "Fn::And":
+                return all(self.truth(x) for x in args)
+            if fn == "Fn::Or":
+                return any(self.truth(x) for x in args)
+        raise CheckError(f"cannot evaluate condition {_show(expr)}")
+
+    def scalar(self, expr: Any) -> str:
+        value = self.value(expr)
+        if isinstance(value, (dict, list)):
+            raise CheckError(f"not a literal after resolution: {_show(expr)}")
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    def value(self, expr: Any) -> Any:
+        """expr with conditions and parameters resolved (pseudo-parameters and resource
+        references stay as they are)."""
+        if isinstance(expr, list):
+            out = [self.value(x) for x in expr]
+            return [x for x in out if x is not _NO_VALUE]
+        if not isinstance(expr, dict):
+            return expr
+        if len(expr) == 1:
+            (fn, args), = expr.items()
+            if fn == "Ref" and args == "AWS::NoValue":
+                return _NO_VALUE
+            if fn == "Ref" and args in self.values:
+                return self.values[args]
+            if fn == "Fn::If":
+                name, yes, no = args
+                return self.value(yes if self.condition(name) else no)
+            if fn == "Fn::Sub" and isinstance(args, str):
+                text = args
+                for name, v in self.values.items():
+                    text = text.replace("${" + name + "}", v)
+                return {"Fn::Sub": text} if "${" in text else text
+            if fn == "Fn::Split":
+                sep, source = args[0], self.value(args[1])
+                if isinstance(source, str):
+                    return source.split(sep)
+                return {fn: [sep, source]}
+            if fn == "Fn::Select":
+                index, items = self.value(args[0]), self.value(args[1])
+                if isinstance(items, list) and all(isinstance(i, str) for i in items):
+                    return items[int(index)]
+                return {fn: [index, items]}
+        out = {}
+        for k, v in expr.items():
+            if k == "Condition" and isinstance(v, str):
+                continue  # evaluated by the caller
+            rv = self.value(v)
+            if rv is not _NO_VALUE:
+                out[k] = rv
+        return out
+
+    def check_rules(self) -> None:
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.truth(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self.truth(assertion["Assert"]):
+                    raise CheckError(f"rule {name}: {assertion.get('AssertDescription', 'assertion fails')}")
+
+    def resolve(self) -> dict[str, Any]:
+        self.check_rules()
+        out: dict[str, Any] = {}
+        for section, body in self.template.items():
+            if section in ("Conditions", "Rules", "Parameters", "Metadata"):
+                continue
+            if section in ("Resources", "Outputs"):
+                out[section] = {
+                    lid: self.value(spec)
+                    for lid, spec in body.items()
+                    if "Condition" not in spec or self.condition(spec["Condition"])
+                }
+            else:
+                out[section] = body
+        return out
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+_NO_VALUE: Any = _NoValue()
+
+
+def resolve(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    """The template (SAM or plain) as deployed with these parameter overrides: plain
+    CloudFormation without Conditions, Rules or Parameters. Raises CheckError when a parameter is
+    invalid or a rule of the template rejects the combination."""
+    if "Transform" in template:
+        template = transform(template)
+    return _Resolver(template, parameter_values(template, overrides)).resolve()
+
+
+def mode_overrides(args: argparse.Namespace) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    if getattr(args, "mode", None):
+        if args.mode not in MODES:
+            raise CheckError(f"unknown mode {args.mode!r}; modes: {', '.join(MODES)}")
+        overrides.update(MODES[args.mode])
+    overrides.update(parse_overrides(getattr(args, "param", None) or []))
+    return overrides
+
+
+def samconfig_overrides(path: Path, env: str = "default") -> dict[str, str]:
+    """The deploy parameter_overrides of a samconfig.toml, parsed by SAM CLI's own parser."""
+    import tomllib
+
+    from samcli.cli.types import CfnParameterOverridesType
+
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+    raw = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides")
+    if raw is None:
+        raise CheckError(f"{path}: no [{env}.deploy.parameters] parameter_overrides")
+    return {k: str(v) for k, v in CfnParameterOverridesType().convert(raw, None, None).items()}
+
+
+def cmd_modes(args: argparse.Namespace) -> int:
+    print(json.dumps(MODES, indent=2))
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    template = load_template(args.template)
+    if args.all_modes:
+        plain = transform(template) if "Transform" in template else template
+        out: Any = {mode: resolve(plain, overrides) for mode, overrides in MODES.items()}
+    else:
+        out = resolve(template, mode_overrides(args))
+    Path(args.out).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- check-iam
 
 
@@ -178,9 +411,19 @@ def _sub_string(value: Any) -> str | None:
     return None
 
 
+def _getatt(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        att = value["Fn::GetAtt"]
+        if isinstance(att, str):
+            att = att.split(".", 1)
+        if isinstance(att, list) and len(att) == 2 and all(isinstance(a, str) for a in att):
+            return att[0], att[1]
+    return None
+
+
 def _is_arn_of(value: Any, logical_id: str, suffixes: tuple[str, ...] = ("",)) -> bool:
     """value is the Arn of resource logical_id (GetAtt), optionally followed by a suffix (Sub)."""
-    if value == {"Fn::GetAtt": [logical_id, "Arn"]} or value == {"Fn::GetAtt": f"{logical_id}.Arn"}:
+    if _getatt(value) == (logical_id, "Arn"):
         return "" in suffixes
     s = _sub_string(value)
     return s is not None and any(s == "${" + logical_id + ".Arn}" + suf for suf in suffixes)
@@ -190,48 +433,86 @@ def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def check_iam(template: dict[str, Any]) -> list[str]:
-    """Returns the list of violations (empty = least privilege as intended)."""
+# What the function does, and so all it may do: read log files, decrypt them when SSE-KMS, write
+# the table, send a failed event to its queue, write its own logs.
+FUNCTION_ACTIONS = {
+    "s3": {"s3:GetObject"},
+    "kms": {"kms:Decrypt"},
+    "dynamodb": {"dynamodb:BatchWriteItem"},
+    "sqs": {"sqs:SendMessage"},
+    "logs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+}
+
+
+def expected_log_objects(template: dict[str, Any], values: dict[str, str]) -> str:
+    """The one S3 object ARN pattern the function may read: the turnkey bucket's AWSLogs/ (where
+    its bucket policy lets CloudTrail write), or the existing bucket below its prefix."""
+    if values.get("ExistingBucketName"):
+        return f"arn:${{AWS::Partition}}:s3:::{values['ExistingBucketName']}/{values.get('ExistingBucketPrefix', '')}*"
+    bucket_id, bucket = the_one(template, "AWS::S3::Bucket")
+    name = _sub_string(bucket.get("Properties", {}).get("BucketName"))
+    if name is None:
+        raise CheckError(f"{bucket_id}: BucketName must be a literal or a !Sub string")
+    return f"arn:${{AWS::Partition}}:s3:::{name}/AWSLogs/*"
+
+
+def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """Violations of least privilege in a resolved template (see resolve); empty = as intended.
+
+    values are the parameter values the template was resolved with (they say which bucket,
+    prefix and KMS key the function may use)."""
     problems: list[str] = []
     res = template.get("Resources", {})
+    if "Conditions" in template or any("Fn::If" in json.dumps(r) for r in res.values()):
+        return ["the template still has conditions: check a resolved template (resolve)"]
 
     functions = resources_of_type(template, "AWS::Lambda::Function")
     if len(functions) != 1:
         return [f"expected exactly one AWS::Lambda::Function, found {sorted(functions)}"]
     fn_id, fn = next(iter(functions.items()))
-    role_ref = fn["Properties"].get("Role")
-    if not (isinstance(role_ref, dict) and "Fn::GetAtt" in role_ref):
-        return [f"{fn_id}: Role is not a GetAtt of a role in this template: {_show(role_ref)}"]
-    getatt = role_ref["Fn::GetAtt"]
-    role_id = getatt[0] if isinstance(getatt, list) else getatt.split(".")[0]
+    fn_props = fn.get("Properties", {})
+    role_att = _getatt(fn_props.get("Role"))
+    if role_att is None or role_att[1] != "Arn":
+        return [f"{fn_id}: Role is not a GetAtt of a role in this template: {_show(fn_props.get('Role'))}"]
+    role_id = role_att[0]
     role = res.get(role_id)
     if not role or role.get("Type") != "AWS::IAM::Role":
         return [f"{fn_id}: role {role_id} is not an AWS::IAM::Role of this template"]
+    other_roles = sorted(set(resources_of_type(template, "AWS::IAM::Role")) - {role_id})
+    if other_roles:
+        problems.append(f"roles other than the function's: {other_roles}")
     role_props = role.get("Properties", {})
 
-    bucket_id, bucket = the_one(template, "AWS::S3::Bucket")
-    bucket_name = _sub_string(bucket.get("Properties", {}).get("BucketName"))
-    if bucket_name is None:
-        return [f"{bucket_id}: BucketName must be a literal or a !Sub string, got "
-                f"{_show(bucket.get('Properties', {}).get('BucketName'))}"]
+    try:
+        allowed_objects = expected_log_objects(template, values)
+    except CheckError as e:
+        return [str(e)]
     table_id, _ = the_one(template, "AWS::DynamoDB::Table")
-    queues = set(resources_of_type(template, "AWS::SQS::Queue"))
-    allowed_object_arns = {f"arn:${{AWS::Partition}}:s3:::{bucket_name}/*", f"arn:aws:s3:::{bucket_name}/*"}
+    kms_key = values.get("KmsKeyArn", "")
+    log_group = fn_props.get("LoggingConfig", {}).get("LogGroup")
+    log_group_id = log_group.get("Ref") if isinstance(log_group, dict) else None
+    if log_group_id not in resources_of_type(template, "AWS::Logs::LogGroup"):
+        problems.append(f"{fn_id}: LoggingConfig.LogGroup is not a log group of this template: {_show(log_group)}")
+    invoke_configs = resources_of_type(template, "AWS::Lambda::EventInvokeConfig")
+    failure_queues = set()
+    for cfg in invoke_configs.values():
+        dest = cfg.get("Properties", {}).get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        att = _getatt(dest)
+        if att and att[1] == "Arn":
+            failure_queues.add(att[0])
 
     # Trust policy: only Lambda assumes the role.
     for st in _as_list(role_props.get("AssumeRolePolicyDocument", {}).get("Statement", [])):
         principal = st.get("Principal", {})
-        if st.get("Effect") == "Allow" and principal != {"Service": ["lambda.amazonaws.com"]} and principal != {
-            "Service": "lambda.amazonaws.com"
-        }:
+        if st.get("Effect") == "Allow" and principal not in (
+            {"Service": ["lambda.amazonaws.com"]}, {"Service": "lambda.amazonaws.com"}
+        ):
             problems.append(f"{role_id}: trust policy allows {_show(principal)}, expected lambda.amazonaws.com only")
 
+    # No managed policy: AWSLambdaBasicExecutionRole, which SAM adds to the roles it generates,
+    # allows logs:* actions on "*"; the role grants its own log group instead.
     for arn in role_props.get("ManagedPolicyArns", []):
-        if _sub_string(arn) not in ALLOWED_MANAGED_POLICIES:
-            problems.append(f"{role_id}: managed policy {_show(arn)} is not allowed "
-                            "(only AWSLambdaBasicExecutionRole)")
-    if role_props.get("PermissionsBoundary"):
-        pass  # a boundary only narrows
+        problems.append(f"{role_id}: managed policy {_show(arn)} (grant the exact actions inline instead)")
 
     # Inline policies of the role, plus any AWS::IAM::Policy attached to it.
     statements: list[tuple[str, dict[str, Any]]] = []
@@ -246,7 +527,7 @@ def check_iam(template: dict[str, Any]) -> list[str]:
                 for st in _as_list(props.get("PolicyDocument", {}).get("Statement", [])):
                     statements.append((pid, st))
 
-    granted_get_object = granted_write = False
+    granted: set[str] = set()
     for where, st in statements:
         if st.get("Effect") != "Allow":
             continue
@@ -263,53 +544,84 @@ def check_iam(template: dict[str, Any]) -> list[str]:
             if resource == "*" or _sub_string(resource) == "*":
                 problems.append(f"{label}: resource \"*\" for {actions}")
         services = {a.split(":", 1)[0] for a in actions if isinstance(a, str)}
-        if services - {"s3", "dynamodb", "sqs"}:
-            problems.append(f"{label}: actions of unexpected services {sorted(services - {'s3', 'dynamodb', 'sqs'})}")
-        if len(services) > 1:
-            problems.append(f"{label}: one statement mixes services {sorted(services)}")
+        if services - set(FUNCTION_ACTIONS):
+            problems.append(f"{label}: actions of unexpected services {sorted(services - set(FUNCTION_ACTIONS))}")
             continue
-        if services == {"s3"}:
-            for action in actions:
-                if action != "s3:GetObject":
-                    problems.append(f"{label}: S3 action {action} (only s3:GetObject is needed)")
-            for resource in resources:
-                if _sub_string(resource) not in allowed_object_arns:
-                    problems.append(f"{label}: S3 resource {_show(resource)} is not the log bucket's objects "
-                                    f"(expected arn:${{AWS::Partition}}:s3:::{bucket_name}/*)")
-            granted_get_object = granted_get_object or "s3:GetObject" in actions
-        elif services == {"dynamodb"}:
-            for resource in resources:
-                if not _is_arn_of(resource, table_id, ("", "/index/*")):
-                    problems.append(f"{label}: DynamoDB resource {_show(resource)} is not table {table_id} "
-                                    "(or its indexes)")
-            granted_write = granted_write or "dynamodb:BatchWriteItem" in actions
-        elif services == {"sqs"}:
-            for action in actions:
-                if action != "sqs:SendMessage":
-                    problems.append(f"{label}: SQS action {action} (only sqs:SendMessage for the failure queue)")
-            for resource in resources:
-                if not any(_is_arn_of(resource, q) for q in queues):
-                    problems.append(f"{label}: SQS resource {_show(resource)} is not a queue of this template")
+        if len(services) != 1:
+            problems.append(f"{label}: one statement must grant one service, got {sorted(services)}")
+            continue
+        service = next(iter(services))
+        for action in actions:
+            if isinstance(action, str) and action not in FUNCTION_ACTIONS[service]:
+                problems.append(f"{label}: action {action} is more than the function needs "
+                                f"({sorted(FUNCTION_ACTIONS[service])})")
+        granted.update(a for a in actions if isinstance(a, str))
+        for resource in resources:
+            if service == "s3" and _sub_string(resource) != allowed_objects:
+                problems.append(f"{label}: S3 resource {_show(resource)} is not the log files "
+                                f"({allowed_objects})")
+            elif service == "kms" and resource != kms_key:
+                problems.append(f"{label}: KMS resource {_show(resource)} is not the KmsKeyArn parameter "
+                                f"({kms_key or 'none given: no KMS grant expected'})")
+            elif service == "dynamodb" and not _is_arn_of(resource, table_id, ("", "/index/*")):
+                problems.append(f"{label}: DynamoDB resource {_show(resource)} is not table {table_id} "
+                                "(or its indexes)")
+            elif service == "sqs" and not any(_is_arn_of(resource, q) for q in failure_queues):
+                problems.append(f"{label}: SQS resource {_show(resource)} is not the on-failure queue "
+                                f"{sorted(failure_queues)}")
+            elif service == "logs" and not (log_group_id and _is_arn_of(resource, log_group_id)):
+                problems.append(f"{label}: Logs resource {_show(resource)} is not the function's log group "
+                                f"{log_group_id}")
+        if service == "kms":
+            via = st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+            if _sub_string(via) != "s3.${AWS::Region}.amazonaws.com":
+                problems.append(f"{label}: kms:Decrypt must be limited to S3 (kms:ViaService), got {_show(via)}")
 
-    if not granted_get_object:
-        problems.append(f"{role_id}: no s3:GetObject grant on arn:${{AWS::Partition}}:s3:::{bucket_name}/*")
-    if not granted_write:
-        problems.append(f"{role_id}: no dynamodb:BatchWriteItem grant on table {table_id}")
+    required = {"s3:GetObject", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents"}
+    if failure_queues:
+        required.add("sqs:SendMessage")
+    if kms_key:
+        required.add("kms:Decrypt")
+    for action in sorted(required - granted):
+        problems.append(f"{role_id}: {action} is not granted (the function needs it)")
+
+    # Who may invoke the function: each permission names its source.
+    for pid, perm in resources_of_type(template, "AWS::Lambda::Permission").items():
+        props = perm.get("Properties", {})
+        if props.get("Action") != "lambda:InvokeFunction":
+            problems.append(f"{pid}: action {_show(props.get('Action'))} (only lambda:InvokeFunction)")
+        if not props.get("SourceArn"):
+            problems.append(f"{pid}: no SourceArn: any {props.get('Principal')} resource could invoke the function")
+        if props.get("Principal") == "s3.amazonaws.com" and not props.get("SourceAccount"):
+            problems.append(f"{pid}: S3 permission without SourceAccount (bucket ARNs name no account)")
+        if isinstance(props.get("Principal"), str) and not props["Principal"].endswith(".amazonaws.com"):
+            problems.append(f"{pid}: principal {props['Principal']} is not an AWS service")
     return problems
 
 
+def check_iam_mode(template: dict[str, Any], overrides: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Resolves a SAM (or plain) template with overrides and checks its IAM."""
+    plain = transform(template) if "Transform" in template else template
+    values = parameter_values(plain, overrides)
+    return (resolved := _Resolver(plain, values).resolve()), check_iam(resolved, values)
+
+
 def cmd_check_iam(args: argparse.Namespace) -> int:
-    template = load_template(args.transformed)
-    if "Transform" in template or resources_of_type(template, "AWS::Serverless::Function"):
-        raise CheckError(f"{args.transformed}: still a SAM template; run `transform` first")
-    problems = check_iam(template)
-    if problems:
-        print("check-iam: FAILED", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
-        return 1
-    print("check-iam: ok (s3:GetObject on the log bucket's objects, DynamoDB on the table only)")
-    return 0
+    template = load_template(args.template)
+    modes = [args.mode] if args.mode or args.param else list(MODES)
+    failed = False
+    for mode in modes:
+        overrides = mode_overrides(argparse.Namespace(mode=mode, param=args.param))
+        _, problems = check_iam_mode(template, overrides)
+        name = mode or " ".join(args.param)
+        if problems:
+            failed = True
+            print(f"check-iam [{name}]: FAILED", file=sys.stderr)
+            for p in problems:
+                print(f"  - {p}", file=sys.stderr)
+        else:
+            print(f"check-iam [{name}]: ok")
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------- lint
@@ -364,22 +676,108 @@ def cmd_lint(args: argparse.Namespace) -> int:
             failed.append("transform")
             transformed = None
         if transformed is not None:
-            # The transformed template shows what the SAM source hides, e.g. the
-            # bucket -> notification -> function -> role -> bucket cycle (E3004).
-            if not _run_step("cfn-lint (transformed)", [str(VENV_BIN / "cfn-lint"), str(out)], cwd):
+            # Every mode, as CloudFormation would deploy it: conditions, rules and parameters
+            # resolved. cfn-lint on these catches what only one combination shows (e.g. the
+            # bucket -> notification -> function -> role -> bucket cycle, E3004, in turnkey).
+            resolved_files = []
+            for mode, overrides in MODES.items():
+                print(f"==> resolve + check-iam [{mode}] {' '.join(f'{k}={v}' for k, v in overrides.items())}",
+                      flush=True)
+                try:
+                    values = parameter_values(transformed, overrides)
+                    resolved = _Resolver(transformed, values).resolve()
+                except CheckError as e:
+                    print(f"    FAILED: {e}")
+                    failed.append(f"resolve [{mode}]")
+                    continue
+                path = Path(tmp) / f"resolved-{mode}.json"
+                path.write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+                resolved_files.append(str(path))
+                problems = check_iam(resolved, values)
+                for p in problems:
+                    print(f"    - {p}")
+                print("    ok" if not problems else "    FAILED")
+                if problems:
+                    failed.append(f"check-iam [{mode}]")
+            # samconfig.toml's deploy defaults, read the way `sam deploy` reads them: every
+            # parameter given, none unknown, a valid and least-privilege deployment.
+            samconfig = template_path.parent / "samconfig.toml"
+            if samconfig.is_file():
+                print(f"==> samconfig (deploy parameter_overrides of {samconfig.name})", flush=True)
+                try:
+                    overrides = samconfig_overrides(samconfig)
+                    missing = sorted(set(transformed.get("Parameters", {})) - set(overrides))
+                    if missing:
+                        raise CheckError(f"parameters missing from parameter_overrides: {missing}")
+                    values = parameter_values(transformed, overrides)
+                    problems = check_iam(_Resolver(transformed, values).resolve(), values)
+                    if problems:
+                        raise CheckError("; ".join(problems))
+                    print("    ok")
+                except CheckError as e:
+                    print(f"    FAILED: {e}")
+                    failed.append("samconfig")
+            if not _run_step("cfn-lint (transformed, and each mode resolved)",
+                             [str(VENV_BIN / "cfn-lint"), str(out), *resolved_files], cwd):
                 failed.append("cfn-lint on the transformed template")
-            print("==> check-iam (transformed)", flush=True)
-            problems = check_iam(transformed)
-            for p in problems:
-                print(f"    - {p}")
-            print("    ok" if not problems else "    FAILED")
-            if problems:
-                failed.append("check-iam")
 
     if failed:
         print(f"lint: FAILED: {', '.join(failed)}", flush=True)
         return 1
     print("lint: all checks passed")
+    return 0
+
+
+# --------------------------------------------------------------------------- sam-build
+
+ELF_MACHINES = {"x86_64": 62, "arm64": 183}
+
+
+def host_architecture() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def check_bootstrap(path: Path, arch: str) -> str:
+    """Raises CheckError unless path is an executable 64-bit little-endian ELF program for arch."""
+    if not path.is_file():
+        raise CheckError(f"{path} was not produced")
+    if not os.access(path, os.X_OK):
+        raise CheckError(f"{path} is not executable")
+    with open(path, "rb") as f:
+        header = f.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        raise CheckError(f"{path} is not an ELF file")
+    if header[4] != 2 or header[5] != 1:
+        raise CheckError(f"{path} is not a 64-bit little-endian ELF file")
+    e_type = int.from_bytes(header[16:18], "little")
+    e_machine = int.from_bytes(header[18:20], "little")
+    if e_type not in (2, 3):  # ET_EXEC, ET_DYN (PIE)
+        raise CheckError(f"{path} is not an executable (ELF type {e_type})")
+    if e_machine != ELF_MACHINES[arch]:
+        raise CheckError(f"{path} is for ELF machine {e_machine}, expected {ELF_MACHINES[arch]} ({arch})")
+    return f"{path.name}: ELF {arch} executable, {path.stat().st_size / 1e6:.1f} MB"
+
+
+def cmd_sam_build(args: argparse.Namespace) -> int:
+    arch = args.arch or host_architecture()
+    if arch not in ELF_MACHINES:
+        raise CheckError(f"unsupported architecture {arch!r}")
+    template_path = Path(args.template).resolve()
+    with tempfile.TemporaryDirectory(prefix="asg-trail-sam-build-") as tmp:
+        build_dir = Path(tmp) / "build"
+        # --no-cached with a throw-away cache dir: SAM's own cache would skip the build this
+        # step exists to run; cargo's target directory (CARGO_TARGET_DIR) keeps it incremental.
+        argv = [str(VENV_BIN / "sam"), "build", "--template-file", str(template_path),
+                "--build-dir", str(build_dir), "--cache-dir", str(Path(tmp) / "cache"), "--no-cached",
+                "--parameter-overrides", f"Architecture={arch}"]
+        if not _run_step(f"sam build ({arch})", argv, template_path.parent):
+            return 1
+        print("    " + check_bootstrap(build_dir / "Function" / "bootstrap", arch))
+        built = load_template(build_dir / "template.yaml")
+        code = built["Resources"]["Function"]["Properties"].get("CodeUri")
+        if code != "Function":
+            raise CheckError(f"built template's CodeUri is {code!r}, expected the build folder 'Function'")
     return 0
 
 
@@ -497,13 +895,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out")
     p.set_defaults(func=cmd_transform)
 
-    p = sub.add_parser("check-iam", help="assert least-privilege IAM on a transformed template")
-    p.add_argument("transformed")
+    p = sub.add_parser("modes", help="print the deployment modes the checks cover (parameter overrides)")
+    p.set_defaults(func=cmd_modes)
+
+    p = sub.add_parser("resolve", help="the template as deployed in a mode / with overrides (plain JSON)")
+    p.add_argument("template")
+    p.add_argument("out")
+    p.add_argument("--mode", help="one of `modes`")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter override (repeatable)")
+    p.add_argument("--all-modes", action="store_true", help="write {mode: resolved template} for every mode")
+    p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("check-iam", help="assert least-privilege IAM (every mode unless --mode/--param)")
+    p.add_argument("template", help="SAM or transformed template")
+    p.add_argument("--mode", help="one of `modes`")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter override (repeatable)")
     p.set_defaults(func=cmd_check_iam)
 
     p = sub.add_parser("lint", help="all template checks, offline")
     p.add_argument("template")
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("sam-build", help="sam build into a temporary folder and check the bootstrap")
+    p.add_argument("--template", default=str(ROOT / "template.yaml"))
+    p.add_argument("--arch", choices=sorted(ELF_MACHINES), help="default: the host's architecture")
+    p.set_defaults(func=cmd_sam_build)
 
     p = sub.add_parser("create-local", help="create the bucket and the table on local servers")
     p.add_argument("--endpoint", help="endpoint for both S3 and DynamoDB")

@@ -4,6 +4,9 @@
 #   1. infra/setup.sh          pinned tools at the paths the tests expect (fast when installed)
 #   2. template checks         cfn-lint, sam validate --lint, transformed cfn-lint, IAM asserts
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
+#   4. sam build for the host architecture (cargo lambda, release): the bootstrap SAM deploys;
+#      about 8 min on 2 cores from a cold target directory, seconds when warm (CI keeps
+#      CARGO_TARGET_DIR outside the clone). No toolchain download: never arm64 here.
 #
 # The integration tests start their own S3 (moto) and DynamoDB Local servers on loopback
 # from infra/.venv and infra/.tools; nothing here needs network access beyond setup.
@@ -31,5 +34,6 @@ timed "template checks" infra/.venv/bin/python infra/template_tool.py lint templ
 timed "cargo fmt --all -- --check" cargo fmt --all -- --check
 timed "cargo clippy --all-targets --locked -- -D warnings" cargo clippy --all-targets --locked -- -D warnings
 timed "cargo test --locked --all-targets" cargo test --locked --all-targets
+timed "sam build (host architecture) + bootstrap check" infra/.venv/bin/python infra/template_tool.py sam-build
 
 step "all checks passed"

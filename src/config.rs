@@ -25,6 +25,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// What to store besides the EC2 Auto Scaling calls, and what to drop.
     pub filters: Filters,
+    /// Days an event is kept before DynamoDB's TTL may delete it (`RETENTION_DAYS`, default 0 =
+    /// keep forever); written as the item's `expiresAt`.
+    pub retention_days: u32,
 }
 
 /// Exponential backoff with full jitter for BatchWriteItem calls.
@@ -142,10 +145,23 @@ impl Config {
             event_names_include: names("EVENT_NAMES_INCLUDE"),
             event_names_exclude: names("EVENT_NAMES_EXCLUDE"),
         };
+        let retention_days = match lookup("RETENTION_DAYS") {
+            None => 0,
+            Some(value) if value.trim().is_empty() => 0,
+            Some(value) => value
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| ConfigError::Invalid {
+                    name: "RETENTION_DAYS",
+                    value,
+                    reason: "expected a whole number of days (0 = keep forever)",
+                })?,
+        };
         Ok(Self {
             table_name,
             retry,
             filters,
+            retention_days,
         })
     }
 }
@@ -185,6 +201,28 @@ mod tests {
         assert_eq!(c.table_name, "events");
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.filters, Filters::default());
+        assert_eq!(c.retention_days, 0, "events are kept forever by default");
+    }
+
+    #[test]
+    fn retention_days_is_a_whole_number_of_days() {
+        let days = |v: &str| from(&[("TABLE_NAME", "t"), ("RETENTION_DAYS", v)]);
+        assert_eq!(days("0").expect("valid").retention_days, 0);
+        assert_eq!(days("").expect("empty = unset").retention_days, 0);
+        assert_eq!(days(" 365 ").expect("valid").retention_days, 365);
+        for bad in ["-1", "30d", "1.5", "99999999999"] {
+            let err = days(bad).expect_err(bad);
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "RETENTION_DAYS",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

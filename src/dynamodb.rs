@@ -421,6 +421,7 @@ mod tests {
             ),
             response_elements: None,
             source_object: "s3://b/k".into(),
+            expires_at: None,
         }
     }
 
@@ -591,6 +592,17 @@ mod tests {
         );
         assert_eq!(to_attribute(json!(-12)), AttributeValue::N("-12".into()));
         assert_eq!(to_attribute(json!(0.0)), AttributeValue::N("0.0".into()));
+    }
+
+    #[test]
+    fn expires_at_is_written_as_a_number() {
+        let mut it = item("g", "1");
+        assert!(!to_attributes(&it).contains_key("expiresAt"));
+        it.expires_at = Some(1_712_232_000);
+        assert_eq!(
+            to_attributes(&it).get("expiresAt"),
+            Some(&AttributeValue::N("1712232000".into()))
+        );
     }
 
     mod sdk {

@@ -327,6 +327,7 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         request_parameters,
         response_elements,
         source_object: source_object.to_owned(),
+        expires_at: None, // set at write time from RETENTION_DAYS (handler)
     };
     Outcome::Kept(fan_out(item, groups))
 }

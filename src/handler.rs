@@ -15,6 +15,7 @@ use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::{IngestError, InvocationError};
 use crate::extract::{self, FileStats, Filters};
+use crate::item;
 use crate::notification::{self, Disposition, ObjectRef};
 use crate::s3::ObjectStore;
 
@@ -26,6 +27,7 @@ pub struct Ingestor<S, W> {
     table: String,
     retry: RetryPolicy,
     filters: Filters,
+    retention_days: u32,
 }
 
 /// What one object gave.
@@ -70,6 +72,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             table: table.into(),
             retry,
             filters: Filters::default(),
+            retention_days: 0,
         }
     }
 
@@ -78,6 +81,14 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     #[must_use]
     pub fn with_filters(self, filters: Filters) -> Self {
         Self { filters, ..self }
+    }
+
+    /// Items written from now on expire `days` after their event (the table's TTL attribute
+    /// `expiresAt`); 0, the default, keeps them forever.
+    #[must_use]
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention_days = days;
+        self
     }
 
     /// Handles an S3 event notification: skips what is not a log file (one log line each) and
@@ -210,7 +221,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         let reader = SyncIoBridge::new(body.reader);
         let source = name.clone();
         let filters = self.filters.clone();
-        let (file, items, parsed) = tokio::task::spawn_blocking(move || {
+        let (file, mut items, parsed) = tokio::task::spawn_blocking(move || {
             let mut items = Vec::new();
             let (stats, parsed) =
                 extract::extract_log(reader, Format::Delivery, &source, &filters, |item| {
@@ -224,6 +235,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             message: format!("parser task failed: {e}"),
         })?;
         summary.file = file;
+        if self.retention_days > 0 {
+            for item in &mut items {
+                item.expires_at = item::expires_at(&item.event_time, self.retention_days);
+            }
+        }
         // Write what was read even when the file broke half-way: it is real, and idempotent.
         let written = dynamodb::write_all(&self.writer, &self.table, items, &self.retry).await;
         match written {
@@ -528,5 +544,39 @@ mod tests {
                 .expect("ok");
         }
         assert_eq!(ingestor.writer.rows.lock().expect("lock").len(), 30);
+    }
+
+    #[tokio::test]
+    async fn retention_sets_expires_at_from_the_event_time() {
+        let object = ObjectRef {
+            bucket: "trail".into(),
+            key: KEY.into(),
+            size: None,
+        };
+        let kept = Ingestor::new(store(&[(KEY, log(3))]), MemTable::default(), "t", retry());
+        kept.ingest(&object).await.expect("ok");
+        assert!(
+            kept.writer
+                .rows
+                .lock()
+                .expect("lock")
+                .values()
+                .all(|i| i.expires_at.is_none()),
+            "no retention: no TTL attribute"
+        );
+
+        let expiring = Ingestor::new(store(&[(KEY, log(3))]), MemTable::default(), "t", retry())
+            .with_retention_days(30);
+        expiring.ingest(&object).await.expect("ok");
+        let rows = expiring.writer.rows.lock().expect("lock");
+        assert_eq!(rows.len(), 3);
+        // The log's events happen at 2024-03-05T12:00:00Z = 1709640000.
+        for item in rows.values() {
+            assert_eq!(
+                item.expires_at,
+                Some(1_709_640_000 + 30 * 86_400),
+                "{item:?}"
+            );
+        }
     }
 }

@@ -109,6 +109,10 @@ pub struct Item {
     pub response_elements: Option<Value>,
     /// `s3://bucket/key` of the log file (or the file path for `asg-trail extract`).
     pub source_object: String,
+    /// When DynamoDB may delete the item (TTL attribute, epoch seconds): `eventTime` plus the
+    /// retention (`RETENTION_DAYS`); absent when events are kept forever. See [`expires_at`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 impl Item {
@@ -129,6 +133,67 @@ pub fn event_key(event_time: &str, event_id: &str) -> String {
 #[must_use]
 pub fn account_partition(account_id: &str) -> String {
     format!("{ACCOUNT_PARTITION_PREFIX}{account_id}")
+}
+
+/// Name of the TTL attribute (number, epoch seconds); the table's `TimeToLiveSpecification`.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// The TTL of an event kept `retention_days` days: its `eventTime` plus that many days, in
+/// epoch seconds. `None` when `retention_days` is 0 (keep forever) or when the time is not
+/// CloudTrail's UTC format (such an item is kept rather than expired at a guessed time).
+#[must_use]
+pub fn expires_at(event_time: &str, retention_days: u32) -> Option<u64> {
+    if retention_days == 0 {
+        return None;
+    }
+    epoch_seconds(event_time)?.checked_add(u64::from(retention_days) * SECONDS_PER_DAY)
+}
+
+/// Epoch seconds of a CloudTrail `eventTime`: `YYYY-MM-DDTHH:MM:SSZ`, optionally with
+/// fractional seconds (dropped). `None` for anything else, or a time before 1970.
+#[must_use]
+pub fn epoch_seconds(time: &str) -> Option<u64> {
+    let b = time.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u64> {
+        let part = b.get(range)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
+        return None;
+    }
+    let rest = b.get(19..)?;
+    let utc = rest == b"Z"
+        || (rest.len() > 2
+            && rest[0] == b'.'
+            && rest[rest.len() - 1] == b'Z'
+            && rest[1..rest.len() - 1].iter().all(u8::is_ascii_digit));
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !utc
+        || year < 1970
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (years counted from March, so the
+    // leap day is the last day of the year).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let days = y * 365 + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + day - 1;
+    let days = days.checked_sub(719_468)?; // the same count for 1970-01-01
+    Some(days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second)
 }
 
 /// The group name an `autoScalingGroupName` value stands for: the value itself, or the
@@ -268,6 +333,7 @@ mod tests {
             request_parameters: None,
             response_elements: None,
             source_object: "s3://b/k".into(),
+            expires_at: None,
         }
     }
 
@@ -294,5 +360,59 @@ mod tests {
                 "sourceObject"
             ]
         );
+    }
+
+    #[test]
+    fn event_times_to_epoch_seconds() {
+        let cases = [
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2024-03-05T12:00:01Z", Some(1_709_640_001)),
+            ("2024-02-29T23:59:59Z", Some(1_709_251_199)),
+            ("2000-03-01T00:00:00Z", Some(951_868_800)),
+            ("2024-03-05T12:00:01.250Z", Some(1_709_640_001)),
+            ("2024-03-05T12:00:01", None),
+            ("2024-03-05T12:00:01+01:00", None),
+            ("2024-03-05 12:00:01Z", None),
+            ("2024-13-05T12:00:01Z", None),
+            ("1969-12-31T23:59:59Z", None),
+            ("2024-03-05T12:00:01.Z", None),
+            ("", None),
+            ("t", None),
+        ];
+        for (time, want) in cases {
+            assert_eq!(epoch_seconds(time), want, "{time:?}");
+        }
+    }
+
+    #[test]
+    fn expiry_is_event_time_plus_the_retention() {
+        assert_eq!(
+            expires_at("2024-03-05T12:00:01Z", 0),
+            None,
+            "0 keeps forever"
+        );
+        assert_eq!(
+            expires_at("2024-03-05T12:00:01Z", 1),
+            Some(1_709_640_001 + 86_400)
+        );
+        assert_eq!(
+            expires_at("2024-03-05T12:00:01Z", 365),
+            Some(1_709_640_001 + 365 * 86_400)
+        );
+        assert_eq!(expires_at("not a time", 30), None);
+        assert!(expires_at("2024-03-05T12:00:01Z", u32::MAX).is_some());
+    }
+
+    #[test]
+    fn expiry_is_serialized_as_a_number_named_expires_at() {
+        let mut item = Item {
+            expires_at: Some(1_709_640_001),
+            ..bare_item()
+        };
+        let json = serde_json::to_value(&item).expect("serializes");
+        assert_eq!(json[TTL_ATTRIBUTE], serde_json::json!(1_709_640_001));
+        item.expires_at = None;
+        let json = serde_json::to_value(&item).expect("serializes");
+        assert!(json.get(TTL_ATTRIBUTE).is_none());
     }
 }

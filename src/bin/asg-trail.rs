@@ -48,6 +48,10 @@ enum Command {
         /// The table.
         #[arg(long, env = "TABLE_NAME")]
         table: String,
+        /// Days before the items may expire (TTL `expiresAt`); 0 keeps them forever. Use the
+        /// stack's RetentionDays so that replayed items expire like the others.
+        #[arg(long, env = "RETENTION_DAYS", default_value_t = 0)]
+        retention_days: u32,
         /// Objects, as s3://BUCKET/KEY.
         #[arg(required = true)]
         objects: Vec<String>,
@@ -132,9 +136,10 @@ async fn main() -> ExitCode {
         } => extract_files(&files, stats, &filters.filters()),
         Command::Ingest {
             table,
+            retention_days,
             objects,
             filters,
-        } => ingest(table, &objects, filters.filters()).await,
+        } => ingest(table, retention_days, &objects, filters.filters()).await,
         Command::Query {
             table,
             group,
@@ -243,7 +248,12 @@ fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
     }
 }
 
-async fn ingest(table: String, uris: &[String], filters: Filters) -> Result<()> {
+async fn ingest(
+    table: String,
+    retention_days: u32,
+    uris: &[String],
+    filters: Filters,
+) -> Result<()> {
     let objects = uris
         .iter()
         .map(|u| parse_s3_uri(u))
@@ -264,7 +274,8 @@ async fn ingest(table: String, uris: &[String], filters: Filters) -> Result<()> 
         table,
         RetryPolicy::default(),
     )
-    .with_filters(filters);
+    .with_filters(filters)
+    .with_retention_days(retention_days);
     let results = ingestor.ingest_all(&wanted).await;
     let failed: Vec<String> = results
         .into_iter()

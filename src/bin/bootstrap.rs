@@ -1,6 +1,6 @@
 //! The Lambda function: ingests the CloudTrail log files named by an S3 event notification.
 //!
-//! Configuration comes from the environment (`TABLE_NAME`, see [`asg_trail::config`]); the SDK
+//! Configuration comes from the environment (`TABLE_NAME`, `RETENTION_DAYS`, see [`asg_trail::config`]); the SDK
 //! clients are built once, here, and shared by every invocation.
 
 use asg_trail::config::Config;
@@ -22,7 +22,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.table_name,
         config.retry,
     )
-    .with_filters(config.filters);
+    .with_filters(config.filters)
+    .with_retention_days(config.retention_days);
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
         ingestor

@@ -1,21 +1,129 @@
-//! The SAM template: it passes the infra lint (cfn-lint, sam validate --lint, the lint of the
-//! transformed template, IAM checks), and the table's key schema is the item model's.
+//! The SAM template: it passes the infra lint (cfn-lint, sam validate --lint, cfn-lint of the
+//! transformed template and of every deployment mode resolved, IAM checks), it says what the
+//! README and issue 6 claim in each mode, the IAM checks reject what they must, and the table's
+//! key schema is the item model's.
+//!
+//! The modes are infra/template_tool.py's `MODES` (parameter overrides); `resolve --all-modes`
+//! gives each as CloudFormation would deploy it (conditions, rules and parameters resolved).
 
-use serde_json::json;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
 
 use crate::stack;
+
+fn text(out: &Output) -> String {
+    format!(
+        "({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A scratch file path for this test process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("asg-trail-it-template-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join(name)
+}
+
+/// Every mode of the template, resolved (one run of the tool for all tests).
+fn modes() -> &'static Value {
+    static MODES: OnceLock<Value> = OnceLock::new();
+    MODES.get_or_init(|| {
+        let out_path = scratch("resolved-all.json");
+        let out = stack::template_tool(&[
+            "resolve",
+            "template.yaml",
+            out_path.to_str().expect("utf-8 path"),
+            "--all-modes",
+        ]);
+        assert!(out.status.success(), "resolve --all-modes {}", text(&out));
+        serde_json::from_slice(&std::fs::read(&out_path).expect("resolved file")).expect("JSON")
+    })
+}
+
+fn mode(name: &str) -> &'static Value {
+    let m = &modes()[name];
+    assert!(m.is_object(), "no mode {name} in template_tool.py MODES");
+    m
+}
+
+fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
+    let r = &template["Resources"][id];
+    assert!(r.is_object(), "no resource {id}");
+    r
+}
+
+fn ids_of_type(template: &Value, ty: &str) -> Vec<String> {
+    let mut ids: Vec<String> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == ty)
+        .map(|(id, _)| id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The statements of the function role's inline policies.
+fn role_statements(template: &Value) -> Vec<Value> {
+    resource(template, "FunctionRole")["Properties"]["Policies"]
+        .as_array()
+        .expect("Policies")
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .expect("Statement")
+                .clone()
+        })
+        .collect()
+}
+
+fn statement_for(template: &Value, action: &str) -> Option<Value> {
+    role_statements(template).into_iter().find(|s| {
+        s["Action"] == action
+            || s["Action"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!(action)))
+    })
+}
+
+fn get_att(id: &str, att: &str) -> Value {
+    json!({"Fn::GetAtt": [id, att]})
+}
+
+const TURNKEY_BUCKET: &str = "asg-trail-logs-${AWS::AccountId}-${AWS::Region}";
 
 #[test]
 fn template_passes_the_infra_lint() {
     let out = stack::template_tool(&["lint", "template.yaml"]);
     assert!(
         out.status.success(),
-        "`infra/.venv/bin/python infra/template_tool.py lint template.yaml` failed ({}):\n\
-         --- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "`infra/.venv/bin/python infra/template_tool.py lint template.yaml` failed {}",
+        text(&out)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for step in [
+        "cfn-lint (SAM source)",
+        "sam validate --lint",
+        "transform",
+        "check-iam [turnkey]",
+        "check-iam [existing-eventbridge]",
+        "check-iam [existing-sns]",
+        "samconfig (deploy parameter_overrides",
+        "cfn-lint (transformed, and each mode resolved)",
+    ] {
+        assert!(
+            stdout.contains(step),
+            "lint did not run {step:?}:\n{stdout}"
+        );
+    }
 }
 
 #[test]
@@ -38,6 +146,560 @@ fn table_key_schema_is_group_name_and_event_key() {
         assert!(
             defs.contains(&json!({"AttributeName": name, "AttributeType": ty})),
             "{name} must be defined as {ty}: {schema}"
+        );
+    }
+}
+
+#[test]
+fn table_is_kept_protected_and_indexed_in_every_mode() {
+    for name in [
+        "turnkey",
+        "turnkey-options",
+        "existing-eventbridge",
+        "existing-sns",
+    ] {
+        let table = resource(mode(name), "Table");
+        assert_eq!(table["DeletionPolicy"], "Retain", "{name}");
+        assert_eq!(table["UpdateReplacePolicy"], "Retain", "{name}");
+        let p = &table["Properties"];
+        assert_eq!(p["BillingMode"], "PAY_PER_REQUEST", "{name}");
+        assert_eq!(p["DeletionProtectionEnabled"], true, "{name}");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{name}"
+        );
+        let gsis: Vec<(String, Value, String)> = p["GlobalSecondaryIndexes"]
+            .as_array()
+            .expect("GSIs")
+            .iter()
+            .map(|g| {
+                (
+                    g["IndexName"].as_str().expect("IndexName").to_owned(),
+                    g["KeySchema"].clone(),
+                    g["Projection"]["ProjectionType"]
+                        .as_str()
+                        .expect("Projection")
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let key = |hash: &str| {
+            json!([
+                {"AttributeName": hash, "KeyType": "HASH"},
+                {"AttributeName": "eventKey", "KeyType": "RANGE"}
+            ])
+        };
+        assert_eq!(
+            gsis,
+            vec![
+                ("byEventName".to_owned(), key("eventName"), "ALL".to_owned()),
+                ("byUser".to_owned(), key("userArn"), "ALL".to_owned()),
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn ttl_on_expires_at_is_on_only_with_a_retention_and_matches_the_function_env() {
+    let ttl = |m: &str| resource(mode(m), "Table")["Properties"]["TimeToLiveSpecification"].clone();
+    assert_eq!(
+        ttl("turnkey"),
+        json!({"AttributeName": "expiresAt", "Enabled": false})
+    );
+    assert_eq!(
+        ttl("turnkey-options"),
+        json!({"AttributeName": "expiresAt", "Enabled": true})
+    );
+    assert_eq!(
+        ttl("turnkey")["AttributeName"],
+        asg_trail::item::TTL_ATTRIBUTE
+    );
+
+    // The environment the template gives the function is one the function accepts, and the
+    // retention reaches it.
+    for (m, days) in [("turnkey", 0), ("turnkey-options", 400)] {
+        let env = function_env(m);
+        let config = asg_trail::config::Config::from_lookup(|k| match k {
+            // TABLE_NAME is a !Ref of the table (its name once deployed).
+            "TABLE_NAME" => Some("asg-trail-events".to_owned()),
+            _ => env.get(k).and_then(Value::as_str).map(str::to_owned),
+        })
+        .unwrap_or_else(|e| panic!("{m}: the template's environment is rejected: {e}"));
+        assert_eq!(config.retention_days, days, "{m}");
+    }
+}
+
+fn function_env(m: &str) -> serde_json::Map<String, Value> {
+    resource(mode(m), "Function")["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("Variables")
+        .clone()
+}
+
+#[test]
+fn function_settings_and_parameters_reach_the_environment() {
+    let f = &resource(mode("turnkey"), "Function")["Properties"];
+    assert_eq!(f["Architectures"], json!(["arm64"]), "arm64 by default");
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert_eq!(f["MemorySize"], 512);
+    assert_eq!(f["Timeout"], 300);
+    assert!(
+        f.get("ReservedConcurrentExecutions").is_none(),
+        "no reservation by default"
+    );
+    assert_eq!(f["Role"], get_att("FunctionRole", "Arn"));
+    assert_eq!(
+        f["LoggingConfig"],
+        json!({"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN",
+               "LogGroup": {"Ref": "FunctionLogGroup"}})
+    );
+    let log_group = &resource(mode("turnkey"), "FunctionLogGroup")["Properties"];
+    assert_eq!(log_group["RetentionInDays"], "30");
+    assert_eq!(
+        function_env("turnkey"),
+        json!({
+            "TABLE_NAME": {"Ref": "Table"}, "RETENTION_DAYS": "0",
+            "INCLUDE_SERVICE_ACTIONS": "false", "EXCLUDE_READ_ONLY": "false",
+            "EVENT_NAMES_INCLUDE": "", "EVENT_NAMES_EXCLUDE": ""
+        })
+        .as_object()
+        .expect("object")
+        .clone()
+    );
+    let options = &resource(mode("turnkey-options"), "Function")["Properties"];
+    assert_eq!(options["ReservedConcurrentExecutions"], "5");
+    let env = function_env("turnkey-options");
+    assert_eq!(env["INCLUDE_SERVICE_ACTIONS"], "true");
+    assert_eq!(env["EVENT_NAMES_EXCLUDE"], "PutScalingPolicy,DeletePolicy");
+    assert_eq!(env["RETENTION_DAYS"], "400");
+
+    // Async invocations: two retries, then the failure queue.
+    let invoke = &resource(mode("turnkey"), "FunctionEventInvokeConfig")["Properties"];
+    assert_eq!(invoke["MaximumRetryAttempts"], 2);
+    assert_eq!(
+        invoke["DestinationConfig"]["OnFailure"]["Destination"],
+        get_att("FailedEventsQueue", "Arn")
+    );
+    assert_eq!(
+        resource(mode("turnkey"), "FailedEventsQueue")["Properties"]["MessageRetentionPeriod"],
+        1_209_600
+    );
+}
+
+#[test]
+fn x86_64_is_one_parameter_away() {
+    let out_path = scratch("x86.json");
+    let out = stack::template_tool(&[
+        "resolve",
+        "template.yaml",
+        out_path.to_str().expect("utf-8"),
+        "--param",
+        "Architecture=x86_64",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t: Value = serde_json::from_slice(&std::fs::read(&out_path).expect("read")).expect("JSON");
+    assert_eq!(
+        resource(&t, "Function")["Properties"]["Architectures"],
+        json!(["x86_64"])
+    );
+}
+
+#[test]
+fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_notification() {
+    let t = mode("turnkey");
+    assert_eq!(ids_of_type(t, "AWS::S3::Bucket"), ["LogBucket"]);
+    let bucket = resource(t, "LogBucket");
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    let b = &bucket["Properties"];
+    assert_eq!(b["BucketName"], json!({"Fn::Sub": TURNKEY_BUCKET}));
+    assert_eq!(
+        b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+            ["SSEAlgorithm"],
+        "AES256"
+    );
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][flag], true, "{flag}");
+    }
+    // By default the log files are kept: only the multipart clean-up rule.
+    let rules = b["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .expect("Rules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["Id"], "AbortIncompleteUploads");
+    let expiring = &resource(mode("turnkey-options"), "LogBucket")["Properties"]["LifecycleConfiguration"]
+        ["Rules"];
+    assert!(
+        expiring.as_array().expect("Rules").contains(
+            &json!({"Id": "ExpireLogFiles", "Status": "Enabled", "Prefix": "AWSLogs/",
+                              "ExpirationInDays": "2557"})
+        ),
+        "{expiring}"
+    );
+
+    // The notification: log files only, to the function, allowed from this bucket and account.
+    let lambda = &b["NotificationConfiguration"]["LambdaConfigurations"];
+    assert_eq!(
+        lambda,
+        &json!([{"Event": "s3:ObjectCreated:*", "Function": get_att("Function", "Arn"),
+                 "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "AWSLogs/"},
+                                                {"Name": "suffix", "Value": ".json.gz"}]}}}])
+    );
+    let perm = &resource(t, "LogBucketInvokePermission")["Properties"];
+    assert_eq!(perm["Principal"], "s3.amazonaws.com");
+    assert_eq!(
+        perm["SourceArn"],
+        json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{TURNKEY_BUCKET}")})
+    );
+    assert_eq!(perm["SourceAccount"], json!({"Ref": "AWS::AccountId"}));
+
+    // TLS only, and CloudTrail may write.
+    let policy = &resource(t, "LogBucketPolicy")["Properties"]["PolicyDocument"]["Statement"];
+    let sids: Vec<&str> = policy
+        .as_array()
+        .expect("Statement")
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "AWSCloudTrailAclCheck",
+            "AWSCloudTrailWrite",
+            "DenyInsecureTransport"
+        ]
+    );
+    let deny = &policy[2];
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(
+        deny["Condition"],
+        json!({"Bool": {"aws:SecureTransport": "false"}})
+    );
+
+    let trail = &resource(t, "Trail")["Properties"];
+    assert_eq!(trail["IsMultiRegionTrail"], true);
+    assert_eq!(trail["EnableLogFileValidation"], true);
+    assert_eq!(trail["IsLogging"], true);
+    assert_eq!(trail["S3BucketName"], json!({"Ref": "LogBucket"}));
+    assert_eq!(trail["EventSelectors"][0]["IncludeManagementEvents"], true);
+    assert_eq!(
+        ids_of_type(mode("turnkey-options"), "AWS::CloudTrail::Trail"),
+        Vec::<String>::new()
+    );
+
+    for ty in [
+        "AWS::Events::Rule",
+        "AWS::SNS::Subscription",
+        "AWS::SQS::QueuePolicy",
+    ] {
+        assert!(ids_of_type(t, ty).is_empty(), "turnkey has no {ty}");
+    }
+    let read = statement_for(t, "s3:GetObject").expect("s3:GetObject");
+    assert_eq!(
+        read["Resource"],
+        json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{TURNKEY_BUCKET}/AWSLogs/*")})
+    );
+    assert!(
+        statement_for(t, "kms:Decrypt").is_none(),
+        "no KMS grant without a key"
+    );
+}
+
+#[test]
+fn existing_bucket_through_eventbridge_leaves_the_bucket_alone() {
+    let t = mode("existing-eventbridge");
+    for ty in [
+        "AWS::S3::Bucket",
+        "AWS::S3::BucketPolicy",
+        "AWS::CloudTrail::Trail",
+        "AWS::SNS::Subscription",
+    ] {
+        assert!(
+            ids_of_type(t, ty).is_empty(),
+            "existing-bucket mode creates no {ty}"
+        );
+    }
+    let rule = &resource(t, "LogFileCreatedRule")["Properties"];
+    assert_eq!(
+        rule["EventPattern"],
+        json!({"source": ["aws.s3"], "detail-type": ["Object Created"],
+               "detail": {"bucket": {"name": ["org-trail-logs"]},
+                          "object": {"key": [{"wildcard": "AWSLogs/o-abc123def4/*.json.gz"}]}}})
+    );
+    let target = &rule["Targets"][0];
+    assert_eq!(target["Arn"], get_att("Function", "Arn"));
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"],
+        get_att("FailedEventsQueue", "Arn")
+    );
+    let perm = &resource(t, "LogFileCreatedRulePermission")["Properties"];
+    assert_eq!(perm["Principal"], "events.amazonaws.com");
+    assert_eq!(perm["SourceArn"], get_att("LogFileCreatedRule", "Arn"));
+    // EventBridge may drop undeliverable events into the failure queue, and only this rule.
+    let qp = &resource(t, "FailedEventsQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
+    assert_eq!(qp.as_array().expect("Statement").len(), 1);
+    assert_eq!(
+        qp[0]["Principal"],
+        json!({"Service": "events.amazonaws.com"})
+    );
+    assert_eq!(
+        qp[0]["Condition"]["ArnEquals"]["aws:SourceArn"],
+        get_att("LogFileCreatedRule", "Arn")
+    );
+
+    let read = statement_for(t, "s3:GetObject").expect("s3:GetObject");
+    assert_eq!(
+        read["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::org-trail-logs/AWSLogs/o-abc123def4/*"})
+    );
+    let kms = statement_for(t, "kms:Decrypt").expect("kms:Decrypt with KmsKeyArn");
+    assert_eq!(
+        kms["Resource"],
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    );
+    assert_eq!(
+        kms["Condition"],
+        json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}})
+    );
+    assert_eq!(
+        mode("existing-eventbridge")["Outputs"]["BucketName"]["Value"],
+        "org-trail-logs"
+    );
+}
+
+#[test]
+fn existing_bucket_through_sns_subscribes_the_function_to_the_topic() {
+    let t = mode("existing-sns");
+    assert!(ids_of_type(t, "AWS::Events::Rule").is_empty());
+    assert!(ids_of_type(t, "AWS::S3::Bucket").is_empty());
+    let topic = "arn:aws:sns:eu-west-1:111122223333:org-trail-log-files";
+    let sub = &resource(t, "LogFileTopicSubscription")["Properties"];
+    assert_eq!(sub["Protocol"], "lambda");
+    assert_eq!(sub["TopicArn"], topic);
+    assert_eq!(
+        sub["Region"], "eu-west-1",
+        "subscribed in the topic's region"
+    );
+    assert_eq!(sub["Endpoint"], get_att("Function", "Arn"));
+    assert_eq!(
+        sub["RedrivePolicy"]["deadLetterTargetArn"],
+        get_att("FailedEventsQueue", "Arn")
+    );
+    let perm = &resource(t, "LogFileTopicPermission")["Properties"];
+    assert_eq!(
+        (perm["Principal"].clone(), perm["SourceArn"].clone()),
+        (json!("sns.amazonaws.com"), json!(topic))
+    );
+    let read = statement_for(t, "s3:GetObject").expect("s3:GetObject");
+    assert_eq!(
+        read["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::org-trail-logs/*"})
+    );
+}
+
+#[test]
+fn alarms_on_errors_throttles_and_failed_events_notify_the_chosen_topics() {
+    let alarms = |m: &str| -> Vec<(String, String, Value)> {
+        ids_of_type(mode(m), "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|id| {
+                let p = &resource(mode(m), &id)["Properties"];
+                (
+                    format!(
+                        "{}/{}",
+                        p["Namespace"].as_str().unwrap_or_default(),
+                        p["MetricName"].as_str().unwrap_or_default()
+                    ),
+                    id.clone(),
+                    p["AlarmActions"].clone(),
+                )
+            })
+            .collect()
+    };
+    let default = alarms("turnkey");
+    let metrics: Vec<&str> = default.iter().map(|(m, _, _)| m.as_str()).collect();
+    assert_eq!(
+        metrics,
+        [
+            "AWS/SQS/ApproximateNumberOfMessagesVisible",
+            "AWS/Lambda/Errors",
+            "AWS/Lambda/Throttles"
+        ]
+    );
+    assert!(
+        default.iter().all(|(_, _, actions)| actions == &json!([])),
+        "{default:?}"
+    );
+    assert!(ids_of_type(mode("turnkey"), "AWS::SNS::Topic").is_empty());
+
+    let options = alarms("turnkey-options");
+    for (_, id, actions) in &options {
+        assert_eq!(
+            actions,
+            &json!([{"Ref": "AlarmTopic"}, "arn:aws:sns:us-east-1:111122223333:pager"]),
+            "{id}"
+        );
+    }
+    let email = &resource(mode("turnkey-options"), "AlarmEmailSubscription")["Properties"];
+    assert_eq!(
+        (email["Protocol"].clone(), email["Endpoint"].clone()),
+        (json!("email"), json!("ops@example.com"))
+    );
+}
+
+/// Runs `check-iam` (every mode) on template.yaml with `from` replaced by `to`.
+fn check_iam_of_mutation(name: &str, from: &str, to: &str) -> Output {
+    let original =
+        std::fs::read_to_string(stack::repo_root().join("template.yaml")).expect("template");
+    assert_eq!(
+        original.matches(from).count(),
+        1,
+        "{name}: {from:?} must occur once in template.yaml"
+    );
+    let path = scratch(&format!("{name}.yaml"));
+    std::fs::write(&path, original.replace(from, to)).expect("write mutated template");
+    stack::template_tool(&["check-iam", path.to_str().expect("utf-8")])
+}
+
+#[test]
+fn check_iam_passes_the_template_and_rejects_broader_grants() {
+    let ok = stack::template_tool(&["check-iam", "template.yaml"]);
+    assert!(
+        ok.status.success(),
+        "check-iam of template.yaml {}",
+        text(&ok)
+    );
+
+    let read_line = "                Action: s3:GetObject\n";
+    let cases = [
+        (
+            "s3-wildcard-action",
+            read_line,
+            "                Action: s3:*\n",
+            "wildcard or non-literal action \"s3:*\"",
+        ),
+        (
+            "s3-list",
+            read_line,
+            "                Action: [s3:GetObject, s3:ListBucket]\n",
+            "s3:ListBucket is more than the function needs",
+        ),
+        (
+            "existing-bucket-without-prefix",
+            "${ExistingBucketName}/${ExistingBucketPrefix}*",
+            "${ExistingBucketName}/*",
+            "[existing-eventbridge]: FAILED",
+        ),
+        (
+            "another-bucket",
+            "asg-trail-logs-${AWS::AccountId}-${AWS::Region}/AWSLogs/*\"\n",
+            "*/AWSLogs/*\"\n",
+            "[turnkey]: FAILED",
+        ),
+        (
+            "dynamodb-anywhere",
+            "                Resource: !GetAtt Table.Arn\n",
+            "                Resource: \"*\"\n",
+            "resource \"*\" for ['dynamodb:BatchWriteItem']",
+        ),
+        (
+            "kms-any-key",
+            "                  Resource: !Ref KmsKeyArn\n",
+            "                  Resource: !Sub \"arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*\"\n",
+            "is not the KmsKeyArn parameter",
+        ),
+        (
+            "kms-not-through-s3",
+            "                      kms:ViaService: !Sub \"s3.${AWS::Region}.amazonaws.com\"\n",
+            "                      kms:EncryptionContextKeys: aws:s3:arn\n",
+            "must be limited to S3 (kms:ViaService)",
+        ),
+        (
+            "managed-policy",
+            "      Policies:\n        - PolicyName: ingest\n",
+            "      ManagedPolicyArns:\n        - !Sub \"arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\"\n      Policies:\n        - PolicyName: ingest\n",
+            "managed policy",
+        ),
+        (
+            "sns-permission-from-any-topic",
+            "      SourceArn: !Sub \"${ExistingBucketTopicArn}\"\n",
+            "",
+            "LogFileTopicPermission: no SourceArn",
+        ),
+    ];
+    for (name, from, to, expected) in cases {
+        let out = check_iam_of_mutation(name, from, to);
+        let all = text(&out);
+        assert!(!out.status.success(), "{name}: check-iam accepted it {all}");
+        assert!(
+            all.contains(expected),
+            "{name}: expected {expected:?} in {all}"
+        );
+    }
+}
+
+#[test]
+fn a_role_that_references_the_bucket_fails_the_lint_with_a_cycle() {
+    // The mistake the lint of the transformed template exists for: the role naming the bucket
+    // by reference closes bucket -> notification -> function -> role -> bucket.
+    let original =
+        std::fs::read_to_string(stack::repo_root().join("template.yaml")).expect("template");
+    let from = "!Sub \"arn:${AWS::Partition}:s3:::asg-trail-logs-${AWS::AccountId}-${AWS::Region}/AWSLogs/*\"";
+    assert_eq!(original.matches(from).count(), 1);
+    // Next to template.yaml: `sam validate` resolves CodeUri from the template's folder.
+    let path = stack::repo_root().join(format!(".it-cycle-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        original.replace(from, "!Sub \"${LogBucket.Arn}/AWSLogs/*\""),
+    )
+    .expect("write");
+    let out = stack::template_tool(&["lint", path.to_str().expect("utf-8")]);
+    let _ = std::fs::remove_file(&path);
+    let all = text(&out);
+    assert!(
+        !out.status.success(),
+        "lint accepted a cyclic template {all}"
+    );
+    assert!(
+        all.contains("E3004"),
+        "expected cfn-lint E3004 (circular dependency) in {all}"
+    );
+}
+
+#[test]
+fn rules_reject_incoherent_parameters() {
+    let out_path = scratch("rejected.json");
+    let out_path = out_path.to_str().expect("utf-8");
+    for (params, expected) in [
+        (
+            vec![
+                "ExistingBucketName=org-trail-logs",
+                "ExistingBucketTrigger=SNS",
+            ],
+            "ExistingBucketTrigger=SNS needs ExistingBucketTopicArn",
+        ),
+        (
+            vec!["ExistingBucketPrefix=AWSLogs/"],
+            "applies to an existing bucket only",
+        ),
+        (vec!["ExistingBucketPrefix=logs/*"], "does not match"),
+        (vec!["KmsKeyArn=alias/aws/s3"], "does not match"),
+    ] {
+        let mut args = vec!["resolve", "template.yaml", out_path];
+        for p in &params {
+            args.extend(["--param", p]);
+        }
+        let out = stack::template_tool(&args);
+        let all = text(&out);
+        assert!(!out.status.success(), "{params:?} accepted {all}");
+        assert!(
+            all.contains(expected),
+            "{params:?}: expected {expected:?} in {all}"
         );
     }
 }
