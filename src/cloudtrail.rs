@@ -176,17 +176,10 @@ where
     };
     // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
     // as plain text still ends in a clear format error.
-    let records = match (gzip, format) {
-        (true, Format::Delivery) => read_delivery(MultiGzDecoder::new(raw), gzip, &mut pick)?,
-        (false, Format::Delivery) => read_delivery(raw, gzip, &mut pick)?,
-        (true, Format::Any) => parse_any(
-            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
-            |r| pick(r.get().as_bytes()),
-        )
-        .map_err(|e| classify(e, gzip))?,
-        (false, Format::Any) => {
-            parse_any(raw, |r| pick(r.get().as_bytes())).map_err(|e| classify(e, gzip))?
-        }
+    let records = if gzip {
+        read_delivery(MultiGzDecoder::new(raw), gzip, format, &mut pick)?
+    } else {
+        read_delivery(raw, gzip, format, &mut pick)?
     };
     Ok(ParseStats {
         gzip,
@@ -200,11 +193,12 @@ const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between the decoder thread and the scanner.
 const QUEUE: usize = 4;
 
-/// Reads a decoded delivery document with the structural scanner; falls back to the general
-/// serde parser when the document does not start with `{"Records":[`.
+/// Reads a decoded document with the structural scanner when it starts with `{"Records":[`
+/// (what CloudTrail writes), and with the general serde parser for `format` otherwise.
 fn read_delivery<D: Read + Send>(
     decoded: D,
     gzip: bool,
+    format: Format,
     pick: &mut impl FnMut(&[u8]),
 ) -> Result<u64, ParseError> {
     let read_error = |cause: io::Error| ParseError::Read { gzip, cause };
@@ -213,38 +207,40 @@ fn read_delivery<D: Read + Send>(
         cause: <serde_json::Error as de::Error>::custom(e),
     };
     // Decide on the first bytes, on this thread, whether the fast path applies.
-    let mut scanner = RecordScanner::new();
+    let mut scanner = match format {
+        Format::Delivery => RecordScanner::new(),
+        Format::Any => RecordScanner::concatenated(),
+    };
     let mut chunk = vec![0; CHUNK];
     let mut decoded = Chunker {
         reader: decoded,
         pending: None,
     };
-    while !scanner.in_records() {
+    let not_delivery = loop {
+        if scanner.in_records() {
+            break false;
+        }
         let n = decoded.fill(&mut chunk).map_err(read_error)?;
         if n == 0 {
-            return match scanner.finish() {
-                Err(ScanError::NotDelivery) => Err(ParseError::Format {
-                    gzip,
-                    cause: <serde_json::Error as de::Error>::custom(
-                        r#"expected a CloudTrail delivery object {"Records":[...]}"#,
-                    ),
-                }),
-                Err(e) => Err(format_error(e)),
-                Ok(n) => Ok(n),
-            };
+            // Too short to tell: the general parser judges (and names what is wrong).
+            break true;
         }
         match scanner.push(&chunk[..n], pick) {
             Ok(()) => {}
-            Err(ScanError::NotDelivery) => {
-                let consumed = scanner.into_consumed();
-                let rest = io::Cursor::new(consumed).chain(decoded.reader);
-                return parse_records(BufReader::with_capacity(BUF_SIZE, rest), |r| {
-                    pick(r.get().as_bytes());
-                })
-                .map_err(|e| classify(e, gzip));
-            }
+            Err(ScanError::NotDelivery) => break true,
             Err(e) => return Err(format_error(e)),
         }
+    };
+    if not_delivery {
+        let consumed = scanner.into_consumed();
+        let rest = io::Cursor::new(consumed).chain(decoded.reader);
+        let reader = BufReader::with_capacity(BUF_SIZE, rest);
+        let hand_over = |r: &RawValue| pick(r.get().as_bytes());
+        let parsed = match format {
+            Format::Delivery => parse_records(reader, hand_over),
+            Format::Any => parse_any(reader, hand_over),
+        };
+        return parsed.map_err(|e| classify(e, gzip));
     }
     let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     if !parallel {

@@ -76,6 +76,8 @@ pub struct RecordScanner {
     /// The record is a bare scalar (not an object, array or string).
     scalar: bool,
     records: u64,
+    /// Accept several documents one after the other (`{"Records":[..]}{"Records":[..]}`).
+    concatenated: bool,
 }
 
 impl Default for RecordScanner {
@@ -100,6 +102,16 @@ impl RecordScanner {
             in_string: false,
             scalar: false,
             records: 0,
+            concatenated: false,
+        }
+    }
+
+    /// A scanner that also accepts more delivery documents after the first one.
+    #[must_use]
+    pub fn concatenated() -> Self {
+        Self {
+            concatenated: true,
+            ..Self::new()
         }
     }
 
@@ -301,12 +313,17 @@ impl RecordScanner {
                     self.pos = self.buf.len();
                     return Ok(());
                 }
-                Phase::Done => {
-                    return match self.skip_whitespace() {
-                        None => Ok(()),
-                        Some(i) => Err(self.error(i, "trailing characters after the document")),
-                    };
-                }
+                Phase::Done => match self.skip_whitespace() {
+                    None => return Ok(()),
+                    Some(i) if self.concatenated => {
+                        self.buf.drain(..i);
+                        self.base += i as u64;
+                        self.pos = 0;
+                        self.start = 0;
+                        self.phase = Phase::Prefix(0);
+                    }
+                    Some(i) => return Err(self.error(i, "trailing characters after the document")),
+                },
             }
         }
     }
@@ -426,6 +443,18 @@ mod tests {
                 "chunks of {size}"
             );
         }
+    }
+
+    #[test]
+    fn concatenated_documents_when_asked() {
+        let doc = br#"{"Records":[{"a":1}]} {"Records":[{"b":2},{"c":3}]}"#;
+        let mut scanner = RecordScanner::concatenated();
+        let mut n = 0;
+        for chunk in doc.chunks(3) {
+            scanner.push(chunk, &mut |_| n += 1).expect("valid");
+        }
+        assert_eq!((scanner.finish(), n), (Ok(3), 3));
+        assert!(matches!(scan(doc, 3), Err(ScanError::Syntax { .. })));
     }
 
     #[test]
