@@ -15,6 +15,7 @@
 //! the CLI).
 
 pub mod aws;
+pub mod backfill;
 pub mod cloudtrail;
 pub mod config;
 pub mod dynamodb;
@@ -23,4 +24,5 @@ pub mod extract;
 pub mod handler;
 pub mod item;
 pub mod notification;
+pub mod render;
 pub mod s3;

@@ -15,16 +15,16 @@ use crate::runtime_api::Lambda;
 use crate::stack;
 
 /// The fixture: a CloudTrail delivery file with 10 records, 6 of them EC2 Auto Scaling.
-const FIXTURE_GZ: &str = concat!(
+pub(crate) const FIXTURE_GZ: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/e2e-mixed.json.gz"
 );
 
 /// Where CloudTrail would deliver it, under a prefix with a space (S3 notifications encode it).
-const LOG_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+pub(crate) const LOG_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
                        123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
 /// `LOG_KEY` as it appears in an S3 event notification (form-encoded: space → `+`).
-const LOG_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+pub(crate) const LOG_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
                                123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
 
 const DIGEST_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/\
@@ -39,7 +39,7 @@ const EMPTY_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east
 
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn fixture_gz() -> Vec<u8> {
+pub(crate) fn fixture_gz() -> Vec<u8> {
     std::fs::read(FIXTURE_GZ).unwrap_or_else(|e| panic!("read {FIXTURE_GZ}: {e}"))
 }
 
@@ -47,10 +47,10 @@ fn fixture_gz() -> Vec<u8> {
 // The expected items, by hand.
 // ------------------------------------------------------------------------------------------
 
-const ACCOUNT: &str = "123456789012";
+pub(crate) const ACCOUNT: &str = "123456789012";
 
 /// The items the fixture must produce, with `sourceObject` = `source`.
-fn expected_items(source: &str) -> Vec<Value> {
+pub(crate) fn expected_items(source: &str) -> Vec<Value> {
     let mut items = vec![
         // UpdateAutoScalingGroup: AssumedRole through CloudFormation; userName from the
         // session issuer; same second as SetDesiredCapacity, distinct eventID.
@@ -271,7 +271,7 @@ fn expected_items(source: &str) -> Vec<Value> {
     items
 }
 
-fn key_of(item: &Value) -> (String, String) {
+pub(crate) fn key_of(item: &Value) -> (String, String) {
     (
         item["groupName"]
             .as_str()
@@ -284,13 +284,13 @@ fn key_of(item: &Value) -> (String, String) {
     )
 }
 
-fn sort_items(items: &mut [Value]) {
+pub(crate) fn sort_items(items: &mut [Value]) {
     items.sort_by_key(key_of);
 }
 
 /// Numbers compared by value: DynamoDB may store `50.0` as `50`, and serde_json's `50.0` (f64)
 /// is not equal to `50` (u64). Integral values become integers, others stay floats.
-fn normalize_numbers(v: &Value) -> Value {
+pub(crate) fn normalize_numbers(v: &Value) -> Value {
     match v {
         Value::Number(n) => match n.as_f64() {
             #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
@@ -308,9 +308,10 @@ fn normalize_numbers(v: &Value) -> Value {
 }
 
 /// Asserts `actual` holds exactly `expected` (any order): same key set, then every attribute.
-fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
+pub(crate) fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
     let mut actual: Vec<Value> = actual.iter().map(normalize_numbers).collect();
-    let expected: Vec<Value> = expected.iter().map(normalize_numbers).collect();
+    let mut expected: Vec<Value> = expected.iter().map(normalize_numbers).collect();
+    sort_items(&mut expected);
     let expected = &expected[..];
     sort_items(&mut actual);
     let got_keys: Vec<_> = actual.iter().map(key_of).collect();
@@ -357,7 +358,7 @@ fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> St
 // ------------------------------------------------------------------------------------------
 
 /// One record of an S3 `ObjectCreated:Put` notification, as S3 sends it (key form-encoded).
-fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
+pub(crate) fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
     json!({
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -388,12 +389,12 @@ fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
     })
 }
 
-fn notification(records: Vec<Value>) -> Value {
+pub(crate) fn notification(records: Vec<Value>) -> Value {
     json!({ "Records": records })
 }
 
 /// Runs the `asg-trail` CLI with the local-stack env; panics on timeout.
-fn run_cli(args: &[&str]) -> Output {
+pub(crate) fn run_cli(args: &[&str]) -> Output {
     let bin = env!("CARGO_BIN_EXE_asg-trail");
     let mut cmd = Command::new(bin);
     for k in stack::ENV_TO_CLEAR {
@@ -441,7 +442,7 @@ fn run_cli(args: &[&str]) -> Output {
     }
 }
 
-fn describe(args: &[&str], out: &Output) -> String {
+pub(crate) fn describe(args: &[&str], out: &Output) -> String {
     format!(
         "`asg-trail {}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
         args.join(" "),
@@ -452,7 +453,7 @@ fn describe(args: &[&str], out: &Output) -> String {
 }
 
 /// Parses one JSON object per non-empty stdout line.
-fn json_lines(args: &[&str], out: &Output) -> Vec<Value> {
+pub(crate) fn json_lines(args: &[&str], out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -489,7 +490,7 @@ fn json_to_attr(v: &Value) -> AttributeValue {
     }
 }
 
-async fn seed(table: &str, items: &[Value]) {
+pub(crate) async fn seed(table: &str, items: &[Value]) {
     let client = stack::dynamodb().await;
     for item in items {
         let AttributeValue::M(m) = json_to_attr(item) else {
@@ -731,7 +732,7 @@ fn cli_extract_prints_the_items_of_a_local_file() {
 // Volume: more than one BatchWriteItem, repeated records, multi-member gzip.
 // ------------------------------------------------------------------------------------------
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(data).expect("gzip");
@@ -739,7 +740,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Generated SetDesiredCapacity call number `i` and the item the contract says it becomes.
-fn generated(i: usize, source: &str) -> (Value, Value) {
+pub(crate) fn generated(i: usize, source: &str) -> (Value, Value) {
     let group = format!("batch-asg-{}", i % 3);
     let time = format!("2024-03-05T12:{:02}:{:02}Z", i / 60, i % 60);
     let id = format!("00000000-0000-4000-8000-{i:012}");
