@@ -143,7 +143,8 @@ enum Command {
         /// Seconds between progress lines when stderr is not a terminal (0: one per object).
         #[arg(long, default_value_t = 10)]
         progress_every: u64,
-        /// List what would be ingested, and stop.
+        /// Print what would be ingested as an S3 Batch Operations CSV manifest (bucket,key with
+        /// the key URL-encoded), and stop.
         #[arg(long)]
         dry_run: bool,
     },

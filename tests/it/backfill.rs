@@ -178,6 +178,33 @@ async fn backfill_lists_only_the_days_asked_for_and_resumes_from_its_checkpoint(
     );
     assert_eq!(checkpoint_entries(&checkpoint).len(), 5);
 
+    // --dry-run prints an S3 Batch Operations manifest (bucket,key URL-encoded) and writes
+    // nothing.
+    let args = [
+        "backfill",
+        "--table",
+        "no-such-table",
+        &location,
+        "--since",
+        "2024-03-06",
+        "--dry-run",
+    ];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let manifest = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut want: Vec<String> = files
+        .iter()
+        .filter(|(d, _, _)| *d == "2024/03/06")
+        .map(|(_, k, _)| format!("{bucket},{}", k.replace(' ', "%20")))
+        .collect();
+    want.sort();
+    assert_eq!(
+        manifest.lines().collect::<Vec<_>>(),
+        want,
+        "{}",
+        describe(&args, &out)
+    );
+
     // Open range, no checkpoint: everything, February included.
     let third = stack::fresh_table().await;
     let args = ["backfill", "--table", &third, &location];

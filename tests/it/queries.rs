@@ -236,6 +236,7 @@ async fn changes_show_what_each_call_set_who_and_whether_it_failed() {
     let out = run_cli(&args);
     assert!(out.status.success(), "{}", describe(&args, &out));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("[it] asg-trail changes --group web-asg:\n{text}");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "header + 3 changes:\n{text}");
     assert!(

@@ -18,6 +18,14 @@ use asg_trail::s3::S3Store;
 
 use crate::progress::{Counts, HumanDuration, Progress};
 
+/// What a manifest key escapes: all but unreserved characters and `/`.
+const MANIFEST_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 const INTERRUPTED: u8 = 130;
 
@@ -100,9 +108,11 @@ pub async fn run(o: Options) -> ExitCode {
         mb(total_bytes)
     );
     if o.dry_run {
+        // An S3 Batch Operations CSV manifest: bucket,key with the key URL-encoded.
         let mut text = String::new();
         for obj in &todo {
-            let _ = writeln!(text, "{obj}\t{}", obj.size.unwrap_or(0));
+            let key = percent_encoding::utf8_percent_encode(&obj.key, MANIFEST_KEY);
+            let _ = writeln!(text, "{},{key}", obj.bucket);
         }
         print!("{text}");
         return ExitCode::SUCCESS;
