@@ -5,11 +5,17 @@
 //! parser walks the top-level object, skips every member but `Records`, and hands each record to
 //! a callback as raw JSON text ([`RawValue`]) as soon as it has been read. What to do with a
 //! record (most of them are not Auto Scaling events) is the caller's business.
+//!
+//! The Lambda reads only the delivery format ([`Format::Delivery`]). The CLI also takes the
+//! shapes people keep on disk ([`Format::Any`]): bare arrays, single records, JSON lines,
+//! EventBridge envelopes and `lookup-events` output.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
+
+use crate::scan::{self, RecordScanner, ScanError};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -47,10 +53,21 @@ pub enum ParseError {
 pub struct ParseStats {
     /// Whether the file was gzip-compressed.
     pub gzip: bool,
-    /// Number of records handed to the callback.
+    /// Number of records in the file (handed over or not).
     pub records: u64,
     /// Bytes read from the input (compressed size for gzip).
     pub bytes: u64,
+}
+
+/// The JSON shapes a reader accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Only CloudTrail's delivery format `{"Records":[...]}` (what the trail writes to S3).
+    Delivery,
+    /// Also what people have on disk: a bare array of records, one record, JSON lines or
+    /// concatenated documents, EventBridge envelopes (`{"detail-type":..,"detail":{record}}`)
+    /// and `lookup-events` output (`{"Events":[{"CloudTrailEvent":"<record as text>"}]}`).
+    Any,
 }
 
 /// Reads a whole CloudTrail log file (gzip or plain) and calls `on_record` with each record's
@@ -64,8 +81,75 @@ pub struct ParseStats {
 /// decides whether to keep what was read before the error.
 pub fn for_each_record<R, F>(input: R, on_record: F) -> Result<ParseStats, ParseError>
 where
-    R: Read,
+    R: Read + Send,
     F: FnMut(&RawValue),
+{
+    read_records(input, Format::Delivery, on_record)
+}
+
+/// [`for_each_record`] for the shapes of `format`. With [`Format::Any`], a delivery document
+/// is still streamed record by record; the other shapes are read one top-level value (or one
+/// array element) at a time.
+///
+/// # Errors
+/// As [`for_each_record`]; with [`Format::Any`], a document of none of the shapes is a format
+/// error, and so is a record that is not valid JSON.
+pub fn read_records<R, F>(
+    input: R,
+    format: Format,
+    mut on_record: F,
+) -> Result<ParseStats, ParseError>
+where
+    R: Read + Send,
+    F: FnMut(&RawValue),
+{
+    let mut invalid = None;
+    let stats = read_selected(
+        input,
+        format,
+        |_| true,
+        |bytes| {
+            if invalid.is_some() {
+                return;
+            }
+            match serde_json::from_slice::<&RawValue>(bytes) {
+                Ok(raw) => on_record(raw),
+                Err(e) => invalid = Some(e),
+            }
+        },
+    )?;
+    match invalid {
+        None => Ok(stats),
+        Some(cause) => Err(ParseError::Format {
+            gzip: stats.gzip,
+            cause,
+        }),
+    }
+}
+
+/// The core reader: counts every record, asks `select` about each one's raw bytes, and hands
+/// the selected ones to `on_record`, in file order. The records `select` turns down are never
+/// parsed: for the delivery format, a structural scan (see [`crate::scan`]) finds where each
+/// record starts and ends, so the cost of a record nobody wants is little more than the gunzip
+/// that produced it. The bytes handed over are one JSON value each, not yet validated for a
+/// delivery file (the caller parses them; it may find them malformed).
+///
+/// Where a second core is available, decompression runs on its own thread, ahead of the scan,
+/// through a bounded queue of buffers: memory stays flat whatever the file size.
+///
+/// # Errors
+/// As [`for_each_record`]; `stats.records` is then not returned, but `select` has seen every
+/// record before the failure.
+pub fn read_selected<R, S, F>(
+    input: R,
+    format: Format,
+    mut select: S,
+    mut on_record: F,
+) -> Result<ParseStats, ParseError>
+where
+    R: Read + Send,
+    S: FnMut(&[u8]) -> bool,
+    F: FnMut(&[u8]),
 {
     let mut counted = Counted {
         inner: input,
@@ -85,20 +169,152 @@ where
             }
         }
     };
+    let mut pick = |bytes: &[u8]| {
+        if select(bytes) {
+            on_record(bytes);
+        }
+    };
     // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
     // as plain text still ends in a clear format error.
-    let result = if gzip {
-        let decoded = BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw));
-        parse_records(decoded, on_record)
-    } else {
-        parse_records(raw, on_record)
+    let records = match (gzip, format) {
+        (true, Format::Delivery) => read_delivery(MultiGzDecoder::new(raw), gzip, &mut pick)?,
+        (false, Format::Delivery) => read_delivery(raw, gzip, &mut pick)?,
+        (true, Format::Any) => parse_any(
+            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
+            |r| pick(r.get().as_bytes()),
+        )
+        .map_err(|e| classify(e, gzip))?,
+        (false, Format::Any) => {
+            parse_any(raw, |r| pick(r.get().as_bytes())).map_err(|e| classify(e, gzip))?
+        }
     };
-    let records = result.map_err(|source| classify(source, gzip))?;
     Ok(ParseStats {
         gzip,
         records,
         bytes: counted.bytes,
     })
+}
+
+/// Size of the buffers the decoder hands to the scanner.
+const CHUNK: usize = 256 * 1024;
+/// Buffers in flight between the decoder thread and the scanner.
+const QUEUE: usize = 4;
+
+/// Reads a decoded delivery document with the structural scanner; falls back to the general
+/// serde parser when the document does not start with `{"Records":[`.
+fn read_delivery<D: Read + Send>(
+    decoded: D,
+    gzip: bool,
+    pick: &mut impl FnMut(&[u8]),
+) -> Result<u64, ParseError> {
+    let read_error = |cause: io::Error| ParseError::Read { gzip, cause };
+    let format_error = |e: scan::ScanError| ParseError::Format {
+        gzip,
+        cause: <serde_json::Error as de::Error>::custom(e),
+    };
+    // Decide on the first bytes, on this thread, whether the fast path applies.
+    let mut scanner = RecordScanner::new();
+    let mut chunk = vec![0; CHUNK];
+    let mut decoded = Chunker {
+        reader: decoded,
+        pending: None,
+    };
+    while !scanner.in_records() {
+        let n = decoded.fill(&mut chunk).map_err(read_error)?;
+        if n == 0 {
+            return match scanner.finish() {
+                Err(ScanError::NotDelivery) => Err(ParseError::Format {
+                    gzip,
+                    cause: <serde_json::Error as de::Error>::custom(
+                        r#"expected a CloudTrail delivery object {"Records":[...]}"#,
+                    ),
+                }),
+                Err(e) => Err(format_error(e)),
+                Ok(n) => Ok(n),
+            };
+        }
+        match scanner.push(&chunk[..n], pick) {
+            Ok(()) => {}
+            Err(ScanError::NotDelivery) => {
+                let consumed = scanner.into_consumed();
+                let rest = io::Cursor::new(consumed).chain(decoded.reader);
+                return parse_records(BufReader::with_capacity(BUF_SIZE, rest), |r| {
+                    pick(r.get().as_bytes());
+                })
+                .map_err(|e| classify(e, gzip));
+            }
+            Err(e) => return Err(format_error(e)),
+        }
+    }
+    let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    if !parallel {
+        loop {
+            let n = decoded.fill(&mut chunk).map_err(read_error)?;
+            if n == 0 {
+                return scanner.finish().map_err(format_error);
+            }
+            scanner.push(&chunk[..n], pick).map_err(format_error)?;
+        }
+    }
+    // Decode ahead on a second thread; recycle the buffers so memory stays flat.
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) =
+            std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(QUEUE);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE + 2);
+        for _ in 0..QUEUE + 1 {
+            let _ = empty_tx.send(vec![0; CHUNK]);
+        }
+        scope.spawn(move || {
+            while let Ok(mut buf) = empty_rx.recv() {
+                let result = decoded.fill(&mut buf).map(|n| (buf, n));
+                let last = !matches!(result, Ok((_, n)) if n > 0);
+                if full_tx.send(result).is_err() || last {
+                    break;
+                }
+            }
+        });
+        loop {
+            let (buf, n) = full_rx
+                .recv()
+                .map_err(|_| read_error(io::Error::other("the decoder thread stopped")))?
+                .map_err(read_error)?;
+            if n == 0 {
+                return scanner.finish().map_err(format_error);
+            }
+            scanner.push(&buf[..n], pick).map_err(format_error)?;
+            let _ = empty_tx.send(buf);
+        }
+    })
+}
+
+/// A reader read in large chunks, keeping an error back until the bytes read before it have
+/// been handed over (so the records before a broken spot are not lost with it).
+struct Chunker<R> {
+    reader: R,
+    pending: Option<io::Error>,
+}
+
+impl<R: Read> Chunker<R> {
+    /// Fills up to half of `buf` or more; 0 only at the end of the stream.
+    fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        let mut filled = 0;
+        while filled < buf.len() / 2 {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled > 0 => {
+                    self.pending = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
 }
 
 /// Counts the bytes read from the underlying (compressed) stream.
@@ -202,6 +418,165 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
         while let Some(record) = seq.next_element::<Box<RawValue>>()? {
             (self.on_record)(&record);
             count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// Reads every top-level JSON value of `reader` (JSON lines, concatenated documents or one
+/// document) and hands the records each one holds to `on_record`.
+fn parse_any<R: BufRead, F: FnMut(&RawValue)>(
+    mut reader: R,
+    mut on_record: F,
+) -> Result<u64, serde_json::Error> {
+    let mut count = 0;
+    let mut values = 0;
+    loop {
+        // Skip the whitespace between values, and stop cleanly at the end.
+        let first = loop {
+            let buf = reader.fill_buf().map_err(serde_json::Error::io)?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(at) => {
+                    let byte = buf[at];
+                    reader.consume(at);
+                    break Some(byte);
+                }
+                None if buf.is_empty() => break None,
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        values += 1;
+        // A fresh deserializer per value: it reads the value's bytes and nothing after its
+        // closing bracket, so the next value starts where this one ended.
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        count += match first {
+            b'[' => de::Deserializer::deserialize_seq(
+                &mut de,
+                ElementsSeed {
+                    on_record: &mut on_record,
+                },
+            )?,
+            b'{' => de::Deserializer::deserialize_map(
+                &mut de,
+                AnyDocument {
+                    on_record: &mut on_record,
+                },
+            )?,
+            _ => {
+                return Err(de::Error::invalid_type(
+                    de::Unexpected::Other("a value that is not an object or an array"),
+                    &"CloudTrail records",
+                ));
+            }
+        };
+    }
+    if values == 0 {
+        return Err(de::Error::invalid_length(0, &"at least one JSON document"));
+    }
+    Ok(count)
+}
+
+/// The records one value stands for: an EventBridge envelope's `detail`, a `lookup-events`
+/// entry's `CloudTrailEvent` text, or the value itself (a record).
+fn hand_over<F: FnMut(&RawValue)>(value: &RawValue, on_record: &mut F) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Wrapper<'a> {
+        #[serde(rename = "detail-type", default)]
+        detail_type: Option<IgnoredAny>,
+        #[serde(borrow, default)]
+        detail: Option<&'a RawValue>,
+        #[serde(rename = "CloudTrailEvent", borrow, default)]
+        cloudtrail_event: Option<std::borrow::Cow<'a, str>>,
+    }
+    if let Ok(w) = serde_json::from_str::<Wrapper<'_>>(value.get()) {
+        if let (Some(_), Some(detail)) = (w.detail_type, w.detail) {
+            on_record(detail);
+            return 1;
+        }
+        if let Some(text) = w.cloudtrail_event
+            && let Ok(record) = serde_json::from_str::<Box<RawValue>>(&text)
+        {
+            on_record(&record);
+            return 1;
+        }
+    }
+    on_record(value);
+    1
+}
+
+/// A top-level object of any shape: a delivery document (its `Records` streamed), a
+/// `lookup-events` page (its `Events` streamed), or one record or envelope, rebuilt from its
+/// members once they have all been read.
+struct AnyDocument<'f, F> {
+    on_record: &'f mut F,
+}
+
+impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a CloudTrail record or a document holding records")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut streamed: Option<u64> = None;
+        let mut members: Vec<(String, Box<RawValue>)> = Vec::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
+            if (key == "Records" || key == "Events") && streamed.is_none() {
+                streamed = Some(map.next_value_seed(ElementsSeed {
+                    on_record: &mut *self.on_record,
+                })?);
+            } else {
+                let value = map.next_value::<Box<RawValue>>()?;
+                members.push((key.into_owned(), value));
+            }
+        }
+        if let Some(count) = streamed {
+            return Ok(count);
+        }
+        let mut text = String::from("{");
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&serde_json::to_string(key).map_err(de::Error::custom)?);
+            text.push(':');
+            text.push_str(value.get());
+        }
+        text.push('}');
+        let record = RawValue::from_string(text).map_err(de::Error::custom)?;
+        Ok(hand_over(&record, self.on_record))
+    }
+}
+
+/// Streams an array whose elements are records (or envelopes of records).
+struct ElementsSeed<'f, F> {
+    on_record: &'f mut F,
+}
+
+impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for ElementsSeed<'_, F> {
+    type Value = u64;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(&RawValue)> Visitor<'de> for ElementsSeed<'_, F> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of CloudTrail records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut count = 0;
+        while let Some(element) = seq.next_element::<Box<RawValue>>()? {
+            count += hand_over(&element, self.on_record);
         }
         Ok(count)
     }
@@ -351,5 +726,180 @@ mod tests {
         }
         let err = collect(gz).expect_err("corrupt");
         assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
+    }
+
+    fn collect_any(input: &[u8]) -> Result<Vec<String>, ParseError> {
+        let mut seen = Vec::new();
+        let stats = read_records(input, Format::Any, |r| seen.push(r.get().to_owned()))?;
+        assert_eq!(stats.records, seen.len() as u64);
+        Ok(seen)
+    }
+
+    #[test]
+    fn any_format_takes_the_shapes_people_have_on_disk() {
+        let a = r#"{"eventName":"A","eventID":"1"}"#;
+        let b = r#"{"eventName":"B","eventID":"2"}"#;
+        let cases: Vec<(&str, String)> = vec![
+            ("delivery", format!(r#"{{"Records":[{a},{b}]}}"#)),
+            (
+                "delivery, Records last",
+                format!(r#"{{"x":{{"y":[1]}},"Records":[{a},{b}]}}"#),
+            ),
+            ("bare array", format!("[{a},\n{b}]")),
+            ("JSON lines", format!("{a}\n{b}\n")),
+            (
+                "JSON lines, CRLF and blank lines",
+                format!("\r\n{a}\r\n\r\n{b}\r\n"),
+            ),
+            ("concatenated", format!("{a}{b}")),
+            (
+                "two delivery documents",
+                format!(r#"{{"Records":[{a}]}} {{"Records":[{b}]}}"#),
+            ),
+            (
+                "EventBridge envelopes",
+                format!(
+                    r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.autoscaling","detail":{a}}}{{"detail-type":"AWS API Call via CloudTrail","detail":{b}}}"#
+                ),
+            ),
+            (
+                "lookup-events",
+                format!(
+                    r#"{{"Events":[{{"EventId":"1","CloudTrailEvent":{}}},{{"EventId":"2","CloudTrailEvent":{}}}],"NextToken":"t"}}"#,
+                    serde_json::to_string(a).expect("json"),
+                    serde_json::to_string(b).expect("json")
+                ),
+            ),
+            (
+                "array of envelopes",
+                format!(r#"[{{"detail-type":"x","detail":{a}}},{b}]"#),
+            ),
+        ];
+        for (what, text) in cases {
+            let seen = collect_any(text.as_bytes()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(seen, [a, b], "{what}");
+            let seen =
+                collect_any(&gzip(text.as_bytes())).unwrap_or_else(|e| panic!("{what} (gz): {e}"));
+            assert_eq!(seen, [a, b], "{what} (gzip)");
+        }
+    }
+
+    #[test]
+    fn a_single_record_is_handed_over_whole() {
+        let one = r#"{ "eventName" : "A", "n": [1, {"x": null}], "s": "a\"b" }"#;
+        let seen = collect_any(one.as_bytes()).expect("parses");
+        assert_eq!(seen.len(), 1);
+        let back: serde_json::Value = serde_json::from_str(&seen[0]).expect("json");
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(one).expect("json")
+        );
+    }
+
+    #[test]
+    fn any_format_still_rejects_what_is_not_json_records() {
+        for bad in [
+            &b"   \n "[..],
+            b"not json",
+            b"42",
+            br#""text""#,
+            br#"{"a":1} trailing"#,
+            br#"[{"a":1}"#,
+        ] {
+            let err = collect_any(bad).expect_err("must fail");
+            assert!(
+                matches!(err, ParseError::Format { .. } | ParseError::Read { .. }),
+                "{}: {err}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(collect_any(b""), Err(ParseError::Empty)));
+        // The strict reader the Lambda uses does not take these shapes.
+        assert!(for_each_record(&br#"[{"a":1}]"#[..], |_| {}).is_err());
+        assert!(for_each_record(&br#"{"a":1}"#[..], |_| {}).is_err());
+    }
+
+    #[test]
+    fn the_scanner_and_the_general_parser_see_the_same_records() {
+        let mut log = Vec::new();
+        let options = crate::synth::SynthOptions {
+            seed: 11,
+            target_bytes: 3_000_000,
+            autoscaling_share: 0.05,
+        };
+        crate::synth::write_log(&mut log, &options).expect("generates");
+        // Spread whitespace around the structure, as a pretty-printer would.
+        let spaced = String::from_utf8(log.clone())
+            .expect("utf8")
+            .replace("},{", "} ,\n\t{");
+        for doc in [
+            log,
+            spaced.into_bytes(),
+            gzip(b"{\"Records\":[{\"a\":1},2,\"x\",[3]]}"),
+        ] {
+            let collect = |format| {
+                let mut seen = Vec::new();
+                let stats = read_selected(&doc[..], format, |_| true, |r| seen.push(r.to_vec()))
+                    .expect("reads");
+                (stats.records, seen)
+            };
+            let (fast, fast_records) = collect(Format::Delivery);
+            let (general, general_records) = collect(Format::Any);
+            assert_eq!(fast, general);
+            assert_eq!(fast as usize, fast_records.len());
+            assert!(fast_records == general_records, "the two paths disagree");
+        }
+    }
+
+    #[test]
+    fn records_turned_down_are_counted_not_handed_over() {
+        let doc = br#"{"Records":[{"n":1},{"n":2},{"n":3},{"n":4}]}"#;
+        let mut seen = Vec::new();
+        let stats = read_selected(
+            &doc[..],
+            Format::Delivery,
+            |r| r.ends_with(b"2}") || r.ends_with(b"4}"),
+            |r| {
+                seen.push(String::from_utf8_lossy(r).into_owned());
+            },
+        )
+        .expect("reads");
+        assert_eq!(stats.records, 4);
+        assert_eq!(seen, [r#"{"n":2}"#, r#"{"n":4}"#]);
+    }
+
+    #[test]
+    fn a_large_file_streams_through_the_decoder_thread_in_order() {
+        let mut log = Vec::new();
+        let options = crate::synth::SynthOptions {
+            seed: 5,
+            target_bytes: 8_000_000,
+            autoscaling_share: 0.0,
+        };
+        let made = crate::synth::write_log(&mut log, &options).expect("generates");
+        let gz = gzip(&log);
+        let mut last = String::new();
+        let mut in_order = true;
+        let stats = read_selected(
+            &gz[..],
+            Format::Delivery,
+            |_| true,
+            |r| {
+                let text = String::from_utf8_lossy(r);
+                let time = text
+                    .split("\"eventTime\":\"")
+                    .nth(1)
+                    .unwrap_or("")
+                    .get(..20)
+                    .unwrap_or("")
+                    .to_owned();
+                in_order &= time >= last;
+                last = time;
+            },
+        )
+        .expect("reads");
+        assert_eq!(stats.records, made.records);
+        assert_eq!(stats.bytes, gz.len() as u64);
+        assert!(in_order, "records arrive in file order");
     }
 }

@@ -1,6 +1,20 @@
 //! Configuration from the environment, read once at start-up, with one typed error.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TABLE_NAME` | (required) | the DynamoDB table |
+//! | `WRITE_MAX_ATTEMPTS`, `WRITE_BACKOFF_BASE_MS`, `WRITE_BACKOFF_MAX_MS` | 10, 50, 5000 | write retries ([`RetryPolicy`]) |
+//! | `INCLUDE_SERVICE_ACTIONS` | false | also store the EC2 calls Auto Scaling makes itself |
+//! | `EXCLUDE_READ_ONLY` | false | drop events with `readOnly` true |
+//! | `EVENT_NAMES_INCLUDE` | empty (all) | comma-separated event names: keep only these |
+//! | `EVENT_NAMES_EXCLUDE` | empty (none) | comma-separated event names: drop these |
+//!
+//! Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); an empty value
+//! is the default.
 
 use std::time::Duration;
+
+use crate::extract::Filters;
 
 /// Settings of the ingestion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +23,8 @@ pub struct Config {
     pub table_name: String,
     /// Retries of throttled or partly processed writes.
     pub retry: RetryPolicy,
+    /// What to store besides the EC2 Auto Scaling calls, and what to drop.
+    pub filters: Filters,
 }
 
 /// Exponential backoff with full jitter for BatchWriteItem calls.
@@ -105,7 +121,43 @@ impl Config {
             base_delay: Duration::from_millis(number("WRITE_BACKOFF_BASE_MS", 50)?),
             max_delay: Duration::from_millis(number("WRITE_BACKOFF_MAX_MS", 5000)?),
         };
-        Ok(Self { table_name, retry })
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match lookup(name) {
+                None => Ok(false),
+                Some(value) => parse_bool(&value).ok_or(ConfigError::Invalid {
+                    name,
+                    value,
+                    reason: "expected true or false",
+                }),
+            }
+        };
+        let names = |name: &'static str| {
+            lookup(name)
+                .map(|v| Filters::event_names(&v))
+                .unwrap_or_default()
+        };
+        let filters = Filters {
+            include_service_actions: flag("INCLUDE_SERVICE_ACTIONS")?,
+            exclude_read_only: flag("EXCLUDE_READ_ONLY")?,
+            event_names_include: names("EVENT_NAMES_INCLUDE"),
+            event_names_exclude: names("EVENT_NAMES_EXCLUDE"),
+        };
+        Ok(Self {
+            table_name,
+            retry,
+            filters,
+        })
+    }
+}
+
+/// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case, trimmed); an
+/// empty value is `false` (a template parameter left blank). `None` for anything else.
+#[must_use]
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
     }
 }
 
@@ -132,6 +184,75 @@ mod tests {
         let c = from(&[("TABLE_NAME", "events")]).expect("valid");
         assert_eq!(c.table_name, "events");
         assert_eq!(c.retry, RetryPolicy::default());
+        assert_eq!(c.filters, Filters::default());
+    }
+
+    #[test]
+    fn filters_are_read_from_their_variables() {
+        let c = from(&[
+            ("TABLE_NAME", "t"),
+            ("INCLUDE_SERVICE_ACTIONS", "true"),
+            ("EXCLUDE_READ_ONLY", "Yes"),
+            (
+                "EVENT_NAMES_INCLUDE",
+                " SetDesiredCapacity, UpdateAutoScalingGroup ,,",
+            ),
+            ("EVENT_NAMES_EXCLUDE", "DescribeAutoScalingGroups"),
+        ])
+        .expect("valid");
+        assert!(c.filters.include_service_actions);
+        assert!(c.filters.exclude_read_only);
+        assert_eq!(
+            c.filters.event_names_include.iter().collect::<Vec<_>>(),
+            ["SetDesiredCapacity", "UpdateAutoScalingGroup"]
+        );
+        assert_eq!(
+            c.filters.event_names_exclude.iter().collect::<Vec<_>>(),
+            ["DescribeAutoScalingGroups"]
+        );
+        let blank = from(&[
+            ("TABLE_NAME", "t"),
+            ("INCLUDE_SERVICE_ACTIONS", ""),
+            ("EXCLUDE_READ_ONLY", "false"),
+            ("EVENT_NAMES_INCLUDE", " "),
+            ("EVENT_NAMES_EXCLUDE", ""),
+        ])
+        .expect("valid");
+        assert_eq!(blank.filters, Filters::default());
+    }
+
+    #[test]
+    fn a_malformed_boolean_names_its_variable() {
+        for name in ["INCLUDE_SERVICE_ACTIONS", "EXCLUDE_READ_ONLY"] {
+            let err = from(&[("TABLE_NAME", "t"), (name, "maybe")]).expect_err("invalid");
+            assert_eq!(
+                err,
+                ConfigError::Invalid {
+                    name,
+                    value: "maybe".into(),
+                    reason: "expected true or false"
+                }
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for (text, want) in [
+            ("true", Some(true)),
+            ("TRUE", Some(true)),
+            (" 1 ", Some(true)),
+            ("on", Some(true)),
+            ("no", Some(false)),
+            ("0", Some(false)),
+            ("", Some(false)),
+            ("Off", Some(false)),
+            ("tru", None),
+            ("2", None),
+        ] {
+            assert_eq!(parse_bool(text), want, "{text:?}");
+        }
     }
 
     #[test]

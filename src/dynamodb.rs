@@ -15,7 +15,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::config::RetryPolicy;
 use crate::error::WriteError;
-use crate::item::{Item, PARTITION_KEY, SORT_KEY};
+use crate::item::{GROUP_NAMES, Item, PARTITION_KEY, SORT_KEY};
 
 /// BatchWriteItem's limit of items per call.
 pub const MAX_BATCH: usize = 25;
@@ -230,11 +230,22 @@ where
 }
 
 /// The DynamoDB form of an item: the same attributes as its JSON form (what `asg-trail
-/// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L.
+/// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L, except
+/// `groupNames`, a string set (SS; the item has it only when it is not empty).
 #[must_use]
 pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     match serde_json::to_value(item) {
-        Ok(Value::Object(map)) => map.into_iter().map(|(k, v)| (k, to_attribute(v))).collect(),
+        Ok(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if k == GROUP_NAMES {
+                    AttributeValue::Ss(item.group_names.clone())
+                } else {
+                    to_attribute(v)
+                };
+                (k, value)
+            })
+            .collect(),
         // An Item always serializes to an object; keep the keys at least.
         _ => HashMap::from([
             (
@@ -279,7 +290,8 @@ fn number_attribute(n: &Number) -> AttributeValue {
     }
 }
 
-/// A DynamoDB item as plain JSON (the inverse of [`to_attributes`]; sets become arrays).
+/// A DynamoDB item as plain JSON (the inverse of [`to_attributes`]; sets become sorted arrays,
+/// since DynamoDB returns their members in any order).
 #[must_use]
 pub fn to_json(item: &HashMap<String, AttributeValue>) -> Value {
     Value::Object(
@@ -297,7 +309,11 @@ fn attribute_to_json(value: &AttributeValue) -> Value {
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::M(m) => to_json(m),
         AttributeValue::L(l) => Value::Array(l.iter().map(attribute_to_json).collect()),
-        AttributeValue::Ss(ss) => Value::Array(ss.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(ss) => {
+            let mut sorted = ss.clone();
+            sorted.sort();
+            Value::Array(sorted.into_iter().map(Value::String).collect())
+        }
         AttributeValue::Ns(ns) => Value::Array(
             ns.iter()
                 .map(|n| attribute_to_json(&AttributeValue::N(n.clone())))
@@ -606,6 +622,8 @@ mod tests {
         Item {
             group_name: group.into(),
             event_key: format!("2024-03-05T12:00:00Z#{id}"),
+            group_names: vec![group.into()],
+            origin: crate::item::Origin::Api,
             event_time: "2024-03-05T12:00:00Z".into(),
             event_id: id.into(),
             event_name: Some("UpdateAutoScalingGroup".into()),
@@ -767,6 +785,30 @@ mod tests {
     }
 
     #[test]
+    fn group_names_are_a_string_set_and_absent_when_empty() {
+        let mut it = item("web", "1");
+        it.group_names = vec!["api".into(), "web".into()];
+        let attrs = to_attributes(&it);
+        assert_eq!(
+            attrs["groupNames"],
+            AttributeValue::Ss(vec!["api".into(), "web".into()])
+        );
+        assert_eq!(attrs["origin"], AttributeValue::S("api".into()));
+        // DynamoDB hands sets back in any order; the JSON form is sorted.
+        let mut back = attrs.clone();
+        back.insert(
+            "groupNames".into(),
+            AttributeValue::Ss(vec!["web".into(), "api".into()]),
+        );
+        assert_eq!(to_json(&back), serde_json::to_value(&it).expect("json"));
+        it.group_names.clear();
+        assert!(
+            !to_attributes(&it).contains_key("groupNames"),
+            "no empty set"
+        );
+    }
+
+    #[test]
     fn numbers_dynamodb_cannot_hold_are_kept_as_text() {
         assert_eq!(
             to_attribute(json!(1e300)),
@@ -863,5 +905,133 @@ mod tests {
             &item(None, "arn:aws:iam::1:user/bob"),
             "bob"
         ));
+    }
+
+    mod sdk {
+        //! The DynamoDB adapter against the SDK's own mock layer: what the real client returns,
+        //! mapped as the writer expects.
+        use super::*;
+        use aws_sdk_dynamodb::Client;
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
+        // The DynamoDB crate does not re-export the body type; it is the same smithy type.
+        use aws_sdk_s3::primitives::SdkBody;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        #[tokio::test]
+        async fn unprocessed_items_map_back_to_their_positions() {
+            let rule = mock!(Client::batch_write_item).then_compute_output(|input| {
+                let requests = input
+                    .request_items()
+                    .and_then(|m| m.get("events"))
+                    .cloned()
+                    .unwrap_or_default();
+                // Leave the second and the fourth request unprocessed.
+                let unprocessed = vec![requests[1].clone(), requests[3].clone()];
+                BatchWriteItemOutput::builder()
+                    .unprocessed_items("events", unprocessed)
+                    .build()
+            });
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+            let writer = DynamoDbWriter::new(client);
+            let items: Vec<Item> = (0..5).map(|i| item("g", &i.to_string())).collect();
+            let left = writer
+                .write_batch("events", &items)
+                .await
+                .expect("call succeeds");
+            assert_eq!(left, [1, 3]);
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn write_all_retries_what_the_real_client_leaves_unprocessed() {
+            let rule = mock!(Client::batch_write_item)
+                .sequence()
+                .output(|| {
+                    let key = to_attributes(&item("g", "2"));
+                    let put = PutRequest::builder()
+                        .set_item(Some(key))
+                        .build()
+                        .expect("put");
+                    BatchWriteItemOutput::builder()
+                        .unprocessed_items(
+                            "events",
+                            vec![WriteRequest::builder().put_request(put).build()],
+                        )
+                        .build()
+                })
+                .output(|| BatchWriteItemOutput::builder().build())
+                .build();
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]);
+            let items: Vec<Item> = (0..4).map(|i| item("g", &i.to_string())).collect();
+            let stats = write_all(&DynamoDbWriter::new(client), "events", items, &fast())
+                .await
+                .expect("written");
+            assert_eq!((stats.items, stats.calls, stats.retries), (4, 2, 1));
+            assert_eq!(rule.num_calls(), 2);
+        }
+
+        /// A DynamoDB error response as the service sends it.
+        fn ddb_error(status: u16, code: &str, message: &str) -> HttpResponse {
+            let mut response = HttpResponse::new(
+                status.try_into().expect("status"),
+                SdkBody::from(format!(
+                    r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#
+                )),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            response
+        }
+
+        async fn call_answered_with(response: fn() -> HttpResponse) -> BatchError {
+            let rule = mock!(Client::batch_write_item).then_http_response(response);
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+            DynamoDbWriter::new(client)
+                .write_batch("events", &[item("g", "1")])
+                .await
+                .expect_err("the call fails")
+        }
+
+        #[tokio::test]
+        async fn throttling_and_server_errors_are_retryable() {
+            let err = call_answered_with(|| {
+                ddb_error(400, "ProvisionedThroughputExceededException", "slow down")
+            })
+            .await;
+            assert!(err.retryable, "{err:?}");
+            assert!(
+                err.message
+                    .starts_with("ProvisionedThroughputExceededException: slow down"),
+                "{}",
+                err.message
+            );
+            let err = call_answered_with(|| ddb_error(400, "ThrottlingException", "rate")).await;
+            assert!(err.retryable, "{err:?}");
+            let err = call_answered_with(|| ddb_error(500, "InternalServerError", "oops")).await;
+            assert!(err.retryable, "{err:?}");
+        }
+
+        #[tokio::test]
+        async fn a_missing_table_or_a_denied_call_is_not_retryable() {
+            let err = call_answered_with(|| {
+                ddb_error(
+                    400,
+                    "ResourceNotFoundException",
+                    "Requested resource not found",
+                )
+            })
+            .await;
+            assert!(!err.retryable, "{err:?}");
+            assert!(
+                err.message
+                    .starts_with("ResourceNotFoundException: Requested resource not found"),
+                "{}",
+                err.message
+            );
+            let err = call_answered_with(|| ddb_error(400, "AccessDeniedException", "no")).await;
+            assert!(!err.retryable, "{err:?}");
+        }
     }
 }

@@ -1,31 +1,89 @@
 //! From one CloudTrail record to the table's items: keeps the Amazon EC2 Auto Scaling API calls,
 //! leaves out Application Auto Scaling (which shares the `autoscaling.amazonaws.com` event
-//! source), and attributes each kept event to the group it names or to the account partition.
+//! source) and Insights events, applies the operator's [`Filters`], and files each kept event
+//! under every group it names ([`rules`]), or under the account partition when it names none.
+//! With [`Filters::include_service_actions`], the EC2 calls Auto Scaling makes itself are kept
+//! too ([`service`]).
 //!
-//! Records are given as raw JSON text. A cheap first pass reads only `eventSource`; the full
-//! record is only deserialized (with borrowed strings) for Auto Scaling records, and only the
+//! Records are given as raw JSON text. A cheap first pass reads only `eventSource` and
+//! `eventType` (plus, for EC2 records when the opt-in is on, who made the call); the full record
+//! is only deserialized (with borrowed strings) for the records that may be kept, and only the
 //! kept ones get their `requestParameters` / `responseElements` materialized.
 
+pub mod rules;
+pub mod service;
+pub mod version;
+
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::item::{self, Item};
+use crate::cloudtrail::{self, Format};
+use crate::item::{self, Item, Origin};
+pub use version::EventVersion;
 
 /// The event source shared by EC2 Auto Scaling and Application Auto Scaling.
 pub const AUTOSCALING_EVENT_SOURCE: &str = "autoscaling.amazonaws.com";
+/// The `eventType` of CloudTrail Insights events, which are not API calls.
+pub const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
+
+/// What to keep, beyond the EC2 Auto Scaling API calls (which are always kept unless a filter
+/// drops them). The default keeps every call and no service action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Also keep the EC2 calls Auto Scaling makes itself (`INCLUDE_SERVICE_ACTIONS`).
+    pub include_service_actions: bool,
+    /// Drop events with `readOnly` true (`EXCLUDE_READ_ONLY`).
+    pub exclude_read_only: bool,
+    /// When not empty, keep only these event names (`EVENT_NAMES_INCLUDE`).
+    pub event_names_include: BTreeSet<String>,
+    /// Drop these event names (`EVENT_NAMES_EXCLUDE`).
+    pub event_names_exclude: BTreeSet<String>,
+}
+
+impl Filters {
+    /// Parses a comma-separated list of event names: each name trimmed, empty names ignored
+    /// (so an empty or blank list means "no filter").
+    #[must_use]
+    pub fn event_names(list: &str) -> BTreeSet<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Why an event is dropped, `None` when it is kept.
+    fn drops(&self, event_name: Option<&str>, read_only: Option<bool>) -> Option<&'static str> {
+        let name = event_name.unwrap_or_default();
+        if self.exclude_read_only && read_only == Some(true) {
+            Some("read-only")
+        } else if !self.event_names_include.is_empty() && !self.event_names_include.contains(name) {
+            Some("event name not included")
+        } else if self.event_names_exclude.contains(name) {
+            Some("event name excluded")
+        } else {
+            None
+        }
+    }
+}
 
 /// What became of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// An EC2 Auto Scaling event, as its items (one per group it names; at least one).
+    /// An event to store, as its items (one per group it names, or one in the account
+    /// partition; never none).
     Kept(Vec<Item>),
-    /// Not an Auto Scaling record (another service, or an Insights event).
+    /// Not an Auto Scaling record (another service, an Insights event, or an EC2 call of Auto
+    /// Scaling's while those are not asked for).
     Other,
     /// An Application Auto Scaling call under the shared event source: deliberately left out.
     ApplicationAutoScaling,
+    /// An event the [`Filters`] dropped, with the reason.
+    Filtered(&'static str),
     /// A record that cannot be stored: not a JSON object, wrong field types, or no key
     /// (`eventTime`, `eventID`).
     Rejected(Rejection),
@@ -42,11 +100,25 @@ pub struct Rejection {
     pub request_id: Option<String>,
 }
 
-/// Just enough of a record to decide whether it is an Auto Scaling record.
+/// Just enough of a record to decide whether it may be kept.
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(rename = "eventSource", borrow, default)]
     event_source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventType", borrow, default)]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceIPAddress", borrow, default)]
+    source_ip_address: Option<Cow<'a, str>>,
+    /// Kept raw (a slice of the record, not parsed) until an EC2 record needs it.
+    #[serde(rename = "userIdentity", borrow, default)]
+    user_identity: Option<&'a RawValue>,
+}
+
+/// Who made an EC2 call.
+#[derive(Deserialize, Default)]
+struct InvokedBy<'a> {
+    #[serde(rename = "invokedBy", borrow, default)]
+    invoked_by: Option<Cow<'a, str>>,
 }
 
 /// The fields of a CloudTrail record that the item model uses. Unknown fields are ignored, so
@@ -121,12 +193,10 @@ struct SessionIssuer<'a> {
     user_name: Option<Cow<'a, str>>,
 }
 
-/// The parts of `requestParameters` that decide service and group.
+/// The parts of `requestParameters` that tell Application Auto Scaling apart.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RequestProbe<'a> {
-    #[serde(borrow, default)]
-    auto_scaling_group_name: Option<Cow<'a, str>>,
     /// Present on every Application Auto Scaling call but the tagging ones; EC2 Auto Scaling
     /// has no such parameter.
     #[serde(borrow, default)]
@@ -142,28 +212,46 @@ struct AdditionalEventData<'a> {
     service: Option<Cow<'a, str>>,
 }
 
-/// Classifies one record and, for an EC2 Auto Scaling event, builds its items.
-/// `source_object` is recorded on every item (`s3://bucket/key`, or a file path).
+/// Classifies one record and, for an event to keep, builds its items. `source_object` is
+/// recorded on every item (`s3://bucket/key`, or a file path).
 #[must_use]
-pub fn extract(raw: &RawValue, source_object: &str) -> Outcome {
+pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcome {
     let json = raw.get();
     let probe: Probe<'_> = match serde_json::from_str(json) {
         Ok(p) => p,
         Err(e) => return reject(json, format!("not a CloudTrail record: {e}")),
     };
-    if probe.event_source.as_deref() != Some(AUTOSCALING_EVENT_SOURCE) {
+    if probe.event_type.as_deref() == Some(INSIGHT_EVENT_TYPE) {
         return Outcome::Other;
     }
+    let origin = match probe.event_source.as_deref() {
+        Some(AUTOSCALING_EVENT_SOURCE) => Origin::Api,
+        Some(service::EC2_EVENT_SOURCE) if filters.include_service_actions => {
+            let invoked_by = probe
+                .user_identity
+                .and_then(|raw| serde_json::from_str::<InvokedBy<'_>>(raw.get()).ok())
+                .unwrap_or_default()
+                .invoked_by;
+            if service::made_by_autoscaling(
+                invoked_by.as_deref(),
+                probe.source_ip_address.as_deref(),
+            ) {
+                Origin::Service
+            } else {
+                return Outcome::Other;
+            }
+        }
+        _ => return Outcome::Other,
+    };
     let record: Record<'_> = match serde_json::from_str(json) {
         Ok(r) => r,
-        Err(e) => return reject(json, format!("malformed Auto Scaling record: {e}")),
+        Err(e) => return reject(json, format!("malformed record: {e}")),
     };
-    let request: RequestProbe<'_> = match record.request_parameters.map(|r| r.get()) {
-        Some(text) if text.starts_with('{') => serde_json::from_str(text).unwrap_or_default(),
-        _ => RequestProbe::default(),
-    };
-    if is_application_autoscaling(&record, &request) {
+    if origin == Origin::Api && is_application_autoscaling(&record) {
         return Outcome::ApplicationAutoScaling;
+    }
+    if let Some(reason) = filters.drops(record.event_name.as_deref(), record.read_only) {
+        return Outcome::Filtered(reason);
     }
     let (Some(event_time), Some(event_id)) = (
         record.event_time.as_deref().filter(|s| !s.is_empty()),
@@ -184,11 +272,6 @@ pub fn extract(raw: &RawValue, source_object: &str) -> Outcome {
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown")
         .to_owned();
-    let group_name = request
-        .auto_scaling_group_name
-        .as_deref()
-        .and_then(item::group_name_from)
-        .map_or_else(|| item::account_partition(&account_id), str::to_owned);
     let user_name = identity
         .user_name
         .as_deref()
@@ -201,13 +284,31 @@ pub fn extract(raw: &RawValue, source_object: &str) -> Outcome {
         })
         .or_else(|| identity.arn.as_deref().and_then(session_name_from_arn))
         .map(str::to_owned);
+    let request_parameters = record.request_parameters.and_then(materialize);
+    let response_elements = record.response_elements.and_then(materialize);
+    let groups = match origin {
+        Origin::Api => rules::groups(request_parameters.as_ref(), response_elements.as_ref()),
+        Origin::Service => service::groups(request_parameters.as_ref(), response_elements.as_ref()),
+    };
+    if origin == Origin::Api
+        && let Some(name) = record.event_name.as_deref()
+        && rules::rule_for(name).is_none()
+    {
+        tracing::debug!(
+            event_name = name,
+            groups = groups.len(),
+            "Auto Scaling action not in the rule table: attributed by the generic rules"
+        );
+    }
 
     let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
     let item = Item {
         event_key: item::event_key(event_time, event_id),
         event_time: event_time.to_owned(),
         event_id: event_id.to_owned(),
-        group_name,
+        group_name: String::new(),
+        group_names: groups.iter().cloned().collect(),
+        origin,
         event_name: owned(record.event_name),
         event_version: owned(record.event_version),
         aws_region: owned(record.aws_region),
@@ -223,82 +324,230 @@ pub fn extract(raw: &RawValue, source_object: &str) -> Outcome {
         principal_id: owned(identity.principal_id),
         invoked_by: owned(identity.invoked_by),
         user_name,
-        request_parameters: record.request_parameters.and_then(materialize),
-        response_elements: record.response_elements.and_then(materialize),
+        request_parameters,
+        response_elements,
         source_object: source_object.to_owned(),
     };
-    Outcome::Kept(vec![item])
+    Outcome::Kept(fan_out(item, groups))
 }
 
-/// What extraction saw in one log file.
+/// One item per group, each with the group as its partition key; or one item in the account
+/// partition when there is no group.
+fn fan_out(template: Item, groups: BTreeSet<String>) -> Vec<Item> {
+    if groups.is_empty() {
+        let group_name = item::account_partition(&template.account_id);
+        return vec![Item {
+            group_name,
+            ..template
+        }];
+    }
+    let mut items = Vec::with_capacity(groups.len());
+    let mut names = groups.into_iter().peekable();
+    while let Some(group_name) = names.next() {
+        if names.peek().is_some() {
+            items.push(Item {
+                group_name,
+                ..template.clone()
+            });
+        } else {
+            items.push(Item {
+                group_name,
+                ..template
+            });
+            break;
+        }
+    }
+    items
+}
+
+/// What extraction saw in one log file (or, summed, in several).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileStats {
     /// Bytes read from the input (compressed size for gzip).
     pub bytes: u64,
     /// Records read.
     pub records: u64,
-    /// EC2 Auto Scaling events kept.
+    /// Events kept (EC2 Auto Scaling calls, and Auto Scaling's own EC2 calls when asked for).
     pub events: u64,
     /// Items produced from them (one per event and group).
     pub items: u64,
+    /// Kept events that name at least one group.
+    pub events_in_groups: u64,
+    /// Kept events filed under the account partition (they name no group).
+    pub events_in_account: u64,
+    /// Kept events that are Auto Scaling's own EC2 calls (`origin` = `service`).
+    pub service_events: u64,
     /// Application Auto Scaling calls left out.
     pub application_autoscaling: u64,
+    /// Events dropped by the filters.
+    pub filtered: u64,
     /// Records that could not be stored (see [`Rejection`]).
     pub rejected: u64,
 }
 
-/// Reads one log file (gzip or plain) and hands every item it yields to `on_item`, in file
-/// order. Rejected records are logged (with their `eventName` and `requestID`) and counted, and
-/// the rest of the file is still read.
+impl FileStats {
+    /// Adds another file's counts to these.
+    pub fn add(&mut self, other: &Self) {
+        self.bytes += other.bytes;
+        self.records += other.records;
+        self.events += other.events;
+        self.items += other.items;
+        self.events_in_groups += other.events_in_groups;
+        self.events_in_account += other.events_in_account;
+        self.service_events += other.service_events;
+        self.application_autoscaling += other.application_autoscaling;
+        self.filtered += other.filtered;
+        self.rejected += other.rejected;
+    }
+
+    /// The share of kept events that name a group, in percent (100 when there is none).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn percent_in_groups(&self) -> f64 {
+        if self.events == 0 {
+            100.0
+        } else {
+            self.events_in_groups as f64 * 100.0 / self.events as f64
+        }
+    }
+}
+
+/// Reads one log file (gzip or plain; `format` says which JSON shapes are accepted) and hands
+/// every item it yields to `on_item`, in file order. Rejected records are logged (with their
+/// `eventName` and `requestID`) and counted, and the rest of the file is still read.
 ///
 /// The statistics are returned even when the file fails half-way, together with the error:
 /// the items handed out before the failure are real and may be kept.
-pub fn extract_log<R: std::io::Read>(
+pub fn extract_log<R: std::io::Read + Send>(
     input: R,
+    format: Format,
     source_object: &str,
+    filters: &Filters,
     mut on_item: impl FnMut(Item),
-) -> (FileStats, Result<(), crate::cloudtrail::ParseError>) {
+) -> (FileStats, Result<(), cloudtrail::ParseError>) {
     let mut stats = FileStats::default();
-    let result = crate::cloudtrail::for_each_record(input, |raw| {
-        stats.records += 1;
-        match extract(raw, source_object) {
-            Outcome::Kept(items) => {
-                stats.events += 1;
-                stats.items += items.len() as u64;
-                items.into_iter().for_each(&mut on_item);
+    let mut newest: Option<EventVersion> = None;
+    let records = std::cell::Cell::new(0);
+    let result = cloudtrail::read_selected(
+        input,
+        format,
+        |bytes| {
+            records.set(records.get() + 1);
+            might_be_autoscaling(bytes)
+        },
+        |bytes| {
+            stats.records = records.get();
+            let outcome = match serde_json::from_slice::<&RawValue>(bytes) {
+                Ok(raw) => extract(raw, source_object, filters),
+                Err(e) => reject_invalid(&e),
+            };
+            match outcome {
+                Outcome::Kept(items) => {
+                    stats.events += 1;
+                    stats.items += items.len() as u64;
+                    if let Some(first) = items.first() {
+                        if first.group_names.is_empty() {
+                            stats.events_in_account += 1;
+                        } else {
+                            stats.events_in_groups += 1;
+                        }
+                        if first.origin == Origin::Service {
+                            stats.service_events += 1;
+                        }
+                        note_version(first, source_object, &mut newest);
+                    }
+                    items.into_iter().for_each(&mut on_item);
+                }
+                Outcome::Other => {}
+                Outcome::ApplicationAutoScaling => stats.application_autoscaling += 1,
+                Outcome::Filtered(_) => stats.filtered += 1,
+                Outcome::Rejected(rejection) => {
+                    stats.rejected += 1;
+                    tracing::warn!(
+                        source_object,
+                        record = stats.records,
+                        event_name = rejection.event_name.as_deref(),
+                        request_id = rejection.request_id.as_deref(),
+                        reason = %rejection.reason,
+                        "record rejected"
+                    );
+                }
             }
-            Outcome::Other => {}
-            Outcome::ApplicationAutoScaling => stats.application_autoscaling += 1,
-            Outcome::Rejected(rejection) => {
-                stats.rejected += 1;
-                tracing::warn!(
-                    source_object,
-                    record = stats.records,
-                    event_name = rejection.event_name.as_deref(),
-                    request_id = rejection.request_id.as_deref(),
-                    reason = %rejection.reason,
-                    "record rejected"
-                );
-            }
-        }
-    });
+        },
+    );
+    stats.records = records.get();
     if let Ok(parsed) = &result {
         stats.bytes = parsed.bytes;
     }
     (stats, result.map(|_| ()))
 }
 
+/// Whether a record's raw text can be an Auto Scaling record (or, with the opt-in, an EC2 call
+/// Auto Scaling made): only those are parsed. Exact, not a heuristic: such a record names
+/// `autoscaling.amazonaws.com` in its `eventSource`, `invokedBy` or `sourceIPAddress`, and the
+/// only way JSON can spell those letters other than literally is a `\u` escape, so a record
+/// with neither the literal text nor any `\u` escape cannot be one. Values that are not
+/// objects are passed on too, to be rejected by name.
+#[must_use]
+pub fn might_be_autoscaling(record: &[u8]) -> bool {
+    static SOURCE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(AUTOSCALING_EVENT_SOURCE));
+    record.first() != Some(&b'{')
+        || SOURCE.find(record).is_some()
+        || memchr::memmem::find(record, b"\\u").is_some()
+}
+
+/// The outcome of a record that is not valid JSON: rejected, with what can be said of it.
+fn reject_invalid(error: &serde_json::Error) -> Outcome {
+    Outcome::Rejected(Rejection {
+        reason: format!("not valid JSON: {error}"),
+        event_name: None,
+        request_id: None,
+    })
+}
+
+/// Warns once per file (per newer version) when a kept event has an `eventVersion` newer than
+/// the code knows, or one that does not parse: it is stored all the same.
+fn note_version(item: &Item, source_object: &str, newest: &mut Option<EventVersion>) {
+    let Some(text) = item.event_version.as_deref() else {
+        return;
+    };
+    match text.parse::<EventVersion>() {
+        Ok(v) if v > EventVersion::NEWEST_KNOWN && newest.is_none_or(|n| v > n) => {
+            *newest = Some(v);
+            tracing::warn!(
+                source_object,
+                event_version = %v,
+                newest_known = %EventVersion::NEWEST_KNOWN,
+                event_name = item.event_name.as_deref(),
+                "eventVersion newer than this code knows: stored as it is"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(source_object, event_id = %item.event_id, error = %e, "stored as it is")
+        }
+    }
+}
+
 /// Application Auto Scaling logs under the same event source; it marks its records with
 /// `additionalEventData.service` and always names a `serviceNamespace` (or, for its tagging
 /// calls, an `application-autoscaling` resource ARN).
-fn is_application_autoscaling(record: &Record<'_>, request: &RequestProbe<'_>) -> bool {
+fn is_application_autoscaling(record: &Record<'_>) -> bool {
     let marked = record
         .additional_event_data
         .and_then(|raw| serde_json::from_str::<AdditionalEventData<'_>>(raw.get()).ok())
         .and_then(|d| d.service)
         .is_some_and(|s| s == "application-autoscaling");
-    marked
-        || request.service_namespace.is_some()
+    if marked {
+        return true;
+    }
+    let request: RequestProbe<'_> = match record.request_parameters.map(RawValue::get) {
+        Some(text) if text.starts_with('{') => serde_json::from_str(text).unwrap_or_default(),
+        _ => RequestProbe::default(),
+    };
+    request.service_namespace.is_some()
         || request
             .resource_arn
             .as_deref()
@@ -353,7 +602,7 @@ mod tests {
     }
 
     fn kept(v: &Value) -> Vec<Item> {
-        match extract(&raw(v), "s3://b/k") {
+        match extract(&raw(v), "s3://b/k", &Filters::default()) {
             Outcome::Kept(items) => items,
             other => panic!("expected Kept, got {other:?}"),
         }
@@ -519,7 +768,7 @@ mod tests {
             "eventID": "e1"
         });
         assert_eq!(
-            extract(&raw(&register), "x"),
+            extract(&raw(&register), "x", &Filters::default()),
             Outcome::ApplicationAutoScaling
         );
         // Either marker alone is enough.
@@ -529,13 +778,13 @@ mod tests {
             .expect("object")
             .remove("additionalEventData");
         assert_eq!(
-            extract(&raw(&only_ns), "x"),
+            extract(&raw(&only_ns), "x", &Filters::default()),
             Outcome::ApplicationAutoScaling
         );
         let mut only_service = register.clone();
         only_service["requestParameters"] = json!({});
         assert_eq!(
-            extract(&raw(&only_service), "x"),
+            extract(&raw(&only_service), "x", &Filters::default()),
             Outcome::ApplicationAutoScaling
         );
         let tag = json!({
@@ -545,7 +794,10 @@ mod tests {
             "requestParameters": {"resourceARN": "arn:aws:application-autoscaling:us-east-1:1:scalable-target/0123", "tags": {"a": "b"}},
             "eventID": "e2"
         });
-        assert_eq!(extract(&raw(&tag), "x"), Outcome::ApplicationAutoScaling);
+        assert_eq!(
+            extract(&raw(&tag), "x", &Filters::default()),
+            Outcome::ApplicationAutoScaling
+        );
     }
 
     #[test]
@@ -556,21 +808,30 @@ mod tests {
             "sourceIPAddress": "autoscaling.amazonaws.com",
             "eventTime": "2024-03-05T12:00:00Z", "eventID": "e"
         });
-        assert_eq!(extract(&raw(&ec2_by_asg), "x"), Outcome::Other);
+        assert_eq!(
+            extract(&raw(&ec2_by_asg), "x", &Filters::default()),
+            Outcome::Other
+        );
         let insight = json!({
             "eventVersion": "1.07", "eventTime": "2024-03-05T12:00:00Z",
             "eventType": "AwsCloudTrailInsight", "eventID": "e",
             "insightDetails": {"eventSource": "autoscaling.amazonaws.com", "eventName": "CompleteLifecycleAction"}
         });
-        assert_eq!(extract(&raw(&insight), "x"), Outcome::Other);
-        assert_eq!(extract(&raw(&json!({})), "x"), Outcome::Other);
+        assert_eq!(
+            extract(&raw(&insight), "x", &Filters::default()),
+            Outcome::Other
+        );
+        assert_eq!(
+            extract(&raw(&json!({})), "x", &Filters::default()),
+            Outcome::Other
+        );
     }
 
     #[test]
     fn records_without_keys_or_of_the_wrong_shape_are_rejected() {
         let mut r = update_record();
         r.as_object_mut().expect("object").remove("eventID");
-        match extract(&raw(&r), "x") {
+        match extract(&raw(&r), "x", &Filters::default()) {
             Outcome::Rejected(rej) => {
                 assert_eq!(rej.event_name.as_deref(), Some("UpdateAutoScalingGroup"));
                 assert_eq!(rej.request_id.as_deref(), Some("req-1"));
@@ -579,12 +840,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            extract(&raw(&json!([1, 2])), "x"),
+            extract(&raw(&json!([1, 2])), "x", &Filters::default()),
             Outcome::Rejected(_)
         ));
         let mut wrong = update_record();
         wrong["eventTime"] = json!(17);
-        assert!(matches!(extract(&raw(&wrong), "x"), Outcome::Rejected(_)));
+        assert!(matches!(
+            extract(&raw(&wrong), "x", &Filters::default()),
+            Outcome::Rejected(_)
+        ));
     }
 
     #[test]
@@ -601,9 +865,13 @@ mod tests {
     fn user_guide_examples_give_two_account_items_and_one_for_asg1() {
         let file = include_bytes!("../tests/fixtures/userguide.json");
         let mut groups = Vec::new();
-        let (stats, result) = extract_log(&file[..], "userguide.json", |i| {
-            groups.push((i.event_name, i.group_name));
-        });
+        let (stats, result) = extract_log(
+            &file[..],
+            Format::Delivery,
+            "userguide.json",
+            &Filters::default(),
+            |i| groups.push((i.event_name, i.group_name)),
+        );
         result.expect("parses");
         assert_eq!(
             stats,
@@ -612,8 +880,9 @@ mod tests {
                 records: 3,
                 events: 3,
                 items: 3,
-                application_autoscaling: 0,
-                rejected: 0
+                events_in_groups: 1,
+                events_in_account: 2,
+                ..FileStats::default()
             }
         );
         let names = |n: &str| Some(n.to_owned());
@@ -690,7 +959,10 @@ mod tests {
         for (name, records, events, event_name) in cases {
             let file = std::fs::File::open(dir.join(name)).expect(name);
             let mut items = Vec::new();
-            let (stats, result) = extract_log(file, name, |i| items.push(i));
+            let (stats, result) =
+                extract_log(file, Format::Delivery, name, &Filters::default(), |i| {
+                    items.push(i)
+                });
             result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
                 (stats.records, stats.events, stats.rejected),
@@ -707,5 +979,570 @@ mod tests {
                 assert!(item.event_key.starts_with(&item.event_time), "{name}");
             }
         }
+    }
+
+    fn with(filters: &Filters, v: &Value) -> Outcome {
+        extract(&raw(v), "s3://b/k", filters)
+    }
+
+    fn service_filters() -> Filters {
+        Filters {
+            include_service_actions: true,
+            ..Filters::default()
+        }
+    }
+
+    /// An ec2 RunInstances that Auto Scaling made for web-asg.
+    fn run_instances_by_autoscaling() -> Value {
+        json!({
+            "eventVersion": "1.08",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": "AROAEXAMPLE:AutoScaling",
+                "arn": "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling",
+                "accountId": "123456789012",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "AWSServiceRoleForAutoScaling"}},
+                "invokedBy": "autoscaling.amazonaws.com"
+            },
+            "eventTime": "2024-03-05T12:00:05Z",
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "RunInstances",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "autoscaling.amazonaws.com",
+            "userAgent": "autoscaling.amazonaws.com",
+            "requestParameters": {
+                "instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]},
+                "launchTemplate": {"launchTemplateId": "lt-097cdbb748360216c", "version": "7"},
+                "tagSpecificationSet": {"items": [{"resourceType": "instance", "tags": [
+                    {"key": "aws:autoscaling:groupName", "value": "web-asg"}]}]}
+            },
+            "responseElements": {"reservationId": "r-0d3c7b1a2e4f5a6b7", "instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}},
+            "requestID": "req-run",
+            "eventID": "evt-run",
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "123456789012"
+        })
+    }
+
+    #[test]
+    fn an_event_naming_several_groups_gives_one_item_per_distinct_group() {
+        let mut r = update_record();
+        r["eventName"] = json!("CreateOrUpdateTags");
+        r["requestParameters"] = json!({"tags": [
+            {"resourceId": "web-asg", "resourceType": "auto-scaling-group", "key": "a", "value": "1", "propagateAtLaunch": true},
+            {"resourceId": "api-asg", "resourceType": "auto-scaling-group", "key": "a", "value": "1", "propagateAtLaunch": true},
+            {"resourceId": "web-asg", "resourceType": "auto-scaling-group", "key": "b", "value": "2", "propagateAtLaunch": false}
+        ]});
+        let items = kept(&r);
+        let keys: Vec<(&str, &str)> = items.iter().map(Item::key).collect();
+        assert_eq!(
+            keys,
+            [
+                ("api-asg", "2024-03-05T12:00:01Z#evt-1"),
+                ("web-asg", "2024-03-05T12:00:01Z#evt-1")
+            ]
+        );
+        for it in &items {
+            assert_eq!(it.group_names, ["api-asg", "web-asg"]);
+            assert_eq!(it.origin, Origin::Api);
+        }
+        // Apart from the partition key, the items are the same event.
+        let mut second = items[1].clone();
+        second.group_name = items[0].group_name.clone();
+        assert_eq!(second, items[0]);
+    }
+
+    #[test]
+    fn one_group_is_named_in_group_names_too_and_no_group_leaves_it_empty() {
+        let it = &kept(&update_record())[0];
+        assert_eq!(
+            (it.group_name.as_str(), it.group_names.as_slice()),
+            ("web-asg", &["web-asg".to_owned()][..])
+        );
+        let mut r = update_record();
+        r["eventName"] = json!("DescribeAutoScalingGroups");
+        r["requestParameters"] = json!({"autoScalingGroupNames": [], "maxRecords": 100});
+        let it = &kept(&r)[0];
+        assert_eq!(it.group_name, ":account:123456789012");
+        assert!(it.group_names.is_empty());
+    }
+
+    #[test]
+    fn instance_level_calls_take_the_group_from_the_response() {
+        let mut r = update_record();
+        r["eventName"] = json!("TerminateInstanceInAutoScalingGroup");
+        r["requestParameters"] =
+            json!({"instanceId": "i-0a1b2c3d4e5f60718", "shouldDecrementDesiredCapacity": true});
+        r["responseElements"] = json!({"activity": {"activityId": "a-1", "autoScalingGroupName": "web-asg", "statusCode": "InProgress"}});
+        assert_eq!(kept(&r)[0].group_name, "web-asg");
+        // Without the response (a failed call, or one above 100 KB) the event is still stored.
+        r.as_object_mut()
+            .expect("object")
+            .remove("responseElements");
+        let it = &kept(&r)[0];
+        assert_eq!(it.group_name, ":account:123456789012");
+        assert_eq!(it.response_elements, None);
+    }
+
+    #[test]
+    fn unknown_future_actions_are_stored_by_the_generic_rules() {
+        let mut r = update_record();
+        r["eventName"] = json!("ReticulateSplines");
+        r["requestParameters"] = json!({"autoScalingGroupName": "web-asg", "splineCount": 3});
+        assert_eq!(kept(&r)[0].group_name, "web-asg");
+        r["requestParameters"] = json!({"somethingNew": true});
+        assert_eq!(kept(&r)[0].group_name, ":account:123456789012");
+    }
+
+    #[test]
+    fn auto_scalings_own_ec2_calls_are_kept_only_when_asked_for() {
+        let run = run_instances_by_autoscaling();
+        assert_eq!(with(&Filters::default(), &run), Outcome::Other);
+        let Outcome::Kept(items) = with(&service_filters(), &run) else {
+            panic!("kept with the opt-in")
+        };
+        assert_eq!(items.len(), 1);
+        let it = &items[0];
+        assert_eq!(it.key(), ("web-asg", "2024-03-05T12:00:05Z#evt-run"));
+        assert_eq!(it.origin, Origin::Service);
+        assert_eq!(it.group_names, ["web-asg"]);
+        assert_eq!(it.event_name.as_deref(), Some("RunInstances"));
+        assert_eq!(it.invoked_by.as_deref(), Some("autoscaling.amazonaws.com"));
+        assert_eq!(
+            it.user_name.as_deref(),
+            Some("AWSServiceRoleForAutoScaling")
+        );
+
+        // Only sourceIPAddress says so: still Auto Scaling's.
+        let mut by_ip = run.clone();
+        by_ip["userIdentity"]
+            .as_object_mut()
+            .expect("object")
+            .remove("invokedBy");
+        assert!(matches!(with(&service_filters(), &by_ip), Outcome::Kept(_)));
+        // Somebody else's RunInstances is never kept.
+        let mut theirs = run.clone();
+        theirs["userIdentity"] =
+            json!({"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/bob"});
+        theirs["sourceIPAddress"] = json!("203.0.113.9");
+        assert_eq!(with(&service_filters(), &theirs), Outcome::Other);
+        // Other services, even when Auto Scaling called them, are not EC2 calls.
+        let mut elb = run.clone();
+        elb["eventSource"] = json!("elasticloadbalancing.amazonaws.com");
+        assert_eq!(with(&service_filters(), &elb), Outcome::Other);
+    }
+
+    #[test]
+    fn terminations_without_a_group_tag_go_to_the_account_partition() {
+        let mut r = run_instances_by_autoscaling();
+        r["eventName"] = json!("TerminateInstances");
+        r["requestParameters"] =
+            json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718"}]}});
+        r["responseElements"] = json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718",
+            "currentState": {"code": 32, "name": "shutting-down"}, "previousState": {"code": 16, "name": "running"}}]}});
+        let Outcome::Kept(items) = with(&service_filters(), &r) else {
+            panic!("kept")
+        };
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].group_name, ":account:123456789012");
+        assert!(items[0].group_names.is_empty());
+        assert_eq!(items[0].origin, Origin::Service);
+    }
+
+    #[test]
+    fn filters_drop_read_only_and_by_event_name() {
+        let mut describe = update_record();
+        describe["eventName"] = json!("DescribeAutoScalingGroups");
+        describe["readOnly"] = json!(true);
+        let read_only = Filters {
+            exclude_read_only: true,
+            ..Filters::default()
+        };
+        assert_eq!(with(&read_only, &describe), Outcome::Filtered("read-only"));
+        assert!(matches!(
+            with(&read_only, &update_record()),
+            Outcome::Kept(_)
+        ));
+        // A record without readOnly (1.01-era) is not known to be read-only: kept.
+        describe.as_object_mut().expect("object").remove("readOnly");
+        assert!(matches!(with(&read_only, &describe), Outcome::Kept(_)));
+
+        let only = Filters {
+            event_names_include: Filters::event_names("SetDesiredCapacity, UpdateAutoScalingGroup"),
+            ..Filters::default()
+        };
+        assert!(matches!(with(&only, &update_record()), Outcome::Kept(_)));
+        assert_eq!(
+            with(&only, &describe),
+            Outcome::Filtered("event name not included")
+        );
+        let except = Filters {
+            event_names_exclude: Filters::event_names("UpdateAutoScalingGroup"),
+            ..Filters::default()
+        };
+        assert_eq!(
+            with(&except, &update_record()),
+            Outcome::Filtered("event name excluded")
+        );
+        assert!(matches!(with(&except, &describe), Outcome::Kept(_)));
+
+        // The filters apply to Auto Scaling's own calls as well.
+        let services_but_not_runs = Filters {
+            event_names_exclude: Filters::event_names("RunInstances"),
+            ..service_filters()
+        };
+        assert_eq!(
+            with(&services_but_not_runs, &run_instances_by_autoscaling()),
+            Outcome::Filtered("event name excluded")
+        );
+    }
+
+    #[test]
+    fn application_auto_scaling_is_never_counted_as_filtered() {
+        let register = json!({
+            "eventTime": "2024-03-05T12:00:00Z", "eventID": "e1",
+            "eventSource": "autoscaling.amazonaws.com", "eventName": "RegisterScalableTarget",
+            "requestParameters": {"serviceNamespace": "ecs"}, "readOnly": false
+        });
+        let strict = Filters {
+            event_names_include: Filters::event_names("SetDesiredCapacity"),
+            ..Filters::default()
+        };
+        assert_eq!(with(&strict, &register), Outcome::ApplicationAutoScaling);
+    }
+
+    #[test]
+    fn insights_events_are_never_stored_even_with_an_auto_scaling_source() {
+        let insight = json!({
+            "eventVersion": "1.07", "eventTime": "2024-03-05T12:00:00Z", "eventID": "e",
+            "eventSource": "autoscaling.amazonaws.com", "eventName": "CompleteLifecycleAction",
+            "eventType": "AwsCloudTrailInsight", "recipientAccountId": "123456789012",
+            "insightDetails": {"state": "Start"}
+        });
+        assert_eq!(with(&service_filters(), &insight), Outcome::Other);
+    }
+
+    #[test]
+    fn records_with_nulls_and_missing_parts_are_stored_with_what_they_have() {
+        let sparse = json!({
+            "eventVersion": null,
+            "eventTime": "2024-03-05T12:00:00Z",
+            "eventSource": "autoscaling.amazonaws.com",
+            "eventName": "SetDesiredCapacity",
+            "eventID": "e-sparse",
+            "userIdentity": null,
+            "awsRegion": null,
+            "readOnly": null,
+            "requestParameters": null,
+            "responseElements": null,
+            "additionalEventData": null,
+            "someNewField": [1, {"deep": null}],
+            "eventCategory": "Management"
+        });
+        let it = &kept(&sparse)[0];
+        assert_eq!(
+            it.key(),
+            (":account:unknown", "2024-03-05T12:00:00Z#e-sparse")
+        );
+        assert_eq!(
+            (
+                it.event_version.as_deref(),
+                it.aws_region.as_deref(),
+                it.read_only
+            ),
+            (None, None, None)
+        );
+        assert_eq!(
+            (&it.request_parameters, &it.response_elements),
+            (&None, &None)
+        );
+        // Both omitted, as CloudTrail does above 100 KB: the same.
+        let mut omitted = update_record();
+        let o = omitted.as_object_mut().expect("object");
+        o.remove("requestParameters");
+        o.remove("responseElements");
+        let it = &kept(&omitted)[0];
+        assert_eq!(it.group_name, ":account:123456789012");
+        assert_eq!(it.event_name.as_deref(), Some("UpdateAutoScalingGroup"));
+    }
+
+    #[test]
+    fn any_event_version_is_stored_as_it_is() {
+        for version in [
+            "1.01", "1.05", "1.09", "1.10", "1.11", "1.12", "2.0", "weird",
+        ] {
+            let mut r = update_record();
+            r["eventVersion"] = json!(version);
+            assert_eq!(
+                kept(&r)[0].event_version.as_deref(),
+                Some(version),
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_stats_count_every_outcome() {
+        let mut no_id = update_record();
+        no_id.as_object_mut().expect("object").remove("eventID");
+        let mut read_only = update_record();
+        read_only["eventID"] = json!("evt-ro");
+        read_only["eventName"] = json!("DescribeAutoScalingGroups");
+        read_only["readOnly"] = json!(true);
+        read_only["requestParameters"] = json!({"autoScalingGroupNames": ["web-asg", "api-asg"]});
+        let mut account = update_record();
+        account["eventID"] = json!("evt-acct");
+        account["requestParameters"] = json!({});
+        let records = json!({"Records": [
+            update_record(),
+            read_only,
+            account,
+            no_id,
+            run_instances_by_autoscaling(),
+            {"eventSource": "s3.amazonaws.com", "eventName": "GetObject"},
+            {"eventSource": "autoscaling.amazonaws.com", "eventName": "RegisterScalableTarget",
+             "eventTime": "2024-03-05T12:00:00Z", "eventID": "aas",
+             "requestParameters": {"serviceNamespace": "ecs"}}
+        ]})
+        .to_string();
+        let run = |filters: &Filters| {
+            let mut items = Vec::new();
+            let (stats, result) =
+                extract_log(records.as_bytes(), Format::Delivery, "f", filters, |i| {
+                    items.push(i)
+                });
+            result.expect("parses");
+            (stats, items.len())
+        };
+        let (stats, items) = run(&Filters::default());
+        assert_eq!(
+            stats,
+            FileStats {
+                bytes: records.len() as u64,
+                records: 7,
+                events: 3,
+                items: 4,
+                events_in_groups: 2,
+                events_in_account: 1,
+                service_events: 0,
+                application_autoscaling: 1,
+                filtered: 0,
+                rejected: 1,
+            }
+        );
+        assert_eq!(items, 4);
+        let (stats, items) = run(&Filters {
+            exclude_read_only: true,
+            ..service_filters()
+        });
+        assert_eq!(
+            (
+                stats.events,
+                stats.items,
+                stats.events_in_groups,
+                stats.service_events,
+                stats.filtered,
+                stats.rejected
+            ),
+            (3, 3, 2, 1, 1, 1)
+        );
+        assert_eq!(items, 3);
+        assert!((stats.percent_in_groups() - 200.0 / 3.0).abs() < 1e-9);
+        let mut total = FileStats::default();
+        total.add(&stats);
+        total.add(&stats);
+        assert_eq!((total.records, total.filtered), (14, 2));
+    }
+
+    /// What the real corpus must give, in every shape `asg-trail extract` takes.
+    #[test]
+    fn conformance_over_every_shape_of_the_real_corpus() {
+        const STACK: &str = "elvin-stackstate-tests-main-account-main-region-EcsAutoScalingGroup";
+        let one = |name: &str, group: String| vec![(name.to_owned(), group, Origin::Api)];
+        // (file, records, application auto scaling, items by default: (event, group, origin))
+        type Case = (&'static str, u64, u64, Vec<(String, String, Origin)>);
+        let cases: Vec<Case> = vec![
+            (
+                "stackstate-aws_topology/create_autoscaling_group.json",
+                1,
+                0,
+                one("CreateAutoScalingGroup", format!("{STACK}-1D45HJNDMXR65")),
+            ),
+            (
+                "stackstate-aws_topology/create_or_update_tags.json",
+                1,
+                0,
+                one("CreateOrUpdateTags", format!("{STACK}-1D45HJNDMXR65")),
+            ),
+            (
+                "stackstate-aws_topology/delete_autoscaling_group.json",
+                1,
+                0,
+                one("DeleteAutoScalingGroup", format!("{STACK}-VVC5WIJ3AI3K")),
+            ),
+            (
+                "stackstate-aws_topology/update_autoscaling_group.json",
+                1,
+                0,
+                one("UpdateAutoScalingGroup", format!("{STACK}-1D45HJNDMXR65")),
+            ),
+            ("stackstate-aws_topology/get_object_xxx.gz", 2, 0, vec![]),
+            (
+                "cloud-custodian/event-cloud-trail-run-instances.json",
+                1,
+                0,
+                vec![],
+            ),
+            (
+                "cloud-custodian/event-asg-instance-failed.json",
+                1,
+                0,
+                vec![],
+            ),
+            (
+                "traildiscover/CreateAutoScalingGroup.json.cloudtrail",
+                1,
+                0,
+                one("CreateAutoScalingGroup", "TrailDiscoverASG".into()),
+            ),
+            (
+                "traildiscover/CreateServiceLinkedRole.json.cloudtrail",
+                1,
+                0,
+                vec![],
+            ),
+            (
+                "awsdocs-extracted/logging-using-cloudtrail__dd291229b7.json",
+                1,
+                0,
+                one("CreateLaunchConfiguration", ":account:123456789012".into()),
+            ),
+            (
+                "awsdocs-extracted/monitoring-eventbridge__52ccb9fb72.json",
+                1,
+                1,
+                vec![],
+            ),
+            (
+                "awsdocs-extracted/cloudtrail-event-reference__81b97a1649.json",
+                1,
+                0,
+                vec![],
+            ),
+            (
+                "awsdocs-extracted/view-insights-events-cli__2ce149bf0c.json",
+                2,
+                0,
+                vec![],
+            ),
+            (
+                "awsdocs-extracted/view-insights-events-cli__6b483e4519.json",
+                2,
+                0,
+                vec![],
+            ),
+            (
+                "218007301253_CloudTrail_us-east-1_20230710T1230Z_9SJSsrxJ0ChF5VFb.json",
+                84,
+                0,
+                one("DescribeAutoScalingGroups", ":account:123837392027".into()),
+            ),
+            (
+                "111111111111_CloudTrail_eu-central-1_20171211T1505Z_A6kvhMoVeCsc7v8U.json.gz",
+                2,
+                0,
+                one(
+                    "DescribeLaunchConfigurations",
+                    ":account:111111111111".into(),
+                ),
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+        let read = |name: &str, filters: &Filters| {
+            let file = std::fs::File::open(dir.join(name)).expect(name);
+            let mut items = Vec::new();
+            let (stats, result) = extract_log(file, Format::Any, name, filters, |i| items.push(i));
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            (stats, items)
+        };
+        let summary = |items: &[Item]| -> Vec<(String, String, Origin)> {
+            items
+                .iter()
+                .map(|i| {
+                    (
+                        i.event_name.clone().unwrap_or_default(),
+                        i.group_name.clone(),
+                        i.origin,
+                    )
+                })
+                .collect()
+        };
+        for (name, records, aas, want) in &cases {
+            let (stats, items) = read(name, &Filters::default());
+            assert_eq!(
+                (stats.records, stats.application_autoscaling, stats.rejected),
+                (*records, *aas, 0),
+                "{name}"
+            );
+            assert_eq!(summary(&items), *want, "{name}");
+        }
+        // The RunInstances Auto Scaling made (2016: no group tag yet) with the opt-in: one
+        // service item in the account partition.
+        let (stats, items) = read(
+            "cloud-custodian/event-cloud-trail-run-instances.json",
+            &service_filters(),
+        );
+        assert_eq!((stats.events, stats.service_events), (1, 1));
+        assert_eq!(
+            summary(&items),
+            [(
+                "RunInstances".to_owned(),
+                ":account:619193117841".to_owned(),
+                Origin::Service
+            )]
+        );
+        // Documentation blocks with `...additional entries` are not JSON: a clear error.
+        let file = std::fs::File::open(
+            dir.join("awsdocs-extracted/logging-using-cloudtrail__963b99699c.json.txt"),
+        )
+        .expect("fixture");
+        let (_, result) = extract_log(file, Format::Any, "x", &Filters::default(), |_| {});
+        assert!(
+            matches!(result, Err(cloudtrail::ParseError::Format { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn the_prefilter_never_turns_down_a_record_that_could_be_auto_scaling() {
+        let yes: [&[u8]; 5] = [
+            br#"{"eventSource":"autoscaling.amazonaws.com"}"#,
+            br#"{"eventSource":"ec2.amazonaws.com","userIdentity":{"invokedBy":"autoscaling.amazonaws.com"}}"#,
+            br#"{"eventSource":"\u0061utoscaling.amazonaws.com"}"#,
+            b"[1,2]",
+            b"17",
+        ];
+        for r in yes {
+            assert!(might_be_autoscaling(r), "{}", String::from_utf8_lossy(r));
+        }
+        let no: [&[u8]; 2] = [
+            br#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#,
+            br#"{"eventSource":"autoscaling.amazonaws.co","x":"\/"}"#,
+        ];
+        for r in no {
+            assert!(!might_be_autoscaling(r), "{}", String::from_utf8_lossy(r));
+        }
+        // And the escaped spelling is really kept by the extractor.
+        let escaped = br#"{"eventSource":"\u0061utoscaling.amazonaws.com","eventTime":"2024-03-05T12:00:00Z","eventID":"e","eventName":"SetDesiredCapacity","requestParameters":{"autoScalingGroupName":"g"}}"#;
+        let (stats, result) = extract_log(
+            &[br#"{"Records":["#.as_slice(), escaped.as_slice(), b"]}"].concat()[..],
+            Format::Delivery,
+            "x",
+            &Filters::default(),
+            |_| {},
+        );
+        result.expect("reads");
+        assert_eq!((stats.records, stats.events), (1, 1));
     }
 }

@@ -13,12 +13,13 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::io::SyncIoBridge;
 
+use crate::cloudtrail::Format;
 use crate::cloudtrail::ParseError;
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::ReadErrorKind;
 use crate::error::{IngestError, InvocationError};
-use crate::extract::{self, FileStats};
+use crate::extract::{self, FileStats, Filters};
 use crate::notification::trigger::{self, Batch, BatchJob, SqsMessage, Trigger};
 use crate::notification::{self, Disposition, NotificationError, ObjectRef, SkipReason};
 use crate::s3::ObjectStore;
@@ -30,6 +31,7 @@ pub struct Ingestor<S, W> {
     writer: W,
     table: String,
     retry: RetryPolicy,
+    filters: Filters,
 }
 
 /// What one object gave.
@@ -63,6 +65,8 @@ pub struct InvocationSummary {
     pub events: u64,
     /// Items written, over all objects.
     pub items_written: usize,
+    /// Events dropped by the filters, over all objects.
+    pub filtered: u64,
     /// Records rejected, over all objects.
     pub rejected: u64,
 }
@@ -73,6 +77,7 @@ impl InvocationSummary {
         self.records += s.file.records;
         self.events += s.file.events;
         self.items_written += s.items_written;
+        self.filtered += s.file.filtered;
         self.rejected += s.file.rejected;
     }
 }
@@ -204,7 +209,15 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             writer,
             table: table.into(),
             retry,
+            filters: Filters::default(),
         }
+    }
+
+    /// The same ingestor with these filters (the default keeps every EC2 Auto Scaling call and
+    /// no service action).
+    #[must_use]
+    pub fn with_filters(self, filters: Filters) -> Self {
+        Self { filters, ..self }
     }
 
     /// Handles an invocation of any shape [`trigger::parse`] knows, answering in the form that
@@ -429,6 +442,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 events = f.events,
                 items_written = summary.items_written,
                 application_autoscaling = f.application_autoscaling,
+                filtered = f.filtered,
                 rejected = f.rejected,
                 write_calls = summary.write_calls,
                 duration_ms,
@@ -442,6 +456,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 events = f.events,
                 items_written = summary.items_written,
                 application_autoscaling = f.application_autoscaling,
+                filtered = f.filtered,
                 rejected = f.rejected,
                 write_calls = summary.write_calls,
                 duration_ms,
@@ -470,9 +485,13 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         // Gunzip and parse on a blocking thread, reading the body as it arrives.
         let reader = SyncIoBridge::new(body.reader);
         let source = name.clone();
+        let filters = self.filters.clone();
         let (file, items, parsed) = tokio::task::spawn_blocking(move || {
             let mut items = Vec::new();
-            let (stats, parsed) = extract::extract_log(reader, &source, |item| items.push(item));
+            let (stats, parsed) =
+                extract::extract_log(reader, Format::Delivery, &source, &filters, |item| {
+                    items.push(item);
+                });
             (stats, items, parsed)
         })
         .await
@@ -642,6 +661,7 @@ mod tests {
                 records: 61,
                 events: 60,
                 items_written: 60,
+                filtered: 0,
                 rejected: 0
             }
         );
@@ -651,6 +671,37 @@ mod tests {
             rows.values()
                 .all(|i| i.source_object == format!("s3://trail/{KEY}"))
         );
+    }
+
+    #[tokio::test]
+    async fn filtered_events_are_counted_and_not_written() {
+        let filters = Filters {
+            event_names_exclude: Filters::event_names("SetDesiredCapacity"),
+            ..Filters::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry())
+            .with_filters(filters);
+        let summary = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect("succeeds");
+        assert_eq!(
+            (
+                summary.records,
+                summary.events,
+                summary.filtered,
+                summary.items_written
+            ),
+            (8, 0, 7, 0)
+        );
+        assert!(ingestor.writer.rows.lock().expect("lock").is_empty());
+        // The same file without the filter: every event is written.
+        let plain = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry());
+        let summary = plain
+            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .await
+            .expect("succeeds");
+        assert_eq!((summary.filtered, summary.items_written), (0, 7));
     }
 
     #[tokio::test]

@@ -6,6 +6,11 @@
 //!   partition cannot collide with a real group).
 //! * `eventKey` (sort key): `<eventTime>#<eventID>`: deterministic, so re-ingesting a log file
 //!   overwrites the same items instead of duplicating them.
+//! * `groupNames` (a string set): every group the event names, on each of its items, so that one
+//!   item tells which other partitions hold the same event. Absent when the event names none
+//!   (DynamoDB has no empty sets).
+//! * `origin`: `api` for the callers' own Auto Scaling calls, `service` for the EC2 calls Auto
+//!   Scaling makes itself (stored only when asked for).
 //!
 //! Attributes the record lacks (or holds as `null`) are absent from the item, never null.
 
@@ -18,6 +23,20 @@ pub const PARTITION_KEY: &str = "groupName";
 pub const SORT_KEY: &str = "eventKey";
 /// Prefix of the partition that holds the events naming no group, followed by the account ID.
 pub const ACCOUNT_PARTITION_PREFIX: &str = ":account:";
+/// Name of the attribute holding every group an event names (a string set in DynamoDB).
+pub const GROUP_NAMES: &str = "groupNames";
+
+/// Who made the call an item records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A caller's own EC2 Auto Scaling API call (eventSource `autoscaling.amazonaws.com`).
+    #[default]
+    Api,
+    /// An EC2 call that Auto Scaling made itself (eventSource `ec2.amazonaws.com`, invoked by
+    /// `autoscaling.amazonaws.com`): launches, terminations, fleets.
+    Service,
+}
 
 /// One row of the table, as it is written to DynamoDB (and printed by `asg-trail extract`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,6 +46,12 @@ pub struct Item {
     pub group_name: String,
     /// Sort key: `<eventTime>#<eventID>`.
     pub event_key: String,
+    /// Every group the event names, sorted and distinct; empty (and then not serialized) when
+    /// it names none. The same on every item of one event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_names: Vec<String>,
+    /// `api` or `service`.
+    pub origin: Origin,
     /// CloudTrail `eventTime` (ISO 8601, one-second precision).
     pub event_time: String,
     /// CloudTrail `eventID`.
@@ -108,19 +133,35 @@ pub fn account_partition(account_id: &str) -> String {
 
 /// The group name an `autoScalingGroupName` value stands for: the value itself, or the
 /// `<name>` part of a group ARN
-/// (`arn:aws:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name>`).
+/// (`arn:aws:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name>`)
+/// or of a scaling policy ARN (`...:scalingPolicy:<uuid>:autoScalingGroupName/<name>:policyName/<p>`).
+/// A group name never holds a colon, so the name ends at the next one.
 /// Returns `None` for an empty value.
 #[must_use]
 pub fn group_name_from(value: &str) -> Option<&str> {
     let name = if value.starts_with("arn:") {
         value
-            .split_once(":autoScalingGroupName/")
-            .map_or(value, |(_, name)| name)
+            .split_once(GROUP_IN_ARN)
+            .map_or(value, |(_, rest)| rest.split(':').next().unwrap_or(rest))
     } else {
         value
     };
     (!name.is_empty()).then_some(name)
 }
+
+/// The group named inside an ARN (a scaling policy's, a group's), `None` for any other value:
+/// a plain policy name names no group.
+#[must_use]
+pub fn group_name_in_arn(value: &str) -> Option<&str> {
+    if value.starts_with("arn:") && value.contains(GROUP_IN_ARN) {
+        group_name_from(value)
+    } else {
+        None
+    }
+}
+
+/// What precedes the group name in Auto Scaling ARNs.
+const GROUP_IN_ARN: &str = ":autoScalingGroupName/";
 
 #[cfg(test)]
 mod tests {
@@ -160,6 +201,11 @@ mod tests {
             ("", None),
             // A name is taken as it is, even when it merely looks like a path.
             ("team/web", Some("team/web")),
+            // A scaling policy ARN names its group too.
+            (
+                "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:7f3e2d1c-aaaa-bbbb-cccc-0123456789ab:autoScalingGroupName/api-asg:policyName/cpu50",
+                Some("api-asg"),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(group_name_from(input), want, "input {input:?}");
@@ -167,10 +213,41 @@ mod tests {
     }
 
     #[test]
-    fn absent_attributes_are_not_serialized() {
-        let item = Item {
+    fn only_arns_name_a_group_in_a_policy_name() {
+        let cases = [
+            ("cpu50", None),
+            (
+                "arn:aws:autoscaling:us-east-1:1:scalingPolicy:uuid:autoScalingGroupName/web:policyName/cpu50",
+                Some("web"),
+            ),
+            ("arn:aws:sns:us-east-1:1:topic", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(group_name_in_arn(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn origin_and_group_names_serialize_as_the_contract_says() {
+        let mut item = bare_item();
+        item.group_names = vec!["a".into(), "b".into()];
+        item.origin = Origin::Service;
+        let json = serde_json::to_value(&item).expect("serializes");
+        assert_eq!(json["groupNames"], serde_json::json!(["a", "b"]));
+        assert_eq!(json["origin"], "service");
+        assert_eq!(
+            serde_json::to_value(Origin::default()).expect("serializes"),
+            "api"
+        );
+    }
+
+    fn bare_item() -> Item {
+        Item {
             group_name: "g".into(),
             event_key: "t#i".into(),
+            group_names: Vec::new(),
+            origin: Origin::Api,
             event_time: "t".into(),
             event_id: "i".into(),
             event_name: None,
@@ -191,8 +268,12 @@ mod tests {
             request_parameters: None,
             response_elements: None,
             source_object: "s3://b/k".into(),
-        };
-        let json = serde_json::to_value(&item).expect("serializes");
+        }
+    }
+
+    #[test]
+    fn absent_attributes_are_not_serialized() {
+        let json = serde_json::to_value(bare_item()).expect("serializes");
         let mut keys: Vec<&str> = json
             .as_object()
             .expect("object")
@@ -208,6 +289,7 @@ mod tests {
                 "eventKey",
                 "eventTime",
                 "groupName",
+                "origin",
                 "readOnly",
                 "sourceObject"
             ]

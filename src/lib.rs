@@ -26,3 +26,5 @@ pub mod item;
 pub mod notification;
 pub mod render;
 pub mod s3;
+pub mod scan;
+pub mod synth;

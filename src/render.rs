@@ -219,7 +219,10 @@ fn flatten(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
                 out.push((path.to_owned(), template));
                 return;
             }
-            for (k, v) in map {
+            // Sorted: items read back from DynamoDB come in no particular order.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in entries {
                 let child = if TRANSPARENT.contains(&k.as_str()) {
                     path.to_owned()
                 } else {
@@ -257,9 +260,20 @@ fn launch_template(map: &Map<String, Value>) -> Option<String> {
     })
 }
 
-/// A list: scalars joined with commas; objects with one field by that field's value
-/// (`[{"instanceType": "t3.small"}]` → `t3.small`); anything else as compact JSON.
+/// A list: scalars joined with commas; tags as `resource/key=value`; objects with one field by
+/// that field's value (`[{"instanceType": "t3.small"}]` → `t3.small`); anything else as
+/// compact JSON.
 fn list(items: &[Value]) -> String {
+    let tag = |v: &Value| {
+        let (key, value) = (v.get("key")?.as_str()?, v.get("value")?.as_str()?);
+        Some(match v.get("resourceId").and_then(Value::as_str) {
+            Some(resource) => format!("{resource}/{key}={value}"),
+            None => format!("{key}={value}"),
+        })
+    };
+    if let Some(tags) = items.iter().map(tag).collect::<Option<Vec<_>>>() {
+        return tags.join(",");
+    }
     let scalar = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -378,6 +392,18 @@ mod tests {
              mixedInstancesPolicy.launchTemplate=lt-097:7 \
              mixedInstancesPolicy.launchTemplate.overrides=t3a.small,t3.small \
              terminationPolicies=OldestInstance,Default vPCZoneIdentifier=subnet-a,subnet-b"
+        );
+    }
+
+    #[test]
+    fn tags_read_as_resource_key_value() {
+        let p = json!({"tags": [
+            {"resourceId": "web", "resourceType": "auto-scaling-group", "key": "team", "value": "a", "propagateAtLaunch": true},
+            {"key": "env", "value": "prod"}
+        ]});
+        assert_eq!(
+            what_it_set(p.as_object().expect("object")),
+            [("tags".to_owned(), "web/team=a,env=prod".to_owned())]
         );
     }
 

@@ -101,3 +101,76 @@ where
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::Client;
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::primitives::{ByteStream, SdkBody};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use tokio::io::AsyncReadExt;
+
+    /// An S3 error response as the service sends it.
+    fn s3_error(status: u16, code: &str, message: &str) -> HttpResponse {
+        HttpResponse::new(
+            status.try_into().expect("status"),
+            SdkBody::from(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                 <Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>"
+            )),
+        )
+    }
+
+    fn object() -> ObjectRef {
+        ObjectRef {
+            bucket: "trail".into(),
+            key: "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json.gz".into(),
+            size: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_body_is_streamed_from_get_object() {
+        let rule = mock!(Client::get_object)
+            .match_requests(|r| {
+                r.bucket() == Some("trail") && r.key() == Some(object().key.as_str())
+            })
+            .then_output(|| {
+                GetObjectOutput::builder()
+                    .content_length(5)
+                    .body(ByteStream::from_static(b"hello"))
+                    .build()
+            });
+        let store = S3Store::new(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]));
+        let mut body = store.open(&object()).await.expect("opens");
+        let mut text = String::new();
+        body.reader.read_to_string(&mut text).await.expect("reads");
+        assert_eq!((text.as_str(), body.length), ("hello", Some(5)));
+    }
+
+    #[tokio::test]
+    async fn no_such_key_is_not_found() {
+        let rule = mock!(Client::get_object)
+            .then_http_response(|| s3_error(404, "NoSuchKey", "The specified key does not exist."));
+        let store = S3Store::new(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]));
+        let err = store.open(&object()).await.err().expect("fails");
+        assert_eq!(err.kind, ReadErrorKind::NotFound);
+        assert!(err.message.contains("NoSuchKey"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn access_denied_names_the_object_and_the_permission() {
+        let rule = mock!(Client::get_object)
+            .then_http_response(|| s3_error(403, "AccessDenied", "Access Denied"));
+        let store = S3Store::new(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]));
+        let err = store.open(&object()).await.err().expect("fails");
+        assert_eq!(err.kind, ReadErrorKind::AccessDenied);
+        assert!(
+            err.message.contains("s3:GetObject on arn:aws:s3:::trail/AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json.gz"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -7,14 +7,15 @@ use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use asg_trail::config::RetryPolicy;
+use asg_trail::cloudtrail::Format;
+use asg_trail::config::{self, RetryPolicy};
 use asg_trail::dynamodb::{self, DynamoDbWriter, QuerySpec, QueryTarget, TimeRange};
-use asg_trail::extract;
+use asg_trail::extract::{self, FileStats, Filters};
 use asg_trail::handler::Ingestor;
 use asg_trail::notification::{self, ObjectRef};
 use asg_trail::render;
 use asg_trail::s3::S3Store;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[path = "asg-trail/backfill.rs"]
 mod backfill;
@@ -35,11 +36,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the items CloudTrail log files yield, exactly as they would be written, one JSON
-    /// object per line (offline; gzip or plain; `-` reads stdin).
+    /// object per line (offline; gzip or plain; `-` reads stdin). Takes delivery files
+    /// `{"Records":[...]}`, bare arrays, single records, JSON lines, EventBridge envelopes and
+    /// `aws cloudtrail lookup-events` output.
     Extract {
         /// Log files.
         #[arg(required = true)]
         files: Vec<String>,
+        /// After the items, print a summary to stderr: records, events, items, how many events
+        /// were attributed to a group, filtered, rejected.
+        #[arg(long)]
+        stats: bool,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
     /// Ingest S3 objects into the table, through the Lambda's code path.
     Ingest {
@@ -49,6 +58,8 @@ enum Command {
         /// Objects, as s3://BUCKET/KEY.
         #[arg(required = true)]
         objects: Vec<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
     /// Print events, oldest first: a group's timeline (`--group`), or across all groups one
     /// event name (`--event-name`, byEventName index) or one principal (`--user ARN`, byUser
@@ -147,7 +158,47 @@ enum Command {
         /// the key URL-encoded), and stop.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
+}
+
+/// The Lambda's filters, as flags (each defaults to its environment variable).
+#[derive(Args)]
+struct FilterArgs {
+    /// Also keep the EC2 calls Auto Scaling makes itself (RunInstances, TerminateInstances,
+    /// CreateFleet, ...), with origin=service.
+    #[arg(long, env = "INCLUDE_SERVICE_ACTIONS", value_parser = flag("INCLUDE_SERVICE_ACTIONS"))]
+    include_service_actions: bool,
+    /// Drop read-only events (Describe*, Get*).
+    #[arg(long, env = "EXCLUDE_READ_ONLY", value_parser = flag("EXCLUDE_READ_ONLY"))]
+    exclude_read_only: bool,
+    /// Keep only these event names (comma-separated).
+    #[arg(long, env = "EVENT_NAMES_INCLUDE", value_name = "A,B")]
+    event_names_include: Option<String>,
+    /// Drop these event names (comma-separated).
+    #[arg(long, env = "EVENT_NAMES_EXCLUDE", value_name = "A,B")]
+    event_names_exclude: Option<String>,
+}
+
+impl FilterArgs {
+    fn filters(&self) -> Filters {
+        let names = |v: &Option<String>| v.as_deref().map(Filters::event_names).unwrap_or_default();
+        Filters {
+            include_service_actions: self.include_service_actions,
+            exclude_read_only: self.exclude_read_only,
+            event_names_include: names(&self.event_names_include),
+            event_names_exclude: names(&self.event_names_exclude),
+        }
+    }
+}
+
+/// A boolean flag's value from its environment variable `name`, read as the Lambda reads it.
+fn flag(name: &'static str) -> impl Fn(&str) -> Result<bool, String> + Clone {
+    move |value| {
+        config::parse_bool(value)
+            .ok_or_else(|| format!("expected true or false (the flag, or ${name})"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,8 +216,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     progress::init_logging(matches!(cli.command, Command::Backfill { .. }));
     let result = match cli.command {
-        Command::Extract { files } => extract_files(&files),
-        Command::Ingest { table, objects } => ingest(table, &objects).await,
+        Command::Extract {
+            files,
+            stats,
+            filters,
+        } => extract_files(&files, stats, &filters.filters()),
+        Command::Ingest {
+            table,
+            objects,
+            filters,
+        } => ingest(table, &objects, filters.filters()).await,
         Command::Query {
             table,
             group,
@@ -220,6 +279,7 @@ async fn main() -> ExitCode {
             checkpoint,
             progress_every,
             dry_run,
+            filters,
         } => {
             let options = backfill::Options {
                 table,
@@ -230,6 +290,7 @@ async fn main() -> ExitCode {
                 checkpoint,
                 progress_every: std::time::Duration::from_secs(progress_every),
                 dry_run,
+                filters: filters.filters(),
             };
             return backfill::run(options).await;
         }
@@ -243,17 +304,18 @@ async fn main() -> ExitCode {
     }
 }
 
-fn extract_files(files: &[String]) -> Result<()> {
+fn extract_files(files: &[String], print_stats: bool, filters: &Filters) -> Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut total = FileStats::default();
     for path in files {
-        let input: Box<dyn Read> = if path == "-" {
-            Box::new(io::stdin().lock())
+        let input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
         } else {
             Box::new(File::open(path).with_context(|| format!("{path}: cannot open"))?)
         };
         let mut write_error = None;
-        let (stats, parsed) = extract::extract_log(input, path, |item| {
+        let (stats, parsed) = extract::extract_log(input, Format::Any, path, filters, |item| {
             if write_error.is_none() {
                 let line = serde_json::to_writer(&mut out, &item)
                     .map_err(io::Error::from)
@@ -265,6 +327,7 @@ fn extract_files(files: &[String]) -> Result<()> {
             return Err(e).context("cannot write to stdout");
         }
         out.flush().context("cannot write to stdout")?;
+        total.add(&stats);
         parsed.with_context(|| path.clone())?;
         tracing::info!(
             file = %path,
@@ -272,11 +335,50 @@ fn extract_files(files: &[String]) -> Result<()> {
             events = stats.events,
             items = stats.items,
             application_autoscaling = stats.application_autoscaling,
+            filtered = stats.filtered,
             rejected = stats.rejected,
             "file extracted"
         );
     }
+    if print_stats {
+        eprint!("{}", stats_text(files.len(), &total));
+    }
     Ok(())
+}
+
+/// The `extract --stats` summary.
+fn stats_text(files: usize, s: &FileStats) -> String {
+    let mut text = format!(
+        "files:                           {files}\n\
+         records scanned:                 {}\n\
+         Auto Scaling events:             {}\n\
+         items:                           {}\n\
+         events attributed to a group:    {} ({:.1}%)\n\
+         events in the account partition: {}\n\
+         filtered:                        {}\n\
+         rejected:                        {}\n",
+        s.records,
+        s.events,
+        s.items,
+        s.events_in_groups,
+        s.percent_in_groups(),
+        s.events_in_account,
+        s.filtered,
+        s.rejected,
+    );
+    if s.service_events > 0 {
+        text.push_str(&format!(
+            "Auto Scaling's own EC2 calls:    {} (origin=service)\n",
+            s.service_events
+        ));
+    }
+    if s.application_autoscaling > 0 {
+        text.push_str(&format!(
+            "Application Auto Scaling (left out): {}\n",
+            s.application_autoscaling
+        ));
+    }
+    text
 }
 
 fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
@@ -293,7 +395,7 @@ fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
     }
 }
 
-async fn ingest(table: String, uris: &[String]) -> Result<()> {
+async fn ingest(table: String, uris: &[String], filters: Filters) -> Result<()> {
     let objects = uris
         .iter()
         .map(|u| parse_s3_uri(u))
@@ -313,7 +415,8 @@ async fn ingest(table: String, uris: &[String]) -> Result<()> {
         DynamoDbWriter::new(clients.dynamodb),
         table,
         RetryPolicy::default(),
-    );
+    )
+    .with_filters(filters);
     let results = ingestor.ingest_all(&wanted).await;
     let failed: Vec<String> = results
         .into_iter()

@@ -23,7 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         DynamoDbWriter::new(clients.dynamodb),
         config.table_name,
         config.retry,
-    );
+    )
+    .with_filters(config.filters);
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         ingestor

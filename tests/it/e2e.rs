@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use crate::runtime_api::Lambda;
 use crate::stack;
 
-/// The fixture: a CloudTrail delivery file with 10 records, 6 of them EC2 Auto Scaling.
+/// The fixture: a CloudTrail delivery file with 12 records, 8 of them EC2 Auto Scaling (one
+/// naming two groups), one ec2 RunInstances made by Auto Scaling, one Application Auto Scaling.
 pub(crate) const FIXTURE_GZ: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/e2e-mixed.json.gz"
@@ -56,6 +57,8 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
         // session issuer; same second as SetDesiredCapacity, distinct eventID.
         json!({
             "groupName": "web-asg",
+            "groupNames": ["web-asg"],
+            "origin": "api",
             "eventKey": "2024-03-05T11:58:07Z#550e67bd-7529-4355-a650-c84d5ac66fc1",
             "eventTime": "2024-03-05T11:58:07Z",
             "eventName": "UpdateAutoScalingGroup",
@@ -104,6 +107,8 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
         // SetDesiredCapacity: IAM user, same second as the update.
         json!({
             "groupName": "web-asg",
+            "groupNames": ["web-asg"],
+            "origin": "api",
             "eventKey": "2024-03-05T11:58:07Z#e41b7c2a-58d3-4f0a-9b6e-0c1d2e3f4a5b",
             "eventTime": "2024-03-05T11:58:07Z",
             "eventName": "SetDesiredCapacity",
@@ -129,6 +134,8 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
         // SuspendProcesses: earlier, later in the file.
         json!({
             "groupName": "web-asg",
+            "groupNames": ["web-asg"],
+            "origin": "api",
             "eventKey": "2024-03-05T11:52:40Z#7d0e2f14-2b6a-4c39-8e51-9a0b1c2d3e4f",
             "eventTime": "2024-03-05T11:52:40Z",
             "eventName": "SuspendProcesses",
@@ -154,6 +161,8 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
         // errorMessage); no sessionIssuer, so userName is the role session name of the ARN.
         json!({
             "groupName": "api-asg",
+            "groupNames": ["api-asg"],
+            "origin": "api",
             "eventKey": "2024-03-05T11:59:41Z#0b9f3c4e-7d21-4e8a-b6f5-3c2d1e0f9a8b",
             "eventTime": "2024-03-05T11:59:41Z",
             "eventName": "StartInstanceRefresh",
@@ -186,6 +195,8 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
         // the only item with responseElements (a map holding a list of maps); a float.
         json!({
             "groupName": "api-asg",
+            "groupNames": ["api-asg"],
+            "origin": "api",
             "eventKey": "2024-03-05T11:59:58Z#d2c4e6f8-0a1b-4c3d-9e5f-7a8b9c0d1e2f",
             "eventTime": "2024-03-05T11:59:58Z",
             "eventName": "PutScalingPolicy",
@@ -233,6 +244,7 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
         // recipientAccountId (accountId from userIdentity), no readOnly, Root (no userName).
         json!({
             "groupName": ":account:123456789012",
+            "origin": "api",
             "eventKey": "2024-03-05T11:55:49Z#3fcfb182-98f8-4744-bd45-b38835ab61cb",
             "eventTime": "2024-03-05T11:55:49Z",
             "eventName": "CreateLaunchConfiguration",
@@ -267,8 +279,124 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
             "sourceObject": source,
         }),
     ];
+    // CreateOrUpdateTags tagging web-asg (twice) and api-asg: one item in each group, the
+    // same event, both naming both groups.
+    for group in ["api-asg", "web-asg"] {
+        items.push(json!({
+            "groupName": group,
+            "groupNames": ["api-asg", "web-asg"],
+            "origin": "api",
+            "eventKey": "2024-03-05T11:57:30Z#a4b5c6d7-e8f9-4a0b-9c1d-2e3f4a5b6c7d",
+            "eventTime": "2024-03-05T11:57:30Z",
+            "eventName": "CreateOrUpdateTags",
+            "eventID": "a4b5c6d7-e8f9-4a0b-9c1d-2e3f4a5b6c7d",
+            "eventVersion": "1.08",
+            "awsRegion": "us-east-1",
+            "requestID": "3d5e7f91-2b4c-4d6e-8f0a-1b2c3d4e5f60",
+            "sourceIPAddress": "203.0.113.17",
+            "userAgent": "aws-cli/2.15.21 Python/3.11.6 Linux/6.2.0-1018-aws exe/x86_64.ubuntu.22 prompt/off command/autoscaling.create-or-update-tags",
+            "readOnly": false,
+            "accountId": ACCOUNT,
+            "userIdentityType": "IAMUser",
+            "userArn": "arn:aws:iam::123456789012:user/deploy-bot",
+            "principalId": "AIDAQRSTUVWXYZ2345678",
+            "userName": "deploy-bot",
+            "requestParameters": {
+                "tags": [
+                    {"propagateAtLaunch": true, "key": "cost-center", "value": "cc-1234",
+                     "resourceType": "auto-scaling-group", "resourceId": "web-asg"},
+                    {"propagateAtLaunch": true, "key": "cost-center", "value": "cc-1234",
+                     "resourceType": "auto-scaling-group", "resourceId": "api-asg"},
+                    {"propagateAtLaunch": false, "key": "owner", "value": "platform",
+                     "resourceType": "auto-scaling-group", "resourceId": "web-asg"}
+                ]
+            },
+            "sourceObject": source,
+        }));
+    }
+    // TerminateInstanceInAutoScalingGroup names only an instance: the group comes from the
+    // response's activity.
+    items.push(json!({
+        "groupName": "web-asg",
+        "groupNames": ["web-asg"],
+        "origin": "api",
+        "eventKey": "2024-03-05T11:59:02Z#b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
+        "eventTime": "2024-03-05T11:59:02Z",
+        "eventName": "TerminateInstanceInAutoScalingGroup",
+        "eventID": "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
+        "eventVersion": "1.09",
+        "awsRegion": "us-east-1",
+        "requestID": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2f10",
+        "sourceIPAddress": "203.0.113.17",
+        "userAgent": "aws-cli/2.15.21 Python/3.11.6 Linux/6.2.0-1018-aws exe/x86_64.ubuntu.22 prompt/off command/autoscaling.terminate-instance-in-auto-scaling-group",
+        "readOnly": false,
+        "accountId": ACCOUNT,
+        "userIdentityType": "IAMUser",
+        "userArn": "arn:aws:iam::123456789012:user/deploy-bot",
+        "principalId": "AIDAQRSTUVWXYZ2345678",
+        "userName": "deploy-bot",
+        "requestParameters": {
+            "instanceId": "i-0a1b2c3d4e5f60718",
+            "shouldDecrementDesiredCapacity": false
+        },
+        "responseElements": {
+            "activity": {
+                "activityId": "5e8b9c0d-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+                "autoScalingGroupName": "web-asg",
+                "description": "Terminating EC2 instance: i-0a1b2c3d4e5f60718",
+                "cause": "At 2024-03-05T11:59:02Z instance i-0a1b2c3d4e5f60718 was taken out of service in response to a user request.",
+                "startTime": "Mar 5, 2024, 11:59:02 AM",
+                "statusCode": "InProgress",
+                "progress": 0,
+                "details": "{\"Subnet ID\":\"subnet-0c1174f87ac8ed0d6\",\"Availability Zone\":\"us-east-1b\"}"
+            }
+        },
+        "sourceObject": source,
+    }));
     sort_items(&mut items);
     items
+}
+
+/// The item Auto Scaling's own RunInstances of the fixture becomes with
+/// `INCLUDE_SERVICE_ACTIONS` (the group from its `aws:autoscaling:groupName` tag).
+fn expected_service_item(source: &str) -> Value {
+    json!({
+        "groupName": "web-asg",
+        "groupNames": ["web-asg"],
+        "origin": "service",
+        "eventKey": "2024-03-05T11:58:12Z#8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+        "eventTime": "2024-03-05T11:58:12Z",
+        "eventName": "RunInstances",
+        "eventID": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+        "eventVersion": "1.08",
+        "awsRegion": "us-east-1",
+        "requestID": "6c2f9e1a-4b3d-4c5e-8f7a-9b0c1d2e3f40",
+        "sourceIPAddress": "autoscaling.amazonaws.com",
+        "userAgent": "autoscaling.amazonaws.com",
+        "readOnly": false,
+        "accountId": ACCOUNT,
+        "userIdentityType": "Root",
+        "userArn": "arn:aws:iam::123456789012:root",
+        "principalId": "123456789012",
+        "invokedBy": "autoscaling.amazonaws.com",
+        "requestParameters": {
+            "instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]},
+            "instanceType": "t3a.small",
+            "availabilityZone": "us-east-1b",
+            "subnetId": "subnet-0c1174f87ac8ed0d6",
+            "disableApiTermination": false,
+            "clientToken": "fleet-3c9a8b7e-1d2f-4e5a-9b8c-7d6e5f4a3b2c-0",
+            "launchTemplate": {"launchTemplateId": "lt-097cdbb748360216c", "version": "7"},
+            "tagSpecificationSet": {"items": [{"resourceType": "instance", "tags": [{"key": "aws:autoscaling:groupName", "value": "web-asg"}]}]}
+        },
+        "responseElements": {
+            "reservationId": "r-0d3c7b1a2e4f5a6b7",
+            "ownerId": "123456789012",
+            "groupSet": {},
+            "instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f60718", "instanceState": {"code": 0, "name": "pending"}, "instanceType": "t3a.small", "launchTime": 1_709_639_892_000_u64}]}
+        },
+        "sourceObject": source,
+    })
 }
 
 pub(crate) fn key_of(item: &Value) -> (String, String) {
@@ -289,18 +417,30 @@ pub(crate) fn sort_items(items: &mut [Value]) {
 }
 
 /// Numbers compared by value: DynamoDB may store `50.0` as `50`, and serde_json's `50.0` (f64)
-/// is not equal to `50` (u64). Integral values become integers, others stay floats.
+/// is not equal to `50` (u64). Integral values become integers, others stay floats. The
+/// `groupNames` set is compared sorted (DynamoDB returns a set's members in any order).
 pub(crate) fn normalize_numbers(v: &Value) -> Value {
+    if let Some(names) = v.get("groupNames").and_then(Value::as_array) {
+        let mut sorted = names.clone();
+        sorted.sort_by_key(ToString::to_string);
+        let mut v = v.clone();
+        v["groupNames"] = Value::Array(sorted);
+        return normalize_value(&v);
+    }
+    normalize_value(v)
+}
+
+fn normalize_value(v: &Value) -> Value {
     match v {
         Value::Number(n) => match n.as_f64() {
             #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
             _ => v.clone(),
         },
-        Value::Array(a) => Value::Array(a.iter().map(normalize_numbers).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(normalize_value).collect()),
         Value::Object(o) => Value::Object(
             o.iter()
-                .map(|(k, v)| (k.clone(), normalize_numbers(v)))
+                .map(|(k, v)| (k.clone(), normalize_value(v)))
                 .collect(),
         ),
         _ => v.clone(),
@@ -395,14 +535,28 @@ pub(crate) fn notification(records: Vec<Value>) -> Value {
 
 /// Runs the `asg-trail` CLI with the local-stack env; panics on timeout.
 pub(crate) fn run_cli(args: &[&str]) -> Output {
+    run_cli_with_env(args, &[])
+}
+
+/// The filter variables, cleared for every CLI run unless a test sets them.
+const FILTER_ENV: &[&str] = &[
+    "INCLUDE_SERVICE_ACTIONS",
+    "EXCLUDE_READ_ONLY",
+    "EVENT_NAMES_INCLUDE",
+    "EVENT_NAMES_EXCLUDE",
+];
+
+/// [`run_cli`] with extra env vars.
+fn run_cli_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let bin = env!("CARGO_BIN_EXE_asg-trail");
     let mut cmd = Command::new(bin);
-    for k in stack::ENV_TO_CLEAR {
+    for k in stack::ENV_TO_CLEAR.iter().chain(FILTER_ENV) {
         cmd.env_remove(k);
     }
     let mut child = cmd
         .args(args)
         .envs(stack::env_for_binaries())
+        .envs(extra_env.iter().copied())
         .env("NO_COLOR", "1")
         .current_dir(stack::repo_root())
         .stdin(Stdio::null())
@@ -493,9 +647,17 @@ fn json_to_attr(v: &Value) -> AttributeValue {
 pub(crate) async fn seed(table: &str, items: &[Value]) {
     let client = stack::dynamodb().await;
     for item in items {
-        let AttributeValue::M(m) = json_to_attr(item) else {
+        let AttributeValue::M(mut m) = json_to_attr(item) else {
             panic!("seed item is not an object: {item}")
         };
+        // As the contract says: groupNames is a string set, not a list.
+        if let Some(names) = item.get("groupNames").and_then(Value::as_array) {
+            let names = names
+                .iter()
+                .map(|n| n.as_str().expect("group names are strings").to_owned())
+                .collect();
+            m.insert("groupNames".to_owned(), AttributeValue::Ss(names));
+        }
         client
             .put_item()
             .table_name(table)
@@ -693,8 +855,10 @@ async fn cli_query_prints_a_groups_items_oldest_first() {
     // Oldest first; the two events of 11:58:07 are ordered by eventKey (then eventID).
     let want_keys: Vec<(String, String)> = [
         "2024-03-05T11:52:40Z#7d0e2f14-2b6a-4c39-8e51-9a0b1c2d3e4f",
+        "2024-03-05T11:57:30Z#a4b5c6d7-e8f9-4a0b-9c1d-2e3f4a5b6c7d",
         "2024-03-05T11:58:07Z#550e67bd-7529-4355-a650-c84d5ac66fc1",
         "2024-03-05T11:58:07Z#e41b7c2a-58d3-4f0a-9b6e-0c1d2e3f4a5b",
+        "2024-03-05T11:59:02Z#b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
     ]
     .iter()
     .map(|k| ("web-asg".to_owned(), (*k).to_owned()))
@@ -726,6 +890,165 @@ fn cli_extract_prints_the_items_of_a_local_file() {
     assert!(out.status.success(), "{}", describe(&args, &out));
     let got = json_lines(&args, &out);
     assert_items(got, &expected_items(FIXTURE_GZ), &|| describe(&args, &out));
+}
+
+/// `label: value` lines of `extract --stats` (stderr), by label.
+fn stats_lines(out: &Output) -> BTreeMap<String, String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn cli_extract_includes_service_actions_by_flag_or_env() {
+    let mut want = expected_items(FIXTURE_GZ);
+    want.push(expected_service_item(FIXTURE_GZ));
+    sort_items(&mut want);
+    let args = ["extract", "--include-service-actions", FIXTURE_GZ];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    assert_items(json_lines(&args, &out), &want, &|| describe(&args, &out));
+
+    let args = ["extract", FIXTURE_GZ];
+    let out = run_cli_with_env(&args, &[("INCLUDE_SERVICE_ACTIONS", "true")]);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    assert_items(json_lines(&args, &out), &want, &|| describe(&args, &out));
+
+    let out = run_cli_with_env(&args, &[("INCLUDE_SERVICE_ACTIONS", "maybe")]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("INCLUDE_SERVICE_ACTIONS"),
+        "a malformed boolean must fail and name its variable\n{}",
+        describe(&args, &out)
+    );
+}
+
+#[test]
+fn cli_extract_filters_and_counts_what_it_dropped() {
+    let args = [
+        "extract",
+        "--stats",
+        "--event-names-exclude",
+        "SetDesiredCapacity, CreateOrUpdateTags",
+        FIXTURE_GZ,
+    ];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let want: Vec<Value> = expected_items(FIXTURE_GZ)
+        .into_iter()
+        .filter(|i| {
+            !matches!(
+                i["eventName"].as_str(),
+                Some("SetDesiredCapacity" | "CreateOrUpdateTags")
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 6);
+    assert_items(json_lines(&args, &out), &want, &|| describe(&args, &out));
+    let stats = stats_lines(&out);
+    for (label, value) in [
+        ("records scanned", "12"),
+        ("Auto Scaling events", "6"),
+        ("items", "6"),
+        ("events attributed to a group", "5 (83.3%)"),
+        ("events in the account partition", "1"),
+        ("filtered", "2"),
+        ("rejected", "0"),
+    ] {
+        assert_eq!(
+            stats.get(label).map(String::as_str),
+            Some(value),
+            "{label}\n{}",
+            describe(&args, &out)
+        );
+    }
+
+    // The same through the environment, with an include list.
+    let args = ["extract", FIXTURE_GZ];
+    let out = run_cli_with_env(&args, &[("EVENT_NAMES_INCLUDE", "PutScalingPolicy")]);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let got = json_lines(&args, &out);
+    assert_eq!(got.len(), 1, "{}", describe(&args, &out));
+    assert_eq!(got[0]["eventName"], "PutScalingPolicy");
+}
+
+#[test]
+fn cli_extract_takes_every_shape_of_the_real_corpus() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/corpus");
+    let files = [
+        "stackstate-aws_topology/create_autoscaling_group.json",
+        "stackstate-aws_topology/create_or_update_tags.json",
+        "stackstate-aws_topology/get_object_xxx.gz",
+        "traildiscover/CreateAutoScalingGroup.json.cloudtrail",
+        "awsdocs-extracted/monitoring-eventbridge__52ccb9fb72.json",
+        "awsdocs-extracted/view-insights-events-cli__6b483e4519.json",
+        "cloud-custodian/event-cloud-trail-run-instances.json",
+        "218007301253_CloudTrail_us-east-1_20230710T1230Z_9SJSsrxJ0ChF5VFb.json",
+    ];
+    let paths: Vec<String> = files.iter().map(|f| format!("{dir}/{f}")).collect();
+    let mut args = vec!["extract", "--stats"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let got: Vec<(String, String)> = json_lines(&args, &out)
+        .iter()
+        .map(|i| {
+            (
+                i["eventName"].as_str().unwrap_or_default().to_owned(),
+                i["groupName"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let stack = "elvin-stackstate-tests-main-account-main-region-EcsAutoScalingGroup-1D45HJNDMXR65";
+    let want = [
+        ("CreateAutoScalingGroup", stack),
+        ("CreateOrUpdateTags", stack),
+        ("CreateAutoScalingGroup", "TrailDiscoverASG"),
+        ("DescribeAutoScalingGroups", ":account:123837392027"),
+    ]
+    .map(|(e, g)| (e.to_owned(), g.to_owned()));
+    assert_eq!(got, want, "{}", describe(&args, &out));
+    let stats = stats_lines(&out);
+    assert_eq!(stats.get("files").map(String::as_str), Some("8"));
+    assert_eq!(stats.get("records scanned").map(String::as_str), Some("93"));
+    assert_eq!(
+        stats
+            .get("events attributed to a group")
+            .map(String::as_str),
+        Some("3 (75.0%)"),
+        "{}",
+        describe(&args, &out)
+    );
+}
+
+#[tokio::test]
+async fn lambda_stores_service_actions_when_the_variable_says_so() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let gz = fixture_gz();
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+    let lambda = Lambda::start_with_env(&table, &[("INCLUDE_SERVICE_ACTIONS", "true")]);
+    let outcome = lambda
+        .invoke(notification(vec![s3_put_record(
+            &bucket,
+            LOG_KEY_ENCODED,
+            gz.len(),
+        )]))
+        .await;
+    assert!(
+        outcome.is_ok(),
+        "invocation failed: {outcome:?}\n--- bootstrap output ---\n{}",
+        lambda.logs()
+    );
+    let source = format!("s3://{bucket}/{LOG_KEY}");
+    let mut want = expected_items(&source);
+    want.push(expected_service_item(&source));
+    sort_items(&mut want);
+    assert_items(stack::scan_all(&table).await, &want, &|| {
+        format!("--- bootstrap output ---\n{}", lambda.logs())
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -773,6 +1096,8 @@ pub(crate) fn generated(i: usize, source: &str) -> (Value, Value) {
     });
     let item = json!({
         "groupName": group,
+        "groupNames": [group],
+        "origin": "api",
         "eventKey": format!("{time}#{id}"),
         "eventTime": time,
         "eventName": "SetDesiredCapacity",

@@ -20,8 +20,32 @@ async fn seeded() -> String {
     table
 }
 
-/// Runs the CLI with `--output json` and returns (groupName, eventName, eventTime) per line.
+/// Runs the CLI with `--output json` and returns (groupName, eventName, eventTime) per line,
+/// after checking the lines are in time order (ascending, or descending with
+/// `--newest-first`). Events of the same time are sorted by group: the order of items with equal
+/// sort keys in an index is not defined (a call naming two groups is one item per group).
 fn events(args: &[&str]) -> Vec<(String, String, String)> {
+    let got = events_as_printed(args);
+    let times: Vec<&String> = got.iter().map(|e| &e.2).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    if args.contains(&"--newest-first") {
+        sorted.reverse();
+    }
+    assert_eq!(times, sorted, "not in time order: {args:?}");
+    let mut got = got;
+    got.sort_by(|a, b| {
+        let by_time = if args.contains(&"--newest-first") {
+            b.2.cmp(&a.2)
+        } else {
+            a.2.cmp(&b.2)
+        };
+        by_time.then_with(|| a.0.cmp(&b.0))
+    });
+    got
+}
+
+fn events_as_printed(args: &[&str]) -> Vec<(String, String, String)> {
     let mut args = args.to_vec();
     args.extend(["--output", "json"]);
     let out = run_cli(&args);
@@ -100,8 +124,16 @@ async fn query_by_event_name_reads_every_group_through_the_index() {
 async fn query_by_user_arn_reads_the_user_index_with_limit_and_order() {
     let table = seeded().await;
     let t = table.as_str();
+    // CreateOrUpdateTags names two groups: one item per group, so it shows once per group.
     let all = vec![
+        ev("api-asg", "CreateOrUpdateTags", "2024-03-05T11:57:30Z"),
+        ev("web-asg", "CreateOrUpdateTags", "2024-03-05T11:57:30Z"),
         ev("web-asg", "SetDesiredCapacity", "2024-03-05T11:58:07Z"),
+        ev(
+            "web-asg",
+            "TerminateInstanceInAutoScalingGroup",
+            "2024-03-05T11:59:02Z",
+        ),
         ev("api-asg", "PutScalingPolicy", "2024-03-05T11:59:58Z"),
         ev("batch-asg-0", "SetDesiredCapacity", "2024-03-05T12:00:00Z"),
         ev("batch-asg-1", "SetDesiredCapacity", "2024-03-05T12:00:01Z"),
@@ -123,7 +155,7 @@ async fn query_by_user_arn_reads_the_user_index_with_limit_and_order() {
             "--limit",
             "1"
         ]),
-        [all[4].clone()]
+        [all[7].clone()]
     );
     assert_eq!(
         events(&[
@@ -135,7 +167,7 @@ async fn query_by_user_arn_reads_the_user_index_with_limit_and_order() {
             "--event-name",
             "PutScalingPolicy"
         ]),
-        [all[1].clone()]
+        [all[4].clone()]
     );
     // A user name alone has no index: a clear error, never a scan.
     let args = ["query", "--table", t, "--user", "deploy-bot"];
@@ -180,7 +212,7 @@ async fn query_a_group_with_filters_and_formats() {
     );
     assert_eq!(
         web(&["--account", "123456789012", "--region", "us-east-1"]).len(),
-        3
+        5
     );
     assert_eq!(web(&["--account", "999999999999"]), []);
     assert_eq!(web(&["--region", "eu-west-1"]), []);
@@ -201,7 +233,7 @@ async fn query_a_group_with_filters_and_formats() {
     assert!(out.status.success(), "{}", describe(&args, &out));
     let csv = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 4, "{csv}");
+    assert_eq!(lines.len(), 6, "header + 5 events:\n{csv}");
     assert_eq!(
         lines[0],
         "eventTime,groupName,eventName,accountId,awsRegion,userName,userArn,errorCode,errorMessage,sourceIPAddress,eventID,requestParameters"
@@ -238,7 +270,7 @@ async fn changes_show_what_each_call_set_who_and_whether_it_failed() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("[it] asg-trail changes --group web-asg:\n{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "header + 3 changes:\n{text}");
+    assert_eq!(lines.len(), 6, "header + 5 changes:\n{text}");
     assert!(
         lines[0].starts_with("TIME") && lines[0].ends_with("WHAT IT SET"),
         "{text}"
@@ -257,6 +289,16 @@ async fn changes_show_what_each_call_set_who_and_whether_it_failed() {
             && update.contains("mixedInstancesPolicy.launchTemplate=lt-097cdbb748360216c:7")
             && update.contains(" ok ")
             && update.contains("ops-admin via cloudformation.amazonaws.com"),
+        "{text}"
+    );
+    let tags = lines
+        .iter()
+        .find(|l| l.contains("CreateOrUpdateTags"))
+        .expect("the tags");
+    assert!(
+        tags.contains(
+            "tags=web-asg/cost-center=cc-1234,api-asg/cost-center=cc-1234,web-asg/owner=platform"
+        ),
         "{text}"
     );
     let set = lines
@@ -280,7 +322,11 @@ async fn changes_show_what_each_call_set_who_and_whether_it_failed() {
         .collect();
     assert_eq!(
         names,
-        ["StartInstanceRefresh", "PutScalingPolicy"],
+        [
+            "CreateOrUpdateTags",
+            "StartInstanceRefresh",
+            "PutScalingPolicy"
+        ],
         "{changes:?}"
     );
     let refresh = changes

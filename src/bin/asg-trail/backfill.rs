@@ -39,6 +39,8 @@ pub struct Options {
     pub checkpoint: Option<PathBuf>,
     pub progress_every: Duration,
     pub dry_run: bool,
+    /// The same filters as `ingest` and the Lambda (flags or their environment variables).
+    pub filters: asg_trail::extract::Filters,
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -123,7 +125,8 @@ pub async fn run(o: Options) -> ExitCode {
         DynamoDbWriter::new(clients.dynamodb),
         o.table.clone(),
         RetryPolicy::default(),
-    );
+    )
+    .with_filters(o.filters.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(tokio::sync::Notify::new());
     {

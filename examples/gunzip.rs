@@ -1,0 +1,19 @@
+//! Decodes a gzip file to a sink with the same backend as asg-trail (flate2 on zlib-rs,
+//! multi-member) and prints the decompressed size: the floor that `benches/bench.py` compares
+//! the whole pipeline with.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+
+use flate2::bufread::MultiGzDecoder;
+
+fn main() -> io::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| io::Error::other("usage: gunzip FILE.gz"))?;
+    let file = BufReader::with_capacity(64 * 1024, File::open(&path)?);
+    let mut decoder = MultiGzDecoder::new(file);
+    let bytes = io::copy(&mut decoder, &mut io::sink())?;
+    println!("{bytes}");
+    Ok(())
+}
