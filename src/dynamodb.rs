@@ -344,19 +344,162 @@ pub async fn query_group(
     group: &str,
     range: &TimeRange,
 ) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
-    let mut condition = "#g = :g".to_owned();
-    let mut request = client
-        .query()
-        .table_name(table)
-        .expression_attribute_names("#g", PARTITION_KEY)
-        .expression_attribute_values(":g", AttributeValue::S(group.to_owned()))
-        .scan_index_forward(true)
-        .consistent_read(true);
-    let bounds = (range.since.as_deref(), range.until.as_deref());
+    let spec = QuerySpec {
+        range: range.clone(),
+        ..QuerySpec::new(QueryTarget::Group(group.to_owned()))
+    };
+    query(client, table, &spec).await
+}
+
+/// The index of the table keyed by `eventName` (then `eventKey`).
+pub const BY_EVENT_NAME: &str = "byEventName";
+/// The index of the table keyed by `userArn` (then `eventKey`).
+pub const BY_USER: &str = "byUser";
+
+/// The partition a query reads: always one key of the table or of one of its indexes, never a
+/// scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryTarget {
+    /// A group's partition of the table (`groupName`).
+    Group(String),
+    /// Every group's events of one name, through [`BY_EVENT_NAME`].
+    EventName(String),
+    /// Every event of one principal (`userArn`), through [`BY_USER`].
+    User(String),
+}
+
+/// What to read: a target partition, a time range on `eventKey`, and filters on the other
+/// attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySpec {
+    /// The partition to read.
+    pub target: QueryTarget,
+    /// Event time bounds (on the sort key `eventKey`, so they cost nothing).
+    pub range: TimeRange,
+    /// Only events of this name.
+    pub event_name: Option<String>,
+    /// Only events of this principal ARN (`userArn`).
+    pub user_arn: Option<String>,
+    /// Only events of this principal name: `userName` (the IAM user, or the role of an assumed
+    /// role) or the last segment of `userArn` (an assumed role's session name).
+    pub user_name: Option<String>,
+    /// Only events of this account (`accountId`).
+    pub account: Option<String>,
+    /// Only events of this region (`awsRegion`).
+    pub region: Option<String>,
+    /// Only failed calls (with an `errorCode`).
+    pub errors_only: bool,
+    /// At most this many items (after filtering).
+    pub limit: Option<usize>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+}
+
+impl QuerySpec {
+    /// A query of the whole of `target`, oldest first, unfiltered.
+    #[must_use]
+    pub fn new(target: QueryTarget) -> Self {
+        Self {
+            target,
+            range: TimeRange::default(),
+            event_name: None,
+            user_arn: None,
+            user_name: None,
+            account: None,
+            region: None,
+            errors_only: false,
+            limit: None,
+            newest_first: false,
+        }
+    }
+
+    /// Chooses the partition to read from what the user gave, and turns the rest into filters:
+    ///
+    /// 1. `group` → the group's partition of the table; everything else filters it;
+    /// 2. else `user` as an ARN → [`BY_USER`];
+    /// 3. else `event_name` → [`BY_EVENT_NAME`] (a user *name* then filters it);
+    /// 4. else an error: a user name alone has no index (`userArn` is the index key) and a scan
+    ///    is never made.
+    ///
+    /// # Errors
+    /// A message saying what to add when no partition can be chosen.
+    pub fn choose(
+        group: Option<String>,
+        event_name: Option<String>,
+        user: Option<String>,
+    ) -> Result<Self, String> {
+        let (user_arn, user_name) = match user {
+            Some(u) if is_arn(&u) => (Some(u), None),
+            Some(u) => (None, Some(u)),
+            None => (None, None),
+        };
+        let (target, event_name, user_arn) = match (group, event_name, user_arn) {
+            (Some(g), e, u) => (QueryTarget::Group(g), e, u),
+            (None, e, Some(u)) => (QueryTarget::User(u), e, None),
+            (None, Some(e), None) => (QueryTarget::EventName(e), None, None),
+            (None, None, None) => {
+                return Err(match user_name {
+                    Some(name) => format!(
+                        "--user {name:?} is a name, not an ARN: the byUser index is keyed by the full \
+                         userArn (e.g. arn:aws:iam::123456789012:user/{name} or \
+                         arn:aws:sts::123456789012:assumed-role/ROLE/SESSION). Give the ARN, or add \
+                         --group or --event-name to filter by name within them (never a table scan)"
+                    ),
+                    None => "say what to read: --group NAME, --event-name NAME or --user ARN \
+                             (a table scan is never made)"
+                        .to_owned(),
+                });
+            }
+        };
+        Ok(Self {
+            event_name,
+            user_arn,
+            user_name,
+            ..Self::new(target)
+        })
+    }
+}
+
+/// Whether a `--user` value is an ARN (queried through the index) rather than a name.
+#[must_use]
+pub fn is_arn(user: &str) -> bool {
+    user.starts_with("arn:")
+}
+
+/// A DynamoDB Query request, before it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPlan {
+    /// The index, or `None` for the table.
+    pub index: Option<&'static str>,
+    /// `KeyConditionExpression`.
+    pub key_condition: String,
+    /// `FilterExpression`, if any.
+    pub filter: Option<String>,
+    /// `ExpressionAttributeNames`.
+    pub names: Vec<(String, String)>,
+    /// `ExpressionAttributeValues`.
+    pub values: Vec<(String, AttributeValue)>,
+    /// Strongly consistent (tables only: indexes do not offer it).
+    pub consistent: bool,
+    /// `ScanIndexForward`.
+    pub forward: bool,
+}
+
+/// The request for a [`QuerySpec`].
+#[must_use]
+pub fn plan(spec: &QuerySpec) -> QueryPlan {
+    let (index, hash, value) = match &spec.target {
+        QueryTarget::Group(g) => (None, PARTITION_KEY, g),
+        QueryTarget::EventName(e) => (Some(BY_EVENT_NAME), "eventName", e),
+        QueryTarget::User(u) => (Some(BY_USER), "userArn", u),
+    };
+    let mut names = vec![("#p".to_owned(), hash.to_owned())];
+    let mut values = vec![(":p".to_owned(), AttributeValue::S(value.clone()))];
+    let mut key_condition = "#p = :p".to_owned();
     // '~' sorts after every character of an event key's time and separator, so `until~`
     // is past every key that starts with `until`.
     let until = |u: &str| AttributeValue::S(format!("{u}~"));
-    let key_condition = match bounds {
+    let bounds = match (spec.range.since.as_deref(), spec.range.until.as_deref()) {
         (Some(s), Some(u)) => Some((
             " AND #k BETWEEN :lo AND :hi",
             vec![(":lo", AttributeValue::S(s.to_owned())), (":hi", until(u))],
@@ -368,21 +511,103 @@ pub async fn query_group(
         (None, Some(u)) => Some((" AND #k <= :hi", vec![(":hi", until(u))])),
         (None, None) => None,
     };
-    if let Some((clause, values)) = key_condition {
-        condition.push_str(clause);
-        request = request.expression_attribute_names("#k", SORT_KEY);
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
+    if let Some((clause, bound_values)) = bounds {
+        key_condition.push_str(clause);
+        names.push(("#k".to_owned(), SORT_KEY.to_owned()));
+        values.extend(bound_values.into_iter().map(|(n, v)| (n.to_owned(), v)));
     }
-    let mut pages = request
-        .key_condition_expression(condition)
-        .into_paginator()
-        .items()
-        .send();
+    let mut filters = Vec::new();
+    let mut equal = |attribute: &str, value: Option<&String>, tag: &str| {
+        if let Some(v) = value {
+            names.push((format!("#{tag}"), attribute.to_owned()));
+            values.push((format!(":{tag}"), AttributeValue::S(v.clone())));
+            filters.push(format!("#{tag} = :{tag}"));
+        }
+    };
+    equal("eventName", spec.event_name.as_ref(), "en");
+    equal("userArn", spec.user_arn.as_ref(), "ua");
+    equal("accountId", spec.account.as_ref(), "ac");
+    equal("awsRegion", spec.region.as_ref(), "rg");
+    if let Some(name) = &spec.user_name {
+        // Narrowed server-side, made exact client-side (see `matches_user_name`).
+        names.push(("#un".to_owned(), "userName".to_owned()));
+        names.push(("#ua2".to_owned(), "userArn".to_owned()));
+        values.push((":un".to_owned(), AttributeValue::S(name.clone())));
+        values.push((":us".to_owned(), AttributeValue::S(format!("/{name}"))));
+        filters.push("(#un = :un OR contains(#ua2, :us))".to_owned());
+    }
+    if spec.errors_only {
+        names.push(("#ec".to_owned(), "errorCode".to_owned()));
+        filters.push("attribute_exists(#ec)".to_owned());
+    }
+    QueryPlan {
+        index,
+        key_condition,
+        filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+        names,
+        values,
+        consistent: index.is_none(),
+        forward: !spec.newest_first,
+    }
+}
+
+/// Whether an item's principal is `name`: its `userName`, or the last segment of its
+/// `userArn` (`.../alice@example.com` for an assumed role's session).
+#[must_use]
+pub fn matches_user_name(item: &HashMap<String, AttributeValue>, name: &str) -> bool {
+    let text = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).map(String::as_str);
+    text("userName") == Some(name)
+        || text("userArn").and_then(|arn| arn.rsplit('/').next()) == Some(name)
+}
+
+/// Runs a query through every page (or until `limit` items passed the filters).
+///
+/// # Errors
+/// The SDK error, with its full context, when a page cannot be read (a missing index says
+/// so: the table predates the indexes, or is not the template's).
+pub async fn query(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    spec: &QuerySpec,
+) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
+    let plan = plan(spec);
+    let mut request = client
+        .query()
+        .table_name(table)
+        .set_index_name(plan.index.map(str::to_owned))
+        .key_condition_expression(&plan.key_condition)
+        .set_filter_expression(plan.filter.clone())
+        .scan_index_forward(plan.forward)
+        .consistent_read(plan.consistent);
+    for (name, attribute) in &plan.names {
+        request = request.expression_attribute_names(name, attribute);
+    }
+    for (name, value) in &plan.values {
+        request = request.expression_attribute_values(name, value.clone());
+    }
+    let mut pages = request.into_paginator().items().send();
     let mut items = Vec::new();
     while let Some(item) = pages.next().await {
-        items.push(item.map_err(|e| crate::aws::describe_error(&e))?);
+        let item = item.map_err(|e| {
+            let text = crate::aws::describe_error(&e);
+            match plan.index {
+                Some(index) if text.contains("index") => format!(
+                    "{text} (the table has no {index} index: deploy the current template.yaml)"
+                ),
+                _ => text,
+            }
+        })?;
+        if spec
+            .user_name
+            .as_deref()
+            .is_some_and(|name| !matches_user_name(&item, name))
+        {
+            continue;
+        }
+        items.push(item);
+        if spec.limit.is_some_and(|limit| items.len() >= limit) {
+            break;
+        }
     }
     Ok(items)
 }
@@ -603,6 +828,95 @@ mod tests {
             to_attributes(&it).get("expiresAt"),
             Some(&AttributeValue::N("1712232000".into()))
         );
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.to_owned())
+    }
+
+    #[test]
+    fn the_partition_is_chosen_never_a_scan() {
+        let q = |g: Option<&str>, e: Option<&str>, u: Option<&str>| {
+            QuerySpec::choose(g.map(Into::into), e.map(Into::into), u.map(Into::into))
+        };
+        let arn = "arn:aws:iam::1:user/bob";
+        let spec = q(Some("web"), Some("SetDesiredCapacity"), Some("bob")).expect("ok");
+        assert_eq!(spec.target, QueryTarget::Group("web".into()));
+        assert_eq!(spec.event_name.as_deref(), Some("SetDesiredCapacity"));
+        assert_eq!(spec.user_name.as_deref(), Some("bob"));
+        let spec = q(None, Some("SetDesiredCapacity"), Some(arn)).expect("ok");
+        assert_eq!(spec.target, QueryTarget::User(arn.into()));
+        assert_eq!(spec.event_name.as_deref(), Some("SetDesiredCapacity"));
+        assert_eq!(spec.user_arn, None);
+        let spec = q(None, Some("SetDesiredCapacity"), Some("bob")).expect("ok");
+        assert_eq!(
+            spec.target,
+            QueryTarget::EventName("SetDesiredCapacity".into())
+        );
+        assert_eq!(
+            (spec.event_name, spec.user_name.as_deref()),
+            (None, Some("bob"))
+        );
+        let e = q(None, None, Some("bob")).expect_err("a name has no index");
+        assert!(e.contains("not an ARN"), "{e}");
+        assert!(q(None, None, None).expect_err("nothing").contains("never"));
+    }
+
+    #[test]
+    fn plans_use_the_key_for_time_and_filters_for_the_rest() {
+        let mut spec = QuerySpec::new(QueryTarget::EventName("UpdateAutoScalingGroup".into()));
+        spec.range = TimeRange {
+            since: Some("2024-03-01".into()),
+            until: Some("2024-03-05".into()),
+        };
+        spec.account = Some("123".into());
+        spec.errors_only = true;
+        spec.user_name = Some("alice".into());
+        spec.newest_first = true;
+        let p = plan(&spec);
+        assert_eq!(p.index, Some(BY_EVENT_NAME));
+        assert_eq!(p.key_condition, "#p = :p AND #k BETWEEN :lo AND :hi");
+        assert_eq!(
+            p.filter.as_deref(),
+            Some("#ac = :ac AND (#un = :un OR contains(#ua2, :us)) AND attribute_exists(#ec)")
+        );
+        assert!(!p.consistent && !p.forward);
+        assert!(p.names.contains(&("#p".into(), "eventName".into())));
+        assert!(p.values.contains(&(":hi".into(), s("2024-03-05~"))));
+        assert!(p.values.contains(&(":us".into(), s("/alice"))));
+        let p = plan(&QuerySpec::new(QueryTarget::Group("web".into())));
+        assert_eq!(
+            (p.index, p.key_condition.as_str(), p.filter),
+            (None, "#p = :p", None)
+        );
+        assert!(p.consistent && p.forward);
+        let p = plan(&QuerySpec::new(QueryTarget::User(
+            "arn:aws:iam::1:user/b".into(),
+        )));
+        assert_eq!(p.index, Some(BY_USER));
+    }
+
+    #[test]
+    fn user_names_match_exactly() {
+        let item = |name: Option<&str>, arn: &str| {
+            let mut m = HashMap::from([("userArn".to_owned(), s(arn))]);
+            if let Some(n) = name {
+                m.insert("userName".into(), s(n));
+            }
+            m
+        };
+        let role = item(
+            Some("ops-admin"),
+            "arn:aws:sts::1:assumed-role/ops-admin/alice@example.com",
+        );
+        assert!(matches_user_name(&role, "ops-admin"));
+        assert!(matches_user_name(&role, "alice@example.com"));
+        assert!(!matches_user_name(&role, "alice"));
+        assert!(!matches_user_name(&role, "ops"));
+        assert!(matches_user_name(
+            &item(None, "arn:aws:iam::1:user/bob"),
+            "bob"
+        ));
     }
 
     mod sdk {

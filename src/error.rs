@@ -138,6 +138,7 @@ impl InvocationError {
     #[must_use]
     pub fn error_type(&self) -> &'static str {
         match self {
+            Self::Notification(NotificationError::UnknownShape { .. }) => "UnknownEventShape",
             Self::Notification(_) => "InvalidNotification",
             Self::Objects { failed, .. } => match failed.as_slice() {
                 [one] => one.kind(),

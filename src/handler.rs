@@ -6,17 +6,23 @@
 
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use aws_lambda_events::event::s3::S3Event;
 use serde::Serialize;
+use serde_json::Value;
 use tokio_util::io::SyncIoBridge;
 
 use crate::cloudtrail::Format;
+use crate::cloudtrail::ParseError;
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
+use crate::error::ReadErrorKind;
 use crate::error::{IngestError, InvocationError};
 use crate::extract::{self, FileStats, Filters};
 use crate::item;
-use crate::notification::{self, Disposition, ObjectRef};
+use crate::notification::trigger::{self, Batch, BatchJob, SqsMessage, Trigger};
+use crate::notification::{self, Disposition, NotificationError, ObjectRef, SkipReason};
 use crate::s3::ObjectStore;
 
 /// The ingestion service: an object store, a table writer and the settings, built once.
@@ -47,6 +53,10 @@ pub struct ObjectSummary {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvocationSummary {
+    /// How the notification arrived, e.g. `SNS > S3`.
+    pub shape: String,
+    /// `s3:TestEvent`s received (answered with success).
+    pub test_events: usize,
     /// Objects ingested in full.
     pub objects_ingested: usize,
     /// Objects skipped (not CloudTrail log files, or not created).
@@ -61,6 +71,136 @@ pub struct InvocationSummary {
     pub filtered: u64,
     /// Records rejected, over all objects.
     pub rejected: u64,
+}
+
+impl InvocationSummary {
+    fn add(&mut self, s: &ObjectSummary) {
+        self.objects_ingested += 1;
+        self.records += s.file.records;
+        self.events += s.file.events;
+        self.items_written += s.items_written;
+        self.filtered += s.file.filtered;
+        self.rejected += s.file.rejected;
+    }
+}
+
+/// What the function answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// A notification was handled in full.
+    Summary(InvocationSummary),
+    /// An SQS batch: the messages to redeliver.
+    Sqs(SqsBatchResponse),
+    /// An S3 Batch Operations job: one result per task.
+    BatchJob(BatchJobResponse),
+}
+
+/// The partial batch response of an SQS invocation (`ReportBatchItemFailures`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsBatchResponse {
+    /// The messages that failed; the others are deleted from the queue.
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+impl SqsBatchResponse {
+    fn failed(&mut self, message_id: &str) {
+        self.batch_item_failures.push(BatchItemFailure {
+            item_identifier: message_id.to_owned(),
+        });
+    }
+}
+
+/// One failed SQS message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    /// Its `messageId`.
+    pub item_identifier: String,
+}
+
+/// The response to an S3 Batch Operations invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchJobResponse {
+    /// The invocation's schema version, echoed.
+    pub invocation_schema_version: String,
+    /// How S3 should count a task missing from `results`.
+    pub treat_missing_keys_as: ResultCode,
+    /// The invocation's id, echoed.
+    pub invocation_id: String,
+    /// One result per task.
+    pub results: Vec<TaskResult>,
+}
+
+/// The result of one Batch Operations task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    /// The task's id, echoed.
+    pub task_id: String,
+    /// Its outcome.
+    pub result_code: ResultCode,
+    /// What happened, for the job's completion report.
+    pub result_string: String,
+}
+
+/// A Batch Operations task outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ResultCode {
+    /// Done (or skipped: not a log file).
+    Succeeded,
+    /// Worth retrying: S3 Batch Operations tries the task again.
+    TemporaryFailure,
+    /// Retrying cannot help (the object is gone, unreadable, or not a log file).
+    PermanentFailure,
+}
+
+impl ResultCode {
+    /// The wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "Succeeded",
+            Self::TemporaryFailure => "TemporaryFailure",
+            Self::PermanentFailure => "PermanentFailure",
+        }
+    }
+}
+
+/// Whether retrying a failed object may help: missing, forbidden or corrupt objects are
+/// permanent; throttling, broken streams and write failures are temporary.
+#[must_use]
+pub fn result_code(error: &IngestError) -> ResultCode {
+    match error {
+        IngestError::Read { cause, .. } => match cause.kind {
+            ReadErrorKind::NotFound | ReadErrorKind::AccessDenied => ResultCode::PermanentFailure,
+            ReadErrorKind::Transient | ReadErrorKind::Other => ResultCode::TemporaryFailure,
+        },
+        IngestError::Parse { cause, .. } => match cause {
+            ParseError::Read { .. } => ResultCode::TemporaryFailure,
+            ParseError::Empty | ParseError::Format { .. } => ResultCode::PermanentFailure,
+        },
+        IngestError::Write { .. } | IngestError::Internal { .. } => ResultCode::TemporaryFailure,
+    }
+}
+
+fn error_type(error: &NotificationError) -> &'static str {
+    match error {
+        NotificationError::UnknownShape { .. } => "UnknownEventShape",
+        _ => "InvalidNotification",
+    }
+}
+
+fn log_skip(object: &ObjectRef, reason: SkipReason) {
+    tracing::info!(
+        bucket = %object.bucket,
+        key = %object.key,
+        size = object.size,
+        skipped = %reason,
+        "object skipped"
+    );
 }
 
 impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
@@ -91,9 +231,35 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         self
     }
 
+    /// Handles an invocation of any shape [`trigger::parse`] knows, answering in the form that
+    /// shape's source expects:
+    ///
+    /// - a notification (S3, SNS, EventBridge, CloudTrail's SNS notification, test events):
+    ///   an [`InvocationSummary`], or an error when any object failed (the source retries it);
+    /// - an SQS batch: `{"batchItemFailures": [...]}` naming only the messages whose objects
+    ///   failed or that could not be understood (`ReportBatchItemFailures`);
+    /// - an S3 Batch Operations job: one result per task (`Succeeded`, `TemporaryFailure`,
+    ///   `PermanentFailure`).
+    ///
+    /// # Errors
+    /// An [`InvocationError`] for a payload of unknown shape, a malformed one, or a failed object
+    /// of a notification. SQS and Batch Operations report failures in their response instead.
+    pub async fn handle_event(&self, event: &Value) -> Result<Response, InvocationError> {
+        // Boxed: each branch is a deep future, and the three inline would overflow the
+        // compiler's layout depth.
+        match trigger::parse(event)? {
+            Trigger::Objects(batch) => Box::pin(self.handle_batch(&batch))
+                .await
+                .map(Response::Summary),
+            Trigger::Sqs(messages) => Ok(Response::Sqs(Box::pin(self.handle_sqs(&messages)).await)),
+            Trigger::BatchJob(job) => Ok(Response::BatchJob(
+                Box::pin(self.handle_batch_job(&job)).await,
+            )),
+        }
+    }
+
     /// Handles an S3 event notification: skips what is not a log file (one log line each) and
-    /// ingests the rest. Objects are independent: a failed one does not stop the others, but
-    /// fails the invocation.
+    /// ingests the rest, every object even when one fails.
     ///
     /// # Errors
     /// An [`InvocationError`] when the notification is malformed or any object failed.
@@ -101,36 +267,33 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         &self,
         event: &S3Event,
     ) -> Result<InvocationSummary, InvocationError> {
-        let dispositions = notification::from_s3_event(event)?;
-        let mut objects = Vec::with_capacity(dispositions.len());
-        let mut summary = InvocationSummary::default();
-        for disposition in dispositions {
-            match disposition {
-                Disposition::Ingest(object) => objects.push(object),
-                Disposition::Skip(object, reason) => {
-                    summary.objects_skipped += 1;
-                    tracing::info!(
-                        bucket = %object.bucket,
-                        key = %object.key,
-                        size = object.size,
-                        skipped = %reason,
-                        "object skipped"
-                    );
-                }
-            }
+        let batch = Batch {
+            shape: "S3".into(),
+            dispositions: notification::from_s3_event(event)?,
+            test_events: Vec::new(),
+        };
+        self.handle_batch(&batch).await
+    }
+
+    /// Ingests a batch of objects as a whole.
+    ///
+    /// # Errors
+    /// An [`InvocationError`] naming every object that failed.
+    pub async fn handle_batch(&self, batch: &Batch) -> Result<InvocationSummary, InvocationError> {
+        let mut summary = InvocationSummary {
+            shape: batch.shape.clone(),
+            ..InvocationSummary::default()
+        };
+        for bucket in &batch.test_events {
+            summary.test_events += 1;
+            tracing::info!(shape = %batch.shape, bucket = %bucket, "s3:TestEvent received: the notification reaches the function; nothing to ingest");
         }
+        let objects = self.triage(&batch.dispositions, &mut summary);
         let ingested = self.ingest_all(&objects).await;
         let mut failed = Vec::new();
         for result in ingested {
             match result {
-                Ok(s) => {
-                    summary.objects_ingested += 1;
-                    summary.records += s.file.records;
-                    summary.events += s.file.events;
-                    summary.items_written += s.items_written;
-                    summary.filtered += s.file.filtered;
-                    summary.rejected += s.file.rejected;
-                }
+                Ok(s) => summary.add(&s),
                 Err(e) => failed.push(e),
             }
         }
@@ -141,6 +304,119 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 failed,
                 attempted: objects.len(),
             })
+        }
+    }
+
+    /// Logs the skipped objects and returns the ones to ingest.
+    fn triage(
+        &self,
+        dispositions: &[Disposition],
+        summary: &mut InvocationSummary,
+    ) -> Vec<ObjectRef> {
+        let mut objects = Vec::with_capacity(dispositions.len());
+        for disposition in dispositions {
+            match disposition {
+                Disposition::Ingest(object) => objects.push(object.clone()),
+                Disposition::Skip(object, reason) => {
+                    summary.objects_skipped += 1;
+                    log_skip(object, *reason);
+                }
+            }
+        }
+        objects
+    }
+
+    /// Ingests each message of an SQS batch; the response names the messages to redeliver.
+    /// An object named by several messages is ingested once.
+    pub async fn handle_sqs(&self, messages: &[SqsMessage]) -> SqsBatchResponse {
+        let mut done: HashMap<ObjectRef, bool> = HashMap::new();
+        let mut response = SqsBatchResponse::default();
+        let mut summary = InvocationSummary {
+            shape: "SQS".into(),
+            ..InvocationSummary::default()
+        };
+        for message in messages {
+            let batch = match &message.content {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(message_id = %message.message_id, error_type = error_type(error), error = %error, "SQS message not understood; reported as a batch item failure");
+                    response.failed(&message.message_id);
+                    continue;
+                }
+            };
+            for bucket in &batch.test_events {
+                summary.test_events += 1;
+                tracing::info!(message_id = %message.message_id, shape = %batch.shape, bucket = %bucket, "s3:TestEvent received: the notification reaches the function; nothing to ingest");
+            }
+            let mut ok = true;
+            for object in self.triage(&batch.dispositions, &mut summary) {
+                let object_ok = match done.get(&object) {
+                    Some(&known) => known,
+                    None => {
+                        let result = self.ingest(&object).await;
+                        let good = match result {
+                            Ok(s) => {
+                                summary.add(&s);
+                                true
+                            }
+                            Err(_) => false,
+                        };
+                        done.insert(object, good);
+                        good
+                    }
+                };
+                ok &= object_ok;
+            }
+            if !ok {
+                tracing::error!(message_id = %message.message_id, shape = %batch.shape, "SQS message has failed objects; reported as a batch item failure");
+                response.failed(&message.message_id);
+            }
+        }
+        tracing::info!(
+            messages = messages.len(),
+            failed_messages = response.batch_item_failures.len(),
+            objects_ingested = summary.objects_ingested,
+            objects_skipped = summary.objects_skipped,
+            events = summary.events,
+            items_written = summary.items_written,
+            "SQS batch done"
+        );
+        response
+    }
+
+    /// Runs the tasks of an S3 Batch Operations job, one result per task.
+    pub async fn handle_batch_job(&self, job: &BatchJob) -> BatchJobResponse {
+        let mut results = Vec::with_capacity(job.tasks.len());
+        for task in &job.tasks {
+            let (code, text) = match &task.object {
+                Err(error) => (ResultCode::PermanentFailure, error.to_string()),
+                Ok(Disposition::Skip(object, reason)) => {
+                    log_skip(object, *reason);
+                    (ResultCode::Succeeded, format!("skipped {object}: {reason}"))
+                }
+                Ok(Disposition::Ingest(object)) => match self.ingest(object).await {
+                    Ok(s) => (
+                        ResultCode::Succeeded,
+                        format!(
+                            "{object}: {} records, {} events, {} items written",
+                            s.file.records, s.file.events, s.items_written
+                        ),
+                    ),
+                    Err(error) => (result_code(&error), error.to_string()),
+                },
+            };
+            tracing::info!(job_id = job.job_id.as_deref().unwrap_or("-"), task_id = %task.task_id, result_code = code.as_str(), result = %text, "batch operations task done");
+            results.push(TaskResult {
+                task_id: task.task_id.clone(),
+                result_code: code,
+                result_string: text,
+            });
+        }
+        BatchJobResponse {
+            invocation_schema_version: job.schema_version.clone(),
+            treat_missing_keys_as: ResultCode::PermanentFailure,
+            invocation_id: job.invocation_id.clone(),
+            results,
         }
     }
 
@@ -394,6 +670,8 @@ mod tests {
         assert_eq!(
             summary,
             InvocationSummary {
+                shape: "S3".into(),
+                test_events: 0,
                 objects_ingested: 1,
                 objects_skipped: 1,
                 records: 61,
@@ -578,5 +856,134 @@ mod tests {
                 "{item:?}"
             );
         }
+    }
+
+    fn sqs_record(id: &str, body: &serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"messageId": id, "receiptHandle": "r", "body": body.to_string(),
+                           "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
+    }
+
+    #[tokio::test]
+    async fn sqs_reports_only_the_messages_whose_objects_failed() {
+        let missing = KEY.replace("Ab12Cd34", "Missing0");
+        let ingestor = Ingestor::new(store(&[(KEY, log(4))]), MemTable::default(), "t", retry());
+        let event = serde_json::json!({"Records": [
+            sqs_record("good", &serde_json::to_value(notification(&[(KEY, 10)])).expect("json")),
+            sqs_record("gone", &serde_json::to_value(notification(&[(&missing, 10)])).expect("json")),
+            {"messageId": "garbled", "body": "{not json", "eventSource": "aws:sqs"},
+            sqs_record("again", &serde_json::to_value(notification(&[(KEY, 10)])).expect("json")),
+            sqs_record("test", &serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"})),
+        ]});
+        let response = ingestor
+            .handle_event(&event)
+            .await
+            .expect("an SQS batch never fails whole");
+        assert_eq!(
+            serde_json::to_value(&response).expect("json"),
+            serde_json::json!({"batchItemFailures": [
+                {"itemIdentifier": "gone"}, {"itemIdentifier": "garbled"}
+            ]})
+        );
+        assert_eq!(ingestor.writer.rows.lock().expect("lock").len(), 4);
+        assert_eq!(
+            *ingestor.writer.calls.lock().expect("lock"),
+            1,
+            "the object named twice was ingested once"
+        );
+    }
+
+    #[tokio::test]
+    async fn batch_operations_answer_one_result_per_task() {
+        let ingestor = Ingestor::new(store(&[(KEY, log(3))]), MemTable::default(), "t", retry());
+        let event = serde_json::json!({"invocationSchemaVersion": "1.0", "invocationId": "inv",
+        "job": {"id": "j"}, "tasks": [
+            {"taskId": "ok", "s3Key": KEY, "s3BucketArn": "arn:aws:s3:::trail"},
+            {"taskId": "gone", "s3Key": "AWSLogs/x.json.gz", "s3BucketArn": "arn:aws:s3:::trail"},
+            {"taskId": "digest", "s3Key": "AWSLogs/1/CloudTrail-Digest/d.json.gz", "s3BucketArn": "arn:aws:s3:::trail"},
+            {"taskId": "bad", "s3BucketArn": "arn:aws:s3:::trail"},
+        ]});
+        let response = ingestor
+            .handle_event(&event)
+            .await
+            .expect("a job never fails whole");
+        let v = serde_json::to_value(&response).expect("json");
+        assert_eq!(v["invocationSchemaVersion"], "1.0");
+        assert_eq!(v["invocationId"], "inv");
+        assert_eq!(v["treatMissingKeysAs"], "PermanentFailure");
+        let codes: Vec<(&str, &str)> = v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                (
+                    r["taskId"].as_str().expect("id"),
+                    r["resultCode"].as_str().expect("code"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("ok", "Succeeded"),
+                ("gone", "PermanentFailure"),
+                ("digest", "Succeeded"),
+                ("bad", "PermanentFailure")
+            ]
+        );
+        assert_eq!(
+            v["results"][0]["resultString"],
+            format!("s3://trail/{KEY}: 4 records, 3 events, 3 items written")
+        );
+        assert!(
+            v["results"][1]["resultString"]
+                .as_str()
+                .expect("s")
+                .contains("NoSuchKey"),
+            "{v}"
+        );
+        assert!(
+            v["results"][2]["resultString"]
+                .as_str()
+                .expect("s")
+                .contains("digest_file"),
+            "{v}"
+        );
+    }
+
+    #[tokio::test]
+    async fn failing_writes_are_temporary_failures_for_batch_operations() {
+        let table = MemTable {
+            fail_after: Some(0),
+            ..MemTable::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
+        let event = serde_json::json!({"invocationSchemaVersion": "2.0", "invocationId": "inv",
+            "job": {"id": "j", "userArguments": {}}, "tasks": [{"taskId": "t1", "s3Bucket": "trail", "s3Key": KEY}]});
+        let v =
+            serde_json::to_value(ingestor.handle_event(&event).await.expect("ok")).expect("json");
+        assert_eq!(v["invocationSchemaVersion"], "2.0");
+        assert_eq!(v["results"][0]["resultCode"], "TemporaryFailure", "{v}");
+    }
+
+    #[tokio::test]
+    async fn unknown_shapes_and_test_events() {
+        let ingestor = Ingestor::new(MemStore::default(), MemTable::default(), "t", retry());
+        let err = ingestor
+            .handle_event(&serde_json::json!({"hello": "world"}))
+            .await
+            .expect_err("unknown");
+        assert_eq!(err.error_type(), "UnknownEventShape");
+        assert_eq!(
+            err.to_string(),
+            "unknown event shape: an object with keys [hello]"
+        );
+        let ok = ingestor
+            .handle_event(&serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}))
+            .await
+            .expect("test events succeed");
+        let Response::Summary(summary) = ok else {
+            panic!("{ok:?}")
+        };
+        assert_eq!((summary.test_events, summary.objects_ingested), (1, 0));
     }
 }

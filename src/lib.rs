@@ -9,12 +9,13 @@
 //!                                                      ─► dynamodb (batched, retried writes)
 //! ```
 //!
-//! The pure core — [`notification`], [`cloudtrail`], [`extract`], [`item`] — imports neither
-//! tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
+//! The pure core — [`notification`] (with [`notification::trigger`], every trigger shape),
+//! [`cloudtrail`], [`extract`], [`item`], [`render`] — imports neither tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
 //! [`handler`] wires them together for both binaries (`bootstrap`, the Lambda, and `asg-trail`,
-//! the CLI).
+//! the CLI); [`backfill`] drives the same [`handler::Ingestor`] over a bucket's history.
 
 pub mod aws;
+pub mod backfill;
 pub mod cloudtrail;
 pub mod config;
 pub mod dynamodb;
@@ -23,6 +24,7 @@ pub mod extract;
 pub mod handler;
 pub mod item;
 pub mod notification;
+pub mod render;
 pub mod s3;
 pub mod scan;
 pub mod synth;

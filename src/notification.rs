@@ -5,13 +5,15 @@
 //! objects, other suffixes — are skipped, each with a reason the handler logs; a skip is never an
 //! error.
 
+pub mod trigger;
+
 use std::fmt;
 
 use aws_lambda_events::event::s3::S3Event;
 use percent_encoding::percent_decode_str;
 
 /// An S3 object to ingest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectRef {
     /// Bucket name.
     pub bucket: String,
@@ -93,6 +95,20 @@ pub enum NotificationError {
         /// The key as received.
         key: String,
     },
+    /// A payload of no shape this function understands.
+    #[error("unknown event shape: {shape}")]
+    UnknownShape {
+        /// What was seen (its keys, its `eventSource`, its EventBridge `source`, ...).
+        shape: String,
+    },
+    /// A known shape, malformed.
+    #[error("invalid {shape} event: {reason}")]
+    Invalid {
+        /// The shape, e.g. `SQS > SNS > S3`.
+        shape: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Lists what to do with each record of an S3 event notification, in order.
@@ -105,46 +121,77 @@ pub fn from_s3_event(event: &S3Event) -> Result<Vec<Disposition>, NotificationEr
         .iter()
         .enumerate()
         .map(|(index, record)| {
-            let bucket = record
-                .s3
-                .bucket
-                .name
-                .clone()
-                .filter(|b| !b.is_empty())
-                .ok_or(NotificationError::Missing {
-                    index,
-                    missing: "bucket name",
-                })?;
-            let raw_key = record
-                .s3
-                .object
-                .key
-                .as_deref()
-                .ok_or(NotificationError::Missing {
-                    index,
-                    missing: "object key",
-                })?;
-            let key = decode_key(raw_key).ok_or_else(|| NotificationError::BadKey {
+            s3_record(
                 index,
-                key: raw_key.to_owned(),
-            })?;
-            let size = record.s3.object.size.and_then(|s| u64::try_from(s).ok());
-            let object = ObjectRef { bucket, key, size };
-            let created = record
-                .event_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("ObjectCreated"));
-            let skip = if created {
-                skip_reason(&object.key, object.size)
-            } else {
-                Some(SkipReason::NotObjectCreated)
-            };
-            Ok(match skip {
-                Some(reason) => Disposition::Skip(object, reason),
-                None => Disposition::Ingest(object),
-            })
+                record.event_name.as_deref(),
+                record.s3.bucket.name.as_deref(),
+                record.s3.object.key.as_deref(),
+                record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+            )
         })
         .collect()
+}
+
+/// Lists what to do with each record of an S3 event notification given as JSON, reading only
+/// the fields it needs (`eventName`, `s3.bucket.name`, `s3.object.key`, `s3.object.size`) and
+/// tolerating any other field being absent or new.
+///
+/// # Errors
+/// As [`from_s3_event`].
+pub fn from_s3_records(
+    records: &[serde_json::Value],
+) -> Result<Vec<Disposition>, NotificationError> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let text = |pointer: &str| record.pointer(pointer).and_then(serde_json::Value::as_str);
+            s3_record(
+                index,
+                text("/eventName"),
+                text("/s3/bucket/name"),
+                text("/s3/object/key"),
+                record
+                    .pointer("/s3/object/size")
+                    .and_then(serde_json::Value::as_u64),
+            )
+        })
+        .collect()
+}
+
+fn s3_record(
+    index: usize,
+    event_name: Option<&str>,
+    bucket: Option<&str>,
+    raw_key: Option<&str>,
+    size: Option<u64>,
+) -> Result<Disposition, NotificationError> {
+    let bucket = bucket
+        .filter(|b| !b.is_empty())
+        .ok_or(NotificationError::Missing {
+            index,
+            missing: "bucket name",
+        })?
+        .to_owned();
+    let raw_key = raw_key.ok_or(NotificationError::Missing {
+        index,
+        missing: "object key",
+    })?;
+    let key = decode_key(raw_key).ok_or_else(|| NotificationError::BadKey {
+        index,
+        key: raw_key.to_owned(),
+    })?;
+    let object = ObjectRef { bucket, key, size };
+    let created = event_name.is_some_and(|n| n.starts_with("ObjectCreated"));
+    let skip = if created {
+        skip_reason(&object.key, object.size)
+    } else {
+        Some(SkipReason::NotObjectCreated)
+    };
+    Ok(match skip {
+        Some(reason) => Disposition::Skip(object, reason),
+        None => Disposition::Ingest(object),
+    })
 }
 
 /// Decodes an object key as S3 writes it into notifications: `+` stands for a space, then

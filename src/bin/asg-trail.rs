@@ -1,5 +1,6 @@
 //! `asg-trail`, the operators' command line: extract items from log files offline, ingest S3
-//! objects through the Lambda's code path, and query a group's timeline.
+//! objects through the Lambda's code path, backfill a bucket's history, query the table (by
+//! group, event name or principal, never a scan) and show a group's configuration changes.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -8,12 +9,18 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use asg_trail::cloudtrail::Format;
 use asg_trail::config::{self, RetryPolicy};
-use asg_trail::dynamodb::{self, DynamoDbWriter, TimeRange};
+use asg_trail::dynamodb::{self, DynamoDbWriter, QuerySpec, QueryTarget, TimeRange};
 use asg_trail::extract::{self, FileStats, Filters};
 use asg_trail::handler::Ingestor;
 use asg_trail::notification::{self, ObjectRef};
+use asg_trail::render;
 use asg_trail::s3::S3Store;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[path = "asg-trail/backfill.rs"]
+mod backfill;
+#[path = "asg-trail/progress.rs"]
+mod progress;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -58,23 +65,105 @@ enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
-    /// Print a group's timeline, oldest first.
+    /// Print events, oldest first: a group's timeline (`--group`), or across all groups one
+    /// event name (`--event-name`, byEventName index) or one principal (`--user ARN`, byUser
+    /// index). Never a table scan.
     Query {
         /// The table.
         #[arg(long, env = "TABLE_NAME")]
         table: String,
         /// The Auto Scaling group (or `:account:<id>` for events that name no group).
         #[arg(long)]
-        group: String,
+        group: Option<String>,
+        /// Only this API call (e.g. UpdateAutoScalingGroup); without --group, across all groups.
+        #[arg(long)]
+        event_name: Option<String>,
+        /// Only this principal: an ARN (without --group, through the byUser index) or a name
+        /// (the IAM user, the role of an assumed role, or its session name; needs --group or
+        /// --event-name).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only events of this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only failed calls (with an errorCode).
+        #[arg(long)]
+        errors_only: bool,
         /// Earliest event time, inclusive (`2024-03-05` or `2024-03-05T12:00:00Z`).
         #[arg(long)]
         since: Option<String>,
         /// Latest event time, inclusive (a date covers the whole day).
         #[arg(long)]
         until: Option<String>,
+        /// Print at most this many events.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Newest first (with --limit: the latest N).
+        #[arg(long)]
+        newest_first: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+    },
+    /// Print a group's capacity and configuration history: each mutating call, what it set
+    /// (minSize, maxSize, desiredCapacity, launch template, ...), who, when, and whether it
+    /// failed.
+    Changes {
+        /// The table.
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The Auto Scaling group.
+        #[arg(long)]
+        group: String,
+        /// Earliest event time, inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// Latest event time, inclusive (a date covers the whole day).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print at most this many changes (the latest ones with --newest-first).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Newest first.
+        #[arg(long)]
+        newest_first: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Ingest the log files already in a bucket (all accounts and regions under the prefix,
+    /// days in --since..--until), through the Lambda's code path, with bounded concurrency, a
+    /// progress display, and a checkpoint to resume from.
+    Backfill {
+        /// The table.
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// Where the trail delivers: s3://BUCKET[/PREFIX] (above or inside AWSLogs/).
+        location: String,
+        /// First delivery day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// Last delivery day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        until: Option<String>,
+        /// Objects (and listings) in flight at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+        /// Records each object ingested in full; a later run with the same file skips them.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// Seconds between progress lines when stderr is not a terminal (0: one per object).
+        #[arg(long, default_value_t = 10)]
+        progress_every: u64,
+        /// Print what would be ingested as an S3 Batch Operations CSV manifest (bucket,key with
+        /// the key URL-encoded), and stop.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
 }
 
@@ -122,12 +211,14 @@ enum Output {
     Table,
     /// One JSON object per line, every attribute.
     Json,
+    /// Comma-separated values with a header line.
+    Csv,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lambda_runtime::tracing::init_default_subscriber_with_writer(io::stderr);
     let cli = Cli::parse();
+    progress::init_logging(matches!(cli.command, Command::Backfill { .. }));
     let result = match cli.command {
         Command::Extract {
             files,
@@ -143,10 +234,71 @@ async fn main() -> ExitCode {
         Command::Query {
             table,
             group,
+            event_name,
+            user,
+            account,
+            region,
+            errors_only,
             since,
             until,
+            limit,
+            newest_first,
             output,
-        } => query(&table, &group, TimeRange { since, until }, output).await,
+        } => match QuerySpec::choose(group, event_name, user) {
+            Ok(spec) => {
+                let spec = QuerySpec {
+                    range: TimeRange { since, until },
+                    account,
+                    region,
+                    errors_only,
+                    limit,
+                    newest_first,
+                    ..spec
+                };
+                query(&table, &spec, output).await
+            }
+            Err(e) => Err(anyhow::Error::msg(e)),
+        },
+        Command::Changes {
+            table,
+            group,
+            since,
+            until,
+            limit,
+            newest_first,
+            output,
+        } => {
+            let spec = QuerySpec {
+                range: TimeRange { since, until },
+                newest_first,
+                ..QuerySpec::new(QueryTarget::Group(group))
+            };
+            changes(&table, &spec, limit, output).await
+        }
+        Command::Backfill {
+            table,
+            location,
+            since,
+            until,
+            concurrency,
+            checkpoint,
+            progress_every,
+            dry_run,
+            filters,
+        } => {
+            let options = backfill::Options {
+                table,
+                location,
+                since,
+                until,
+                concurrency: usize::from(concurrency),
+                checkpoint,
+                progress_every: std::time::Duration::from_secs(progress_every),
+                dry_run,
+                filters: filters.filters(),
+            };
+            return backfill::run(options).await;
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -293,76 +445,83 @@ async fn ingest(
     }
 }
 
-async fn query(table: &str, group: &str, range: TimeRange, output: Output) -> Result<()> {
+fn describe_target(spec: &QuerySpec) -> String {
+    match &spec.target {
+        QueryTarget::Group(g) => format!("group {g}"),
+        QueryTarget::EventName(e) => format!("event name {e} (index {})", dynamodb::BY_EVENT_NAME),
+        QueryTarget::User(u) => format!("user {u} (index {})", dynamodb::BY_USER),
+    }
+}
+
+async fn read(table: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
     let clients = asg_trail::aws::load().await;
-    let items = dynamodb::query_group(&clients.dynamodb, table, group, &range)
+    let items = dynamodb::query(&clients.dynamodb, table, spec)
         .await
         .map_err(anyhow::Error::msg)
-        .with_context(|| format!("cannot query table {table} for group {group}"))?;
-    let rows: Vec<Value> = items.iter().map(dynamodb::to_json).collect();
+        .with_context(|| format!("cannot query table {table} for {}", describe_target(spec)))?;
+    Ok(items.iter().map(dynamodb::to_json).collect())
+}
+
+fn print(text: &str) -> Result<()> {
     let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+async fn query(table: &str, spec: &QuerySpec, output: Output) -> Result<()> {
+    let rows = read(table, spec).await?;
     match output {
         Output::Json => {
+            let mut text = String::new();
             for row in &rows {
-                serde_json::to_writer(&mut out, row)?;
-                out.write_all(b"\n")?;
+                text.push_str(&serde_json::to_string(row)?);
+                text.push('\n');
             }
+            print(&text)?;
         }
-        Output::Table => write_table(&mut out, &rows)?,
+        Output::Table => print(&render::events_table(&rows))?,
+        Output::Csv => print(&render::events_csv(&rows))?,
     }
-    out.flush()?;
     if rows.is_empty() {
-        eprintln!("asg-trail: no events for group {group} in table {table}");
+        eprintln!(
+            "asg-trail: no events for {} in table {table}",
+            describe_target(spec)
+        );
     }
     Ok(())
 }
 
-fn write_table(out: &mut impl Write, rows: &[Value]) -> io::Result<()> {
-    let text = |row: &Value, name: &str| {
-        row.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned()
-    };
-    let header = ["EVENT TIME", "EVENT", "WHO", "ERROR", "REQUEST"].map(str::to_owned);
-    let body: Vec<[String; 5]> = rows
-        .iter()
-        .map(|row| {
-            let who = row
-                .get("userName")
-                .or_else(|| row.get("userArn"))
-                .and_then(Value::as_str)
-                .unwrap_or("-")
-                .to_owned();
-            let request = row
-                .get("requestParameters")
-                .map_or_else(|| "-".to_owned(), Value::to_string);
-            [
-                text(row, "eventTime"),
-                text(row, "eventName"),
-                who,
-                text(row, "errorCode"),
-                request,
-            ]
-        })
-        .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &body {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+async fn changes(
+    table: &str,
+    spec: &QuerySpec,
+    limit: Option<usize>,
+    output: Output,
+) -> Result<()> {
+    let rows = read(table, spec).await?;
+    let mut found = render::changes(&rows);
+    if let Some(limit) = limit {
+        found.truncate(limit);
     }
-    for row in std::iter::once(&header).chain(&body) {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
+    match output {
+        Output::Json => {
+            let mut text = String::new();
+            for change in &found {
+                text.push_str(&serde_json::to_string(change)?);
+                text.push('\n');
             }
+            print(&text)?;
         }
-        writeln!(out, "{}", line.trim_end())?;
+        Output::Table => print(&render::changes_table(&found))?,
+        Output::Csv => print(&render::changes_csv(&found))?,
+    }
+    if found.is_empty() {
+        eprintln!(
+            "asg-trail: no changes to {} in table {table} ({} events read, none mutating)",
+            describe_target(spec),
+            rows.len()
+        );
     }
     Ok(())
 }

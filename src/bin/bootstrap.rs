@@ -1,4 +1,7 @@
-//! The Lambda function: ingests the CloudTrail log files named by an S3 event notification.
+//! The Lambda function: ingests the CloudTrail log files named by an invocation of any shape
+//! it knows (S3 notifications direct or through SQS/SNS, CloudTrail's SNS notifications,
+//! EventBridge, S3 Batch Operations; see [`asg_trail::notification::trigger`]), and answers in
+//! the form that shape's source expects.
 //!
 //! Configuration comes from the environment (`TABLE_NAME`, `RETENTION_DAYS`, see [`asg_trail::config`]); the SDK
 //! clients are built once, here, and shared by every invocation.
@@ -7,7 +10,6 @@ use asg_trail::config::Config;
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::handler::Ingestor;
 use asg_trail::s3::S3Store;
-use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -25,10 +27,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .with_filters(config.filters)
     .with_retention_days(config.retention_days);
     let ingestor = &ingestor;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         ingestor
-            .handle_s3_event(&event.payload)
+            .handle_event(&event.payload)
             .await
+            .inspect_err(|e| tracing::error!(error_type = e.error_type(), error = %e, "invocation failed"))
             .map_err(|e| Diagnostic {
                 error_type: e.error_type().to_owned(),
                 error_message: e.to_string(),

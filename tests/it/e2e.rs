@@ -16,16 +16,16 @@ use crate::stack;
 
 /// The fixture: a CloudTrail delivery file with 12 records, 8 of them EC2 Auto Scaling (one
 /// naming two groups), one ec2 RunInstances made by Auto Scaling, one Application Auto Scaling.
-const FIXTURE_GZ: &str = concat!(
+pub(crate) const FIXTURE_GZ: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/e2e-mixed.json.gz"
 );
 
 /// Where CloudTrail would deliver it, under a prefix with a space (S3 notifications encode it).
-const LOG_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+pub(crate) const LOG_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
                        123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
 /// `LOG_KEY` as it appears in an S3 event notification (form-encoded: space → `+`).
-const LOG_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
+pub(crate) const LOG_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/\
                                123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
 
 const DIGEST_KEY: &str = "my logs/AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/\
@@ -40,7 +40,7 @@ const EMPTY_KEY_ENCODED: &str = "my+logs/AWSLogs/123456789012/CloudTrail/us-east
 
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn fixture_gz() -> Vec<u8> {
+pub(crate) fn fixture_gz() -> Vec<u8> {
     std::fs::read(FIXTURE_GZ).unwrap_or_else(|e| panic!("read {FIXTURE_GZ}: {e}"))
 }
 
@@ -48,10 +48,10 @@ fn fixture_gz() -> Vec<u8> {
 // The expected items, by hand.
 // ------------------------------------------------------------------------------------------
 
-const ACCOUNT: &str = "123456789012";
+pub(crate) const ACCOUNT: &str = "123456789012";
 
 /// The items the fixture must produce, with `sourceObject` = `source`.
-fn expected_items(source: &str) -> Vec<Value> {
+pub(crate) fn expected_items(source: &str) -> Vec<Value> {
     let mut items = vec![
         // UpdateAutoScalingGroup: AssumedRole through CloudFormation; userName from the
         // session issuer; same second as SetDesiredCapacity, distinct eventID.
@@ -399,7 +399,7 @@ fn expected_service_item(source: &str) -> Value {
     })
 }
 
-fn key_of(item: &Value) -> (String, String) {
+pub(crate) fn key_of(item: &Value) -> (String, String) {
     (
         item["groupName"]
             .as_str()
@@ -412,14 +412,14 @@ fn key_of(item: &Value) -> (String, String) {
     )
 }
 
-fn sort_items(items: &mut [Value]) {
+pub(crate) fn sort_items(items: &mut [Value]) {
     items.sort_by_key(key_of);
 }
 
 /// Numbers compared by value: DynamoDB may store `50.0` as `50`, and serde_json's `50.0` (f64)
 /// is not equal to `50` (u64). Integral values become integers, others stay floats. The
 /// `groupNames` set is compared sorted (DynamoDB returns a set's members in any order).
-fn normalize_numbers(v: &Value) -> Value {
+pub(crate) fn normalize_numbers(v: &Value) -> Value {
     if let Some(names) = v.get("groupNames").and_then(Value::as_array) {
         let mut sorted = names.clone();
         sorted.sort_by_key(ToString::to_string);
@@ -448,9 +448,10 @@ fn normalize_value(v: &Value) -> Value {
 }
 
 /// Asserts `actual` holds exactly `expected` (any order): same key set, then every attribute.
-fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
+pub(crate) fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
     let mut actual: Vec<Value> = actual.iter().map(normalize_numbers).collect();
-    let expected: Vec<Value> = expected.iter().map(normalize_numbers).collect();
+    let mut expected: Vec<Value> = expected.iter().map(normalize_numbers).collect();
+    sort_items(&mut expected);
     let expected = &expected[..];
     sort_items(&mut actual);
     let got_keys: Vec<_> = actual.iter().map(key_of).collect();
@@ -497,7 +498,7 @@ fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> St
 // ------------------------------------------------------------------------------------------
 
 /// One record of an S3 `ObjectCreated:Put` notification, as S3 sends it (key form-encoded).
-fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
+pub(crate) fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
     json!({
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -528,12 +529,12 @@ fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Value {
     })
 }
 
-fn notification(records: Vec<Value>) -> Value {
+pub(crate) fn notification(records: Vec<Value>) -> Value {
     json!({ "Records": records })
 }
 
 /// Runs the `asg-trail` CLI with the local-stack env; panics on timeout.
-fn run_cli(args: &[&str]) -> Output {
+pub(crate) fn run_cli(args: &[&str]) -> Output {
     run_cli_with_env(args, &[])
 }
 
@@ -595,7 +596,7 @@ fn run_cli_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     }
 }
 
-fn describe(args: &[&str], out: &Output) -> String {
+pub(crate) fn describe(args: &[&str], out: &Output) -> String {
     format!(
         "`asg-trail {}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
         args.join(" "),
@@ -606,7 +607,7 @@ fn describe(args: &[&str], out: &Output) -> String {
 }
 
 /// Parses one JSON object per non-empty stdout line.
-fn json_lines(args: &[&str], out: &Output) -> Vec<Value> {
+pub(crate) fn json_lines(args: &[&str], out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -643,7 +644,7 @@ fn json_to_attr(v: &Value) -> AttributeValue {
     }
 }
 
-async fn seed(table: &str, items: &[Value]) {
+pub(crate) async fn seed(table: &str, items: &[Value]) {
     let client = stack::dynamodb().await;
     for item in items {
         let AttributeValue::M(mut m) = json_to_attr(item) else {
@@ -1054,7 +1055,7 @@ async fn lambda_stores_service_actions_when_the_variable_says_so() {
 // Volume: more than one BatchWriteItem, repeated records, multi-member gzip.
 // ------------------------------------------------------------------------------------------
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(data).expect("gzip");
@@ -1062,7 +1063,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Generated SetDesiredCapacity call number `i` and the item the contract says it becomes.
-fn generated(i: usize, source: &str) -> (Value, Value) {
+pub(crate) fn generated(i: usize, source: &str) -> (Value, Value) {
     let group = format!("batch-asg-{}", i % 3);
     let time = format!("2024-03-05T12:{:02}:{:02}Z", i / 60, i % 60);
     let id = format!("00000000-0000-4000-8000-{i:012}");

@@ -67,3 +67,57 @@ async fn fresh_table_has_the_template_key_schema_and_scan_all_converts_types() {
                "ss":["x","y"],"m":{"l":["e"]}})
     );
 }
+
+#[tokio::test]
+async fn fresh_table_has_the_template_indexes() {
+    let table = stack::fresh_table().await;
+    let d = stack::dynamodb()
+        .await
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe_table");
+    type Index = (String, Vec<(String, String)>, String);
+    let mut indexes: Vec<Index> = d
+        .table()
+        .expect("table")
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            (
+                i.index_name().unwrap_or_default().to_owned(),
+                i.key_schema()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.attribute_name().to_owned(),
+                            k.key_type().as_str().to_owned(),
+                        )
+                    })
+                    .collect(),
+                i.projection()
+                    .and_then(|p| p.projection_type())
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    indexes.sort();
+    let kv = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        indexes,
+        vec![
+            (
+                "byEventName".to_owned(),
+                vec![kv("eventName", "HASH"), kv("eventKey", "RANGE")],
+                "ALL".to_owned()
+            ),
+            (
+                "byUser".to_owned(),
+                vec![kv("userArn", "HASH"), kv("eventKey", "RANGE")],
+                "ALL".to_owned()
+            ),
+        ]
+    );
+}

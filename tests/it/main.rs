@@ -4,8 +4,11 @@
 //!
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
+mod backfill;
 mod e2e;
 mod harness;
+mod queries;
 mod runtime_api;
 mod stack;
 mod template;
+mod triggers;

@@ -16,8 +16,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
 };
 use serde_json::{Map, Value};
 
@@ -396,7 +396,22 @@ pub fn template_tool(args: &[&str]) -> std::process::Output {
         .expect("run template_tool.py")
 }
 
-/// Creates a table with the template's key schema (PAY_PER_REQUEST) and returns its name.
+fn key_elements(keys: &Value, what: &str) -> Vec<KeySchemaElement> {
+    keys.as_array()
+        .unwrap_or_else(|| panic!("{what}: KeySchema is not an array"))
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(k["AttributeName"].as_str().expect("AttributeName"))
+                .key_type(KeyType::from(k["KeyType"].as_str().expect("KeyType")))
+                .build()
+                .expect("KeySchemaElement")
+        })
+        .collect()
+}
+
+/// Creates a table with the template's key schema and global secondary indexes
+/// (PAY_PER_REQUEST), waits until it and its indexes are ACTIVE, and returns its name.
 pub async fn fresh_table() -> String {
     let schema = key_schema();
     let name = unique("it-table");
@@ -405,22 +420,38 @@ pub async fn fresh_table() -> String {
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest);
-    let keys = schema["KeySchema"].as_array().expect("KeySchema array");
-    let key_names: Vec<&str> = keys
-        .iter()
-        .map(|k| {
-            k["AttributeName"]
-                .as_str()
-                .expect("KeySchema[].AttributeName")
-        })
-        .collect();
-    for k in keys {
-        req = req.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(k["AttributeName"].as_str().expect("AttributeName"))
-                .key_type(KeyType::from(k["KeyType"].as_str().expect("KeyType")))
+    let mut key_names: Vec<String> = Vec::new();
+    for k in key_elements(&schema["KeySchema"], "table") {
+        key_names.push(k.attribute_name().to_owned());
+        req = req.key_schema(k);
+    }
+    let indexes = schema
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for index in &indexes {
+        let index_name = index["IndexName"].as_str().expect("IndexName");
+        let keys = key_elements(&index["KeySchema"], index_name);
+        key_names.extend(keys.iter().map(|k| k.attribute_name().to_owned()));
+        let projection = &index["Projection"];
+        let mut p = Projection::builder().projection_type(ProjectionType::from(
+            projection["ProjectionType"].as_str().unwrap_or("ALL"),
+        ));
+        for attribute in projection["NonKeyAttributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            p = p.non_key_attributes(attribute.as_str().expect("NonKeyAttributes[]"));
+        }
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index_name)
+                .set_key_schema(Some(keys))
+                .projection(p.build())
                 .build()
-                .expect("KeySchemaElement"),
+                .expect("GlobalSecondaryIndex"),
         );
     }
     // DynamoDB rejects definitions of attributes no key uses; only key attributes are kept.
@@ -429,7 +460,7 @@ pub async fn fresh_table() -> String {
         .expect("AttributeDefinitions array")
     {
         let n = d["AttributeName"].as_str().expect("AttributeName");
-        if key_names.contains(&n) {
+        if key_names.iter().any(|k| k == n) {
             req = req.attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(n)
@@ -452,12 +483,20 @@ pub async fn fresh_table() -> String {
             .send()
             .await
             .unwrap_or_else(|e| panic!("describe table {name}: {e:?}"));
-        if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+        let table = d.table();
+        let active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
+        let indexes_active = table.is_some_and(|t| {
+            t.global_secondary_indexes().len() == indexes.len()
+                && t.global_secondary_indexes()
+                    .iter()
+                    .all(|i| i.index_status() == Some(&IndexStatus::Active))
+        });
+        if active && indexes_active {
             return name;
         }
         assert!(
             Instant::now() < deadline,
-            "table {name} not ACTIVE after 30 s"
+            "table {name} (or its indexes) not ACTIVE after 30 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -703,3 +703,30 @@ fn rules_reject_incoherent_parameters() {
         );
     }
 }
+
+/// The CLI's cross-group queries name these indexes and their keys (`dynamodb::BY_EVENT_NAME`,
+/// `dynamodb::BY_USER`); the template must keep them, projecting every attribute.
+#[test]
+fn table_has_the_query_indexes() {
+    let schema = stack::key_schema();
+    let mut indexes: Vec<serde_json::Value> = schema["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the table has no GlobalSecondaryIndexes: {schema}"))
+        .iter()
+        .map(|i| json!({"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}))
+        .collect();
+    indexes.sort_by_key(|i| i["IndexName"].as_str().map(str::to_owned));
+    assert_eq!(
+        indexes,
+        vec![
+            json!({"IndexName": asg_trail::dynamodb::BY_EVENT_NAME,
+                   "KeySchema": [{"AttributeName": "eventName", "KeyType": "HASH"},
+                                 {"AttributeName": "eventKey", "KeyType": "RANGE"}],
+                   "Projection": {"ProjectionType": "ALL"}}),
+            json!({"IndexName": asg_trail::dynamodb::BY_USER,
+                   "KeySchema": [{"AttributeName": "userArn", "KeyType": "HASH"},
+                                 {"AttributeName": "eventKey", "KeyType": "RANGE"}],
+                   "Projection": {"ProjectionType": "ALL"}}),
+        ]
+    );
+}

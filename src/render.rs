@@ -1,0 +1,473 @@
+//! Presenting items read back from the table (plain JSON objects, as
+//! [`crate::dynamodb::to_json`] makes them): aligned tables for people, CSV for spreadsheets, and
+//! the capacity/configuration history of a group ([`changes`]): for each mutating call, what it
+//! set, who made it, when, and whether it failed.
+//!
+//! Pure: no I/O.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Request parameters shown first in a change, in this order; the rest follow alphabetically.
+const FIRST: &[&str] = &[
+    "minSize",
+    "maxSize",
+    "desiredCapacity",
+    "launchTemplate",
+    "launchConfigurationName",
+    "mixedInstancesPolicy",
+];
+
+/// Path segments left out of a change's parameter names: their parent already says it
+/// (`mixedInstancesPolicy.launchTemplate.launchTemplateSpecification` reads as
+/// `mixedInstancesPolicy.launchTemplate`).
+const TRANSPARENT: &[&str] = &["launchTemplateSpecification", "instancesDistribution"];
+
+fn text<'a>(row: &'a Value, name: &str) -> Option<&'a str> {
+    row.get(name).and_then(Value::as_str)
+}
+
+/// Who made a call: `userName` (else `userArn`), with the service that made it on their
+/// behalf (`invokedBy`) if any.
+#[must_use]
+pub fn who(row: &Value) -> String {
+    let principal = text(row, "userName")
+        .or_else(|| text(row, "userArn"))
+        .or_else(|| text(row, "principalId"))
+        .unwrap_or("-");
+    match text(row, "invokedBy") {
+        Some(by) => format!("{principal} via {by}"),
+        None => principal.to_owned(),
+    }
+}
+
+/// Lays out rows of cells in aligned columns under a header; the last column is not padded.
+#[must_use]
+pub fn aligned(header: &[&str], body: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(body) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Events as an aligned table: time, group, event, who, error, request parameters.
+#[must_use]
+pub fn events_table(rows: &[Value]) -> String {
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let cell = |name: &str| text(row, name).unwrap_or("-").to_owned();
+            vec![
+                cell("eventTime"),
+                cell("groupName"),
+                cell("eventName"),
+                who(row),
+                cell("errorCode"),
+                row.get("requestParameters")
+                    .map_or_else(|| "-".to_owned(), Value::to_string),
+            ]
+        })
+        .collect();
+    aligned(
+        &["EVENT TIME", "GROUP", "EVENT", "WHO", "ERROR", "REQUEST"],
+        &body,
+    )
+}
+
+/// The columns of [`events_csv`].
+pub const CSV_COLUMNS: &[&str] = &[
+    "eventTime",
+    "groupName",
+    "eventName",
+    "accountId",
+    "awsRegion",
+    "userName",
+    "userArn",
+    "errorCode",
+    "errorMessage",
+    "sourceIPAddress",
+    "eventID",
+    "requestParameters",
+];
+
+/// Events as CSV (RFC 4180), one row per event, objects as compact JSON.
+#[must_use]
+pub fn events_csv(rows: &[Value]) -> String {
+    let mut out = csv_line(CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    for row in rows {
+        out.push_str(&csv_line(CSV_COLUMNS.iter().map(|c| match row.get(*c) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        })));
+    }
+    out
+}
+
+/// One CSV line: fields with a comma, quote or line break are quoted, quotes doubled.
+#[must_use]
+pub fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
+    let mut line = fields
+        .into_iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// Whether an event changed something: not flagged `readOnly`, and not a `Describe*`,
+/// `Get*` or `List*` call.
+#[must_use]
+pub fn is_mutating(row: &Value) -> bool {
+    let name = text(row, "eventName").unwrap_or_default();
+    row.get("readOnly").and_then(Value::as_bool) != Some(true)
+        && !["Describe", "Get", "List"]
+            .iter()
+            .any(|p| name.starts_with(p))
+}
+
+/// One mutating call of a group's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// When.
+    pub event_time: String,
+    /// The call (`UpdateAutoScalingGroup`, `SetDesiredCapacity`, ...).
+    pub event_name: String,
+    /// Who (see [`who`]).
+    pub who: String,
+    /// The principal's ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_arn: Option<String>,
+    /// The error code when the call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The error message when the call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// What it set, as `(parameter, value)` in display order.
+    pub set: Vec<(String, String)>,
+}
+
+/// The mutating calls among `rows`, in their order, each with what it set.
+#[must_use]
+pub fn changes(rows: &[Value]) -> Vec<Change> {
+    rows.iter()
+        .filter(|row| is_mutating(row))
+        .map(|row| Change {
+            event_time: text(row, "eventTime").unwrap_or("-").to_owned(),
+            event_name: text(row, "eventName").unwrap_or("-").to_owned(),
+            who: who(row),
+            user_arn: text(row, "userArn").map(str::to_owned),
+            error_code: text(row, "errorCode").map(str::to_owned),
+            error_message: text(row, "errorMessage").map(str::to_owned),
+            set: row
+                .get("requestParameters")
+                .and_then(Value::as_object)
+                .map(what_it_set)
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The parameters of a call as `(name, value)`: the group's name left out, capacity and launch
+/// template first, nested objects flattened to dotted names, a launch template shown as
+/// `id-or-name:version`, lists of scalars joined with commas.
+#[must_use]
+pub fn what_it_set(params: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut keys: Vec<&String> = params
+        .keys()
+        .filter(|k| *k != "autoScalingGroupName")
+        .collect();
+    let rank = |k: &str| FIRST.iter().position(|f| *f == k).unwrap_or(FIRST.len());
+    keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    for key in keys {
+        flatten(key, &params[key.as_str()], &mut out);
+    }
+    out
+}
+
+fn flatten(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(template) = launch_template(map) {
+                out.push((path.to_owned(), template));
+                return;
+            }
+            // Sorted: items read back from DynamoDB come in no particular order.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in entries {
+                let child = if TRANSPARENT.contains(&k.as_str()) {
+                    path.to_owned()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(&child, v, out);
+            }
+        }
+        Value::Array(items) => out.push((path.to_owned(), list(items))),
+        Value::String(s) => out.push((path.to_owned(), s.clone())),
+        Value::Null => out.push((path.to_owned(), "null".into())),
+        other => out.push((path.to_owned(), other.to_string())),
+    }
+}
+
+/// `lt-0123:7`, `my-template:$Latest`, or `None` if `map` is not a launch template reference.
+fn launch_template(map: &Map<String, Value>) -> Option<String> {
+    let id = map
+        .get("launchTemplateId")
+        .or_else(|| map.get("launchTemplateName"))
+        .and_then(Value::as_str)?;
+    let extra = map.keys().any(|k| {
+        !matches!(
+            k.as_str(),
+            "launchTemplateId" | "launchTemplateName" | "version"
+        )
+    });
+    if extra {
+        return None;
+    }
+    Some(match map.get("version") {
+        Some(Value::String(v)) => format!("{id}:{v}"),
+        Some(v @ Value::Number(_)) => format!("{id}:{v}"),
+        _ => id.to_owned(),
+    })
+}
+
+/// A list: scalars joined with commas; tags as `resource/key=value`; objects with one field by
+/// that field's value (`[{"instanceType": "t3.small"}]` → `t3.small`); anything else as
+/// compact JSON.
+fn list(items: &[Value]) -> String {
+    let tag = |v: &Value| {
+        let (key, value) = (v.get("key")?.as_str()?, v.get("value")?.as_str()?);
+        Some(match v.get("resourceId").and_then(Value::as_str) {
+            Some(resource) => format!("{resource}/{key}={value}"),
+            None => format!("{key}={value}"),
+        })
+    };
+    if let Some(tags) = items.iter().map(tag).collect::<Option<Vec<_>>>() {
+        return tags.join(",");
+    }
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(m) if m.len() == 1 => match m.values().next() {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        },
+        _ => None,
+    };
+    items
+        .iter()
+        .map(scalar)
+        .collect::<Option<Vec<_>>>()
+        .map_or_else(|| Value::Array(items.to_vec()).to_string(), |v| v.join(","))
+}
+
+/// Changes as an aligned table: time, change, who, result, what it set.
+#[must_use]
+pub fn changes_table(changes: &[Change]) -> String {
+    let body: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.event_time.clone(),
+                c.event_name.clone(),
+                c.who.clone(),
+                c.error_code
+                    .as_ref()
+                    .map_or_else(|| "ok".to_owned(), |e| format!("FAILED {e}")),
+                set_text(&c.set),
+            ]
+        })
+        .collect();
+    aligned(&["TIME", "CHANGE", "WHO", "RESULT", "WHAT IT SET"], &body)
+}
+
+/// Changes as CSV: eventTime, eventName, who, userArn, errorCode, errorMessage, set.
+#[must_use]
+pub fn changes_csv(changes: &[Change]) -> String {
+    let mut out = csv_line(
+        [
+            "eventTime",
+            "eventName",
+            "who",
+            "userArn",
+            "errorCode",
+            "errorMessage",
+            "set",
+        ]
+        .map(str::to_owned),
+    );
+    for c in changes {
+        out.push_str(&csv_line([
+            c.event_time.clone(),
+            c.event_name.clone(),
+            c.who.clone(),
+            c.user_arn.clone().unwrap_or_default(),
+            c.error_code.clone().unwrap_or_default(),
+            c.error_message.clone().unwrap_or_default(),
+            set_text(&c.set),
+        ]));
+    }
+    out
+}
+
+/// `minSize=2 maxSize=6 ...`.
+#[must_use]
+pub fn set_text(set: &[(String, String)]) -> String {
+    if set.is_empty() {
+        return "-".to_owned();
+    }
+    set.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn update() -> Value {
+        json!({
+            "eventTime": "2024-03-05T11:58:07Z", "eventName": "UpdateAutoScalingGroup",
+            "groupName": "web-asg", "userName": "ops-admin", "invokedBy": "cloudformation.amazonaws.com",
+            "userArn": "arn:aws:sts::1:assumed-role/ops-admin/alice", "readOnly": false,
+            "requestParameters": {
+                "autoScalingGroupName": "web-asg", "maxSize": 6, "minSize": 2, "desiredCapacity": 2,
+                "vPCZoneIdentifier": "subnet-a,subnet-b",
+                "mixedInstancesPolicy": {
+                    "instancesDistribution": {"onDemandBaseCapacity": 1, "spotAllocationStrategy": "lowest-price"},
+                    "launchTemplate": {
+                        "launchTemplateSpecification": {"launchTemplateId": "lt-097", "version": "7"},
+                        "overrides": [{"instanceType": "t3a.small"}, {"instanceType": "t3.small"}]
+                    }
+                },
+                "terminationPolicies": ["OldestInstance", "Default"]
+            }
+        })
+    }
+
+    #[test]
+    fn a_change_says_what_it_set_capacity_first() {
+        let got = changes(&[update()]);
+        assert_eq!(got.len(), 1);
+        let c = &got[0];
+        assert_eq!(c.who, "ops-admin via cloudformation.amazonaws.com");
+        assert_eq!(
+            set_text(&c.set),
+            "minSize=2 maxSize=6 desiredCapacity=2 \
+             mixedInstancesPolicy.onDemandBaseCapacity=1 \
+             mixedInstancesPolicy.spotAllocationStrategy=lowest-price \
+             mixedInstancesPolicy.launchTemplate=lt-097:7 \
+             mixedInstancesPolicy.launchTemplate.overrides=t3a.small,t3.small \
+             terminationPolicies=OldestInstance,Default vPCZoneIdentifier=subnet-a,subnet-b"
+        );
+    }
+
+    #[test]
+    fn tags_read_as_resource_key_value() {
+        let p = json!({"tags": [
+            {"resourceId": "web", "resourceType": "auto-scaling-group", "key": "team", "value": "a", "propagateAtLaunch": true},
+            {"key": "env", "value": "prod"}
+        ]});
+        assert_eq!(
+            what_it_set(p.as_object().expect("object")),
+            [("tags".to_owned(), "web/team=a,env=prod".to_owned())]
+        );
+    }
+
+    #[test]
+    fn launch_templates_read_as_id_and_version() {
+        let p = json!({"autoScalingGroupName": "g", "launchTemplate": {"launchTemplateName": "web", "version": "$Latest"}});
+        assert_eq!(
+            what_it_set(p.as_object().expect("object")),
+            [("launchTemplate".to_owned(), "web:$Latest".to_owned())]
+        );
+    }
+
+    #[test]
+    fn only_mutating_calls_are_changes_and_failures_show() {
+        let rows = [
+            json!({"eventName": "DescribeAutoScalingGroups", "readOnly": true}),
+            json!({"eventName": "DescribeScalingActivities"}),
+            json!({"eventTime": "t", "eventName": "StartInstanceRefresh", "userName": "gha",
+                   "errorCode": "InstanceRefreshInProgress", "errorMessage": "busy",
+                   "requestParameters": {"autoScalingGroupName": "g"}}),
+            json!({"eventTime": "t", "eventName": "SetDesiredCapacity", "readOnly": false, "userArn": "arn:x",
+                   "requestParameters": {"autoScalingGroupName": "g", "desiredCapacity": 3, "honorCooldown": false}}),
+        ];
+        let got = changes(&rows);
+        let table = changes_table(&got);
+        assert_eq!(
+            table,
+            "TIME  CHANGE                WHO    RESULT                            WHAT IT SET\n\
+             t     StartInstanceRefresh  gha    FAILED InstanceRefreshInProgress  -\n\
+             t     SetDesiredCapacity    arn:x  ok                                desiredCapacity=3 honorCooldown=false\n"
+        );
+        assert_eq!(
+            serde_json::to_value(&got[1]).expect("json"),
+            json!({"eventTime": "t", "eventName": "SetDesiredCapacity", "who": "arn:x", "userArn": "arn:x",
+                   "set": [["desiredCapacity", "3"], ["honorCooldown", "false"]]})
+        );
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        assert_eq!(
+            csv_line(["a".into(), "b,c".into(), "say \"hi\"".into(), String::new()]),
+            "a,\"b,c\",\"say \"\"hi\"\"\",\r\n"
+        );
+        let csv = events_csv(&[update()]);
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some(CSV_COLUMNS.join(",").as_str()));
+        let row = lines.next().expect("row");
+        assert!(row.starts_with("2024-03-05T11:58:07Z,web-asg,UpdateAutoScalingGroup,,,ops-admin,arn:aws:sts::1:assumed-role/ops-admin/alice,,,,,\"{"), "{row}");
+    }
+
+    #[test]
+    fn events_table_aligns_columns() {
+        let rows = [
+            json!({"eventTime": "2024-03-05T11:58:07Z", "groupName": "web", "eventName": "SetDesiredCapacity",
+                   "userName": "bob", "requestParameters": {"desiredCapacity": 3}}),
+            json!({"eventTime": "2024-03-05T11:59:00Z", "groupName": "api-asg", "eventName": "X",
+                   "userArn": "arn:aws:iam::1:user/carol", "errorCode": "ValidationError"}),
+        ];
+        assert_eq!(
+            events_table(&rows),
+            "EVENT TIME            GROUP    EVENT               WHO                        ERROR            REQUEST\n\
+             2024-03-05T11:58:07Z  web      SetDesiredCapacity  bob                        -                {\"desiredCapacity\":3}\n\
+             2024-03-05T11:59:00Z  api-asg  X                   arn:aws:iam::1:user/carol  ValidationError  -\n"
+        );
+    }
+}
