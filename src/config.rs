@@ -28,6 +28,8 @@ pub struct Config {
     /// Days an event is kept before DynamoDB's TTL may delete it (`RETENTION_DAYS`, default 0 =
     /// keep forever); written as the item's `expiresAt`.
     pub retention_days: u32,
+    /// BatchWriteItem calls in flight per object (`WRITE_CONCURRENCY`, default 4).
+    pub write_concurrency: usize,
 }
 
 /// Exponential backoff with full jitter for BatchWriteItem calls.
@@ -119,6 +121,8 @@ impl Config {
             }
         };
         let max_attempts = number("WRITE_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
+        let write_concurrency =
+            usize::try_from(number("WRITE_CONCURRENCY", 4)?).unwrap_or(usize::MAX);
         let retry = RetryPolicy {
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
             base_delay: Duration::from_millis(number("WRITE_BACKOFF_BASE_MS", 50)?),
@@ -162,6 +166,7 @@ impl Config {
             retry,
             filters,
             retention_days,
+            write_concurrency,
         })
     }
 }
@@ -297,6 +302,10 @@ mod tests {
     fn retry_settings_are_validated() {
         let c = from(&[("TABLE_NAME", "t"), ("WRITE_MAX_ATTEMPTS", "3")]).expect("valid");
         assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.write_concurrency, 4, "the default");
+        let c = from(&[("TABLE_NAME", "t"), ("WRITE_CONCURRENCY", "16")]).expect("valid");
+        assert_eq!(c.write_concurrency, 16);
+        assert!(from(&[("TABLE_NAME", "t"), ("WRITE_CONCURRENCY", "0")]).is_err());
         let err = from(&[("TABLE_NAME", "t"), ("WRITE_MAX_ATTEMPTS", "zero")]).expect_err("bad");
         assert!(err.to_string().contains("WRITE_MAX_ATTEMPTS"), "{err}");
         assert!(from(&[("TABLE_NAME", "t"), ("WRITE_BACKOFF_BASE_MS", "0")]).is_err());

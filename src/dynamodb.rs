@@ -6,7 +6,7 @@
 //! (and throttled or failed calls) with exponential backoff and full jitter, until every item is
 //! written or the attempts run out — then it fails, naming how many items were not written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -53,87 +53,172 @@ pub struct WriteStats {
     pub retries: u32,
 }
 
-/// Writes every item, in batches of at most 25 with distinct keys, retrying unprocessed items
-/// and retryable failures with backoff.
+/// Writes every item, in batches of at most 25 with distinct keys, one batch at a time,
+/// retrying unprocessed items and retryable failures with backoff (see [`write_stream`]).
 ///
 /// # Errors
 /// A [`WriteError`] when a batch still has unwritten items after `policy.max_attempts` calls,
-/// or at once on an error retrying cannot fix. Batches before it were written; `unwritten`
-/// counts all items not known to be written.
+/// or at once on an error retrying cannot fix; `unwritten` counts all items not known to be
+/// written.
 pub async fn write_all<W: BatchWriter>(
     writer: &W,
     table: &str,
     items: Vec<Item>,
     policy: &RetryPolicy,
 ) -> Result<WriteStats, WriteError> {
-    let (items, duplicates) = dedupe(items);
-    let total = items.len();
-    let mut stats = WriteStats {
-        duplicates,
-        ..WriteStats::default()
-    };
-    for (index, chunk) in items.chunks(MAX_BATCH).enumerate() {
-        let mut pending: Vec<Item> = chunk.to_vec();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            stats.calls += 1;
-            let outcome = writer.write_batch(table, &pending).await;
-            let message = match outcome {
-                Ok(unprocessed) if unprocessed.is_empty() => break,
-                Ok(unprocessed) => {
-                    let n = unprocessed.len();
-                    pending = unprocessed
-                        .into_iter()
-                        .filter_map(|i| pending.get(i).cloned())
-                        .collect();
-                    format!("{n} item(s) left in UnprocessedItems")
-                }
-                Err(e) if e.retryable => e.message,
-                Err(e) => {
-                    return Err(WriteError {
-                        table: table.to_owned(),
-                        unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
-                        total,
-                        attempts: attempt,
-                        message: e.message,
-                    });
-                }
-            };
-            if attempt >= policy.max_attempts {
-                return Err(WriteError {
-                    table: table.to_owned(),
-                    unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
-                    total,
-                    attempts: attempt,
-                    message: format!("giving up: {message}"),
-                });
-            }
-            stats.retries += 1;
-            tracing::debug!(table, attempt, pending = pending.len(), %message, "retrying batch");
-            tokio::time::sleep(policy.delay(attempt)).await;
-        }
+    let (tx, rx) = tokio::sync::mpsc::channel(items.len().max(1));
+    for item in items {
+        // The channel holds them all: this never waits and never fails.
+        let _ = tx.try_send(item);
     }
-    stats.items = total;
-    Ok(stats)
+    drop(tx);
+    write_stream(writer, table, rx, policy, 1).await
 }
 
-/// Keeps the last item of each key, in first-seen order of the keys.
-fn dedupe(items: Vec<Item>) -> (Vec<Item>, usize) {
-    let mut position: HashMap<(String, String), usize> = HashMap::with_capacity(items.len());
-    let mut out: Vec<Item> = Vec::with_capacity(items.len());
-    let mut duplicates = 0;
-    for item in items {
-        let key = (item.group_name.clone(), item.event_key.clone());
-        if let Some(&at) = position.get(&key) {
-            out[at] = item;
-            duplicates += 1;
-        } else {
-            position.insert(key, out.len());
-            out.push(item);
+/// Writes items as they arrive from `items` (while the file is still being read), in batches
+/// of at most 25 with distinct keys, with up to `concurrency` batches in flight. When that many
+/// are in flight it stops taking items, so a bounded channel upstream holds the producer back:
+/// memory stays flat whatever the file size.
+///
+/// An item whose key was already taken is dropped (same key, same event: writing it again would
+/// only overwrite it). Each batch retries what DynamoDB leaves in `UnprocessedItems`, and
+/// throttled or failed calls, with exponential backoff and full jitter. After the first batch
+/// that cannot be written, no new batch is sent, but the stream is still read to its end, so
+/// the error counts every item that was not written.
+///
+/// # Errors
+/// A [`WriteError`] (the first failure) when any item could not be written.
+pub async fn write_stream<W: BatchWriter>(
+    writer: &W,
+    table: &str,
+    mut items: tokio::sync::mpsc::Receiver<Item>,
+    policy: &RetryPolicy,
+    concurrency: usize,
+) -> Result<WriteStats, WriteError> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    let concurrency = concurrency.max(1);
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut stats = WriteStats::default();
+    let mut batch: Vec<Item> = Vec::with_capacity(MAX_BATCH);
+    let mut in_flight = FuturesUnordered::new();
+    let mut failure: Option<BatchFailure> = None;
+    let mut unique = 0;
+    let record =
+        |outcome: BatchOutcome, stats: &mut WriteStats, failure: &mut Option<BatchFailure>| {
+            stats.items += outcome.written;
+            stats.calls += outcome.calls;
+            stats.retries += outcome.calls.saturating_sub(1);
+            if let Some(f) = outcome.failure {
+                failure.get_or_insert(f);
+            }
+        };
+    loop {
+        tokio::select! {
+            Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                record(outcome, &mut stats, &mut failure);
+            }
+            next = items.recv(), if in_flight.len() < concurrency => {
+                let Some(item) = next else { break };
+                if !seen.insert((item.group_name.clone(), item.event_key.clone())) {
+                    stats.duplicates += 1;
+                    continue;
+                }
+                unique += 1;
+                if failure.is_some() {
+                    continue;
+                }
+                batch.push(item);
+                if batch.len() == MAX_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+                    in_flight.push(write_batch_retrying(writer, table, full, policy));
+                }
+            }
         }
     }
-    (out, duplicates)
+    if !batch.is_empty() && failure.is_none() {
+        in_flight.push(write_batch_retrying(writer, table, batch, policy));
+    }
+    while let Some(outcome) = in_flight.next().await {
+        record(outcome, &mut stats, &mut failure);
+    }
+    match failure {
+        None => Ok(stats),
+        Some(f) => Err(WriteError {
+            table: table.to_owned(),
+            unwritten: unique - stats.items,
+            total: unique,
+            attempts: f.attempts,
+            message: f.message,
+        }),
+    }
+}
+
+/// What one batch came to.
+struct BatchOutcome {
+    written: usize,
+    calls: u32,
+    failure: Option<BatchFailure>,
+}
+
+struct BatchFailure {
+    attempts: u32,
+    message: String,
+}
+
+/// One batch, retried until written, out of attempts, or failed for good.
+async fn write_batch_retrying<W: BatchWriter>(
+    writer: &W,
+    table: &str,
+    batch: Vec<Item>,
+    policy: &RetryPolicy,
+) -> BatchOutcome {
+    let size = batch.len();
+    let mut pending = batch;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let message = match writer.write_batch(table, &pending).await {
+            Ok(unprocessed) if unprocessed.is_empty() => {
+                return BatchOutcome {
+                    written: size,
+                    calls: attempt,
+                    failure: None,
+                };
+            }
+            Ok(unprocessed) => {
+                let n = unprocessed.len();
+                pending = unprocessed
+                    .into_iter()
+                    .filter_map(|i| pending.get(i).cloned())
+                    .collect();
+                format!("{n} item(s) left in UnprocessedItems")
+            }
+            Err(e) if e.retryable => e.message,
+            Err(e) => {
+                return BatchOutcome {
+                    written: size - pending.len(),
+                    calls: attempt,
+                    failure: Some(BatchFailure {
+                        attempts: attempt,
+                        message: e.message,
+                    }),
+                };
+            }
+        };
+        if attempt >= policy.max_attempts {
+            return BatchOutcome {
+                written: size - pending.len(),
+                calls: attempt,
+                failure: Some(BatchFailure {
+                    attempts: attempt,
+                    message: format!("giving up: {message}"),
+                }),
+            };
+        }
+        tracing::debug!(table, attempt, pending = pending.len(), %message, "retrying batch");
+        tokio::time::sleep(policy.delay(attempt)).await;
+    }
 }
 
 /// [`BatchWriter`] on Amazon DynamoDB (or DynamoDB Local).
@@ -713,6 +798,104 @@ mod tests {
         );
         let calls = fake.calls.lock().expect("lock");
         assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 11]);
+    }
+
+    /// A table that takes its time, and notes how many calls overlap.
+    #[derive(Default)]
+    struct Slow {
+        now: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        calls: std::sync::atomic::AtomicUsize,
+        fail_from_call: Option<usize>,
+    }
+
+    impl BatchWriter for Slow {
+        async fn write_batch(
+            &self,
+            _table: &str,
+            items: &[Item],
+        ) -> Result<Vec<usize>, BatchError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let call = self.calls.fetch_add(1, SeqCst) + 1;
+            let now = self.now.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            self.now.fetch_sub(1, SeqCst);
+            if self.fail_from_call.is_some_and(|n| call >= n) {
+                return Err(BatchError {
+                    retryable: false,
+                    message: "ValidationException".into(),
+                });
+            }
+            assert!(items.len() <= MAX_BATCH);
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_written_with_bounded_concurrency_and_holds_the_producer_back() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let table = Slow::default();
+        let (tx, rx) = tokio::sync::mpsc::channel(10);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = sent.clone();
+        let producer = tokio::spawn(async move {
+            for i in 0..1000 {
+                tx.send(item("g", &i.to_string()))
+                    .await
+                    .expect("writer reads to the end");
+                counter.fetch_add(1, SeqCst);
+            }
+        });
+        // While the first batches are in flight, the producer cannot run far ahead.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let ahead = sent.load(SeqCst);
+        let stats = write_stream(&table, "t", rx, &fast(), 3)
+            .await
+            .expect("written");
+        producer.await.expect("producer");
+        assert_eq!(stats.items, 1000);
+        assert_eq!(
+            stats.calls, 40,
+            "ceil(1000 / 25) calls when nothing is throttled"
+        );
+        assert_eq!(
+            table.most.load(SeqCst),
+            3,
+            "at most 3 batches in flight, and 3 used"
+        );
+        assert!(
+            ahead <= 10 + 3 * 25 + 25,
+            "the producer ran {ahead} items ahead"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_batch_the_stream_is_drained_and_counted() {
+        let table = Slow {
+            fail_from_call: Some(2),
+            ..Slow::default()
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(5);
+        let producer = tokio::spawn(async move {
+            for i in 0..200 {
+                tx.send(item("g", &i.to_string()))
+                    .await
+                    .expect("never closed early");
+            }
+        });
+        let err = write_stream(&table, "t", rx, &fast(), 1)
+            .await
+            .expect_err("fails");
+        producer
+            .await
+            .expect("the producer finished: the writer kept reading");
+        assert_eq!((err.total, err.unwritten), (200, 175));
+        assert_eq!(
+            table.calls.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "no batch after the failure"
+        );
     }
 
     #[tokio::test]

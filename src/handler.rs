@@ -25,6 +25,14 @@ use crate::notification::trigger::{self, Batch, BatchJob, SqsMessage, Trigger};
 use crate::notification::{self, Disposition, NotificationError, ObjectRef, SkipReason};
 use crate::s3::ObjectStore;
 
+/// BatchWriteItem calls in flight per object, unless told otherwise: enough to keep a large
+/// object from being a serial chain of round trips, few enough not to trip a table's write
+/// capacity in one burst.
+pub const DEFAULT_WRITE_CONCURRENCY: usize = 4;
+
+/// Items the parser may run ahead of the writer (a few batches' worth).
+const ITEM_QUEUE: usize = 256;
+
 /// The ingestion service: an object store, a table writer and the settings, built once.
 #[derive(Debug, Clone)]
 pub struct Ingestor<S, W> {
@@ -34,6 +42,7 @@ pub struct Ingestor<S, W> {
     retry: RetryPolicy,
     filters: Filters,
     retention_days: u32,
+    write_concurrency: usize,
 }
 
 /// What one object gave.
@@ -213,6 +222,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             retry,
             filters: Filters::default(),
             retention_days: 0,
+            write_concurrency: DEFAULT_WRITE_CONCURRENCY,
         }
     }
 
@@ -221,6 +231,14 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     #[must_use]
     pub fn with_filters(self, filters: Filters) -> Self {
         Self { filters, ..self }
+    }
+
+    /// Up to `batches` BatchWriteItem calls in flight per object (default
+    /// [`DEFAULT_WRITE_CONCURRENCY`]; at least 1).
+    #[must_use]
+    pub fn with_write_concurrency(mut self, batches: usize) -> Self {
+        self.write_concurrency = batches.max(1);
+        self
     }
 
     /// Items written from now on expire `days` after their event (the table's TTL attribute
@@ -493,31 +511,37 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 object: name.clone(),
                 cause,
             })?;
-        // Gunzip and parse on a blocking thread, reading the body as it arrives.
+        // Gunzip and parse on a blocking thread, reading the body as it arrives, while the
+        // items are written here as they come: a bounded queue between the two holds the parser
+        // back when the writes fall behind, so memory stays flat.
         let reader = SyncIoBridge::new(body.reader);
         let source = name.clone();
         let filters = self.filters.clone();
-        let (file, mut items, parsed) = tokio::task::spawn_blocking(move || {
-            let mut items = Vec::new();
-            let (stats, parsed) =
-                extract::extract_log(reader, Format::Delivery, &source, &filters, |item| {
-                    items.push(item);
-                });
-            (stats, items, parsed)
-        })
-        .await
-        .map_err(|e| IngestError::Internal {
+        let retention_days = self.retention_days;
+        let (items, queue) = tokio::sync::mpsc::channel(ITEM_QUEUE);
+        let parser = tokio::task::spawn_blocking(move || {
+            extract::extract_log(reader, Format::Delivery, &source, &filters, |mut item| {
+                if retention_days > 0 {
+                    item.expires_at = item::expires_at(&item.event_time, retention_days);
+                }
+                // The writer reads the queue to its end, even after a failure: never closed early.
+                let _ = items.blocking_send(item);
+            })
+        });
+        // Write what is read even when the file breaks half-way: it is real, and idempotent.
+        let written = dynamodb::write_stream(
+            &self.writer,
+            &self.table,
+            queue,
+            &self.retry,
+            self.write_concurrency,
+        )
+        .await;
+        let (file, parsed) = parser.await.map_err(|e| IngestError::Internal {
             object: name.clone(),
             message: format!("parser task failed: {e}"),
         })?;
         summary.file = file;
-        if self.retention_days > 0 {
-            for item in &mut items {
-                item.expires_at = item::expires_at(&item.event_time, self.retention_days);
-            }
-        }
-        // Write what was read even when the file broke half-way: it is real, and idempotent.
-        let written = dynamodb::write_all(&self.writer, &self.table, items, &self.retry).await;
         match written {
             Ok(WriteStats { items, calls, .. }) => {
                 summary.items_written = items;

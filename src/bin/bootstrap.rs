@@ -25,7 +25,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.retry,
     )
     .with_filters(config.filters)
-    .with_retention_days(config.retention_days);
+    .with_retention_days(config.retention_days)
+    .with_write_concurrency(config.write_concurrency);
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         ingestor
