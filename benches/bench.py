@@ -20,10 +20,10 @@ the child). Usage:
 import argparse
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,19 +47,23 @@ def target_dir():
 
 
 def run_measured(cmd, capture=False):
-    """Runs cmd and returns (seconds, peak RSS MiB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    out = proc.stdout.read() if capture else None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"bench: {' '.join(map(str, cmd))} failed ({code}): {err.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, out
+    """Runs cmd under GNU time and returns (seconds, peak RSS MiB, stdout).
+
+    The peak RSS comes from /usr/bin/time (%M): a child forked from this Python process would
+    report Python's own resident set as its peak (ru_maxrss counts the time before exec).
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", report.name, *map(str, cmd)],
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(f"bench: {' '.join(map(str, cmd))} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+        peak_kib = int(report.read().split()[-1])
+    return elapsed, peak_kib / 1024, proc.stdout
 
 
 def best(cmd, runs, capture=False):
