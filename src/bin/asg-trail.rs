@@ -59,6 +59,10 @@ enum Command {
         /// stack's RetentionDays so that replayed items expire like the others.
         #[arg(long, env = "RETENTION_DAYS", default_value_t = 0)]
         retention_days: u32,
+        /// BatchWriteItem calls in flight per object.
+        #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 4,
+              value_parser = clap::value_parser!(u16).range(1..))]
+        write_concurrency: u16,
         /// Objects, as s3://BUCKET/KEY.
         #[arg(required = true)]
         objects: Vec<String>,
@@ -228,9 +232,19 @@ async fn main() -> ExitCode {
         Command::Ingest {
             table,
             retention_days,
+            write_concurrency,
             objects,
             filters,
-        } => ingest(table, retention_days, &objects, filters.filters()).await,
+        } => {
+            ingest(
+                table,
+                retention_days,
+                usize::from(write_concurrency),
+                &objects,
+                filters.filters(),
+            )
+            .await
+        }
         Command::Query {
             table,
             group,
@@ -403,6 +417,7 @@ fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
 async fn ingest(
     table: String,
     retention_days: u32,
+    write_concurrency: usize,
     uris: &[String],
     filters: Filters,
 ) -> Result<()> {
@@ -427,7 +442,8 @@ async fn ingest(
         RetryPolicy::default(),
     )
     .with_filters(filters)
-    .with_retention_days(retention_days);
+    .with_retention_days(retention_days)
+    .with_write_concurrency(write_concurrency);
     let results = ingestor.ingest_all(&wanted).await;
     let failed: Vec<String> = results
         .into_iter()
