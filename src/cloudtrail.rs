@@ -9,9 +9,18 @@
 //! The Lambda reads only the delivery format ([`Format::Delivery`]). The CLI also takes the
 //! shapes people keep on disk ([`Format::Any`]): bare arrays, single records, JSON lines,
 //! EventBridge envelopes and `lookup-events` output.
+//!
+//! Hostile input is bounded ([`Limits`]): the decompressed stream stops with an error past
+//! `max_decompressed_bytes` (a decompression bomb never gets further than that, and is never
+//! held in memory), and a single record is refused past `max_record_bytes` (a record is held in
+//! memory while it is handed over). Nesting costs no stack here: records are captured as raw
+//! text by serde_json's iterative skipper, whatever their depth; the extractor then rejects the
+//! records it cannot store.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
 
 use flate2::bufread::MultiGzDecoder;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -22,12 +31,53 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Read buffer size for both the compressed and the decompressed stream.
 const BUF_SIZE: usize = 64 * 1024;
 
+/// Size limits of the reader, against decompression bombs and absurd records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes a file may decompress to (`MAX_DECOMPRESSED_BYTES`, default 2 GiB; for a
+    /// plain file, its size). CloudTrail delivers a file every 5 minutes per region and account;
+    /// real ones stay far below this.
+    pub max_decompressed_bytes: u64,
+    /// The largest single record (`MAX_RECORD_BYTES`, default 32 MiB). CloudTrail leaves out
+    /// `requestParameters` and `responseElements` above 100 KB, so real records are small.
+    pub max_record_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_decompressed_bytes: 2 * 1024 * 1024 * 1024,
+            max_record_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
 /// Why a log file could not be read as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     /// The object holds no bytes at all.
     #[error("the file is empty")]
     Empty,
+    /// The file decompresses to more than [`Limits::max_decompressed_bytes`]: reading stopped
+    /// there (a decompression bomb, or not a CloudTrail log file).
+    #[error(
+        "the file decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES): reading stopped there"
+    )]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// One record is larger than [`Limits::max_record_bytes`] (CloudTrail writes no such
+    /// record): reading stopped there.
+    #[error(
+        "record {record} is larger than {limit} bytes (MAX_RECORD_BYTES): reading stopped there"
+    )]
+    RecordTooLarge {
+        /// The record's position in the file, from 1.
+        record: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Reading or decompressing failed (a broken connection, a corrupt or truncated gzip stream).
     #[error("read failed{}: {cause}", if *.gzip { " (gzip)" } else { "" })]
     Read {
@@ -97,6 +147,24 @@ where
     R: Read,
     F: FnMut(&RawValue),
 {
+    read_records_with(input, format, &Limits::default(), on_record)
+}
+
+/// [`read_records`] within `limits`.
+///
+/// # Errors
+/// As [`read_records`], and [`ParseError::TooLarge`] / [`ParseError::RecordTooLarge`] when a
+/// limit is passed (the records before it were handed over).
+pub fn read_records_with<R, F>(
+    input: R,
+    format: Format,
+    limits: &Limits,
+    on_record: F,
+) -> Result<ParseStats, ParseError>
+where
+    R: Read,
+    F: FnMut(&RawValue),
+{
     let mut counted = Counted {
         inner: input,
         bytes: 0,
@@ -117,17 +185,22 @@ where
     };
     // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
     // as plain text still ends in a clear format error.
-    let result = match (gzip, format) {
-        (true, Format::Delivery) => parse_records(
-            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
-            on_record,
-        ),
-        (false, Format::Delivery) => parse_records(raw, on_record),
-        (true, Format::Any) => parse_any(
-            BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(raw)),
-            on_record,
-        ),
-        (false, Format::Any) => parse_any(raw, on_record),
+    let meter = Meter::new(limits);
+    let decoded: Box<dyn Read + '_> = if gzip {
+        Box::new(MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let capped = BufReader::with_capacity(
+        BUF_SIZE,
+        Capped {
+            inner: decoded,
+            meter: meter.clone(),
+        },
+    );
+    let result = match format {
+        Format::Delivery => parse_records(capped, &meter, on_record),
+        Format::Any => parse_any(capped, &meter, on_record),
     };
     let records = result.map_err(|source| classify(source, gzip))?;
     Ok(ParseStats {
@@ -151,9 +224,90 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// Counts the decoded bytes, overall and since the current record started, shared between the
+/// reader that enforces the [`Limits`] and the visitors that say where records start.
+#[derive(Clone)]
+struct Meter {
+    limits: Limits,
+    /// Decoded bytes read so far.
+    total: Rc<Cell<u64>>,
+    /// `(position of the record in the file, decoded bytes when it started)` while a record is
+    /// being read.
+    record: Rc<Cell<Option<(u64, u64)>>>,
+}
+
+impl Meter {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            limits: *limits,
+            total: Rc::new(Cell::new(0)),
+            record: Rc::new(Cell::new(None)),
+        }
+    }
+
+    /// Record number `n` (from 1) starts here. The count includes the reader's read-ahead (at
+    /// most one buffer), which is precise enough for a limit.
+    fn record_starts(&self, n: u64) {
+        self.record.set(Some((n, self.total.get())));
+    }
+
+    /// No record is being read (between records, or the array ended).
+    fn records_end(&self) {
+        self.record.set(None);
+    }
+}
+
+/// The error a [`Capped`] reader raises when a limit is passed; found again in the JSON error.
+#[derive(Debug, thiserror::Error)]
+enum LimitExceeded {
+    #[error("decompressed size limit of {0} bytes passed")]
+    Total(u64),
+    #[error("record {record} passed the record size limit of {limit} bytes")]
+    Record { record: u64, limit: u64 },
+}
+
+/// Enforces the [`Limits`] on the decoded stream.
+struct Capped<R> {
+    inner: R,
+    meter: Meter,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let limits = self.meter.limits;
+        let total = self.meter.total.get();
+        if total > limits.max_decompressed_bytes {
+            return Err(io::Error::other(LimitExceeded::Total(
+                limits.max_decompressed_bytes,
+            )));
+        }
+        // Never read more than one byte past the limit, so a bomb stops right there.
+        let room = limits.max_decompressed_bytes - total + 1;
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..len])?;
+        let total = total + n as u64;
+        self.meter.total.set(total);
+        if total > limits.max_decompressed_bytes {
+            return Err(io::Error::other(LimitExceeded::Total(
+                limits.max_decompressed_bytes,
+            )));
+        }
+        if let Some((record, started)) = self.meter.record.get()
+            && total - started > limits.max_record_bytes
+        {
+            return Err(io::Error::other(LimitExceeded::Record {
+                record,
+                limit: limits.max_record_bytes,
+            }));
+        }
+        Ok(n)
+    }
+}
+
 /// Parses the decoded delivery document from `reader`.
 fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
     reader: R,
+    meter: &Meter,
     mut on_record: F,
 ) -> Result<u64, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_reader(reader);
@@ -161,6 +315,7 @@ fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
         &mut de,
         LogVisitor {
             on_record: &mut on_record,
+            meter,
         },
     )?;
     de.end()?;
@@ -168,24 +323,32 @@ fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
 }
 
 /// Separates I/O and decompression failures (the stream broke) from format errors (the bytes
-/// are not what we expect).
+/// are not what we expect), and limits from both.
 fn classify(source: serde_json::Error, gzip: bool) -> ParseError {
     if source.is_io() {
-        ParseError::Read {
-            gzip,
-            cause: source.into(),
-        }
-    } else {
-        ParseError::Format {
-            gzip,
-            cause: source,
-        }
+        let cause = io::Error::from(source);
+        return match cause
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<LimitExceeded>())
+        {
+            Some(LimitExceeded::Total(limit)) => ParseError::TooLarge { limit: *limit },
+            Some(LimitExceeded::Record { record, limit }) => ParseError::RecordTooLarge {
+                record: *record,
+                limit: *limit,
+            },
+            None => ParseError::Read { gzip, cause },
+        };
+    }
+    ParseError::Format {
+        gzip,
+        cause: source,
     }
 }
 
 /// Visits the top-level object, looking for `Records`.
 struct LogVisitor<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
@@ -204,6 +367,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
                 }
                 records = Some(map.next_value_seed(RecordsSeed {
                     on_record: &mut *self.on_record,
+                    meter: self.meter,
                 })?);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -216,6 +380,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
 /// Streams the `Records` array, one record at a time.
 struct RecordsSeed<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for RecordsSeed<'_, F> {
@@ -235,10 +400,14 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut count = 0;
+        self.meter.record_starts(1);
         while let Some(record) = seq.next_element::<Box<RawValue>>()? {
+            self.meter.records_end();
             (self.on_record)(&record);
             count += 1;
+            self.meter.record_starts(count + 1);
         }
+        self.meter.records_end();
         Ok(count)
     }
 }
@@ -247,6 +416,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
 /// document) and hands the records each one holds to `on_record`.
 fn parse_any<R: BufRead, F: FnMut(&RawValue)>(
     mut reader: R,
+    meter: &Meter,
     mut on_record: F,
 ) -> Result<u64, serde_json::Error> {
     let mut count = 0;
@@ -278,14 +448,22 @@ fn parse_any<R: BufRead, F: FnMut(&RawValue)>(
                 &mut de,
                 ElementsSeed {
                     on_record: &mut on_record,
+                    meter,
                 },
             )?,
-            b'{' => de::Deserializer::deserialize_map(
-                &mut de,
-                AnyDocument {
-                    on_record: &mut on_record,
-                },
-            )?,
+            b'{' => {
+                // A top-level object is one record unless it holds `Records` or `Events`.
+                meter.record_starts(count + 1);
+                let n = de::Deserializer::deserialize_map(
+                    &mut de,
+                    AnyDocument {
+                        on_record: &mut on_record,
+                        meter,
+                    },
+                )?;
+                meter.records_end();
+                n
+            }
             _ => {
                 return Err(de::Error::invalid_type(
                     de::Unexpected::Other("a value that is not an object or an array"),
@@ -333,6 +511,7 @@ fn hand_over<F: FnMut(&RawValue)>(value: &RawValue, on_record: &mut F) -> u64 {
 /// members once they have all been read.
 struct AnyDocument<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
@@ -347,8 +526,10 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
         let mut members: Vec<(String, Box<RawValue>)> = Vec::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
             if (key == "Records" || key == "Events") && streamed.is_none() {
+                self.meter.records_end();
                 streamed = Some(map.next_value_seed(ElementsSeed {
                     on_record: &mut *self.on_record,
+                    meter: self.meter,
                 })?);
             } else {
                 let value = map.next_value::<Box<RawValue>>()?;
@@ -376,6 +557,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
 /// Streams an array whose elements are records (or envelopes of records).
 struct ElementsSeed<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for ElementsSeed<'_, F> {
@@ -395,9 +577,15 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for ElementsSeed<'_, F> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut count = 0;
+        let mut elements = 0;
+        self.meter.record_starts(1);
         while let Some(element) = seq.next_element::<Box<RawValue>>()? {
+            self.meter.records_end();
             count += hand_over(&element, self.on_record);
+            elements += 1;
+            self.meter.record_starts(elements + 1);
         }
+        self.meter.records_end();
         Ok(count)
     }
 }

@@ -4,10 +4,18 @@
 //! [`write_all`] builds on it: it drops duplicate keys (never two items with the same key in one
 //! call), sends batches of at most 25, and retries what DynamoDB leaves in `UnprocessedItems`
 //! (and throttled or failed calls) with exponential backoff and full jitter, until every item is
-//! written or the attempts run out — then it fails, naming how many items were not written.
+//! written or the attempts or the time run out — then it fails, naming how many items were not
+//! written. Throttling slows it down but never makes it give up before the time is up (see
+//! [`RetryPolicy`]); the SDK's own retries are off for BatchWriteItem, so this loop is the only
+//! one, and it knows the deadline.
+//!
+//! [`to_attributes`] keeps every item within DynamoDB's 400 KB: the largest attributes are left
+//! out, and named in the item's `omitted` map, until it fits. A batch is never refused because
+//! of one item.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::Instant;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -15,7 +23,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::config::RetryPolicy;
 use crate::error::WriteError;
-use crate::item::{GROUP_NAMES, Item, PARTITION_KEY, SORT_KEY};
+use crate::item::{GROUP_NAMES, Item, OMITTED, PARTITION_KEY, SORT_KEY};
 
 /// BatchWriteItem's limit of items per call.
 pub const MAX_BATCH: usize = 25;
@@ -25,6 +33,9 @@ pub const MAX_BATCH: usize = 25;
 pub struct BatchError {
     /// Whether trying again may succeed (throttling, server errors, broken connections).
     pub retryable: bool,
+    /// Whether DynamoDB asked us to slow down (throttling): retried for as long as time allows,
+    /// not counted against the attempts.
+    pub throttled: bool,
     /// What went wrong.
     pub message: String,
 }
@@ -54,12 +65,13 @@ pub struct WriteStats {
 }
 
 /// Writes every item, in batches of at most 25 with distinct keys, retrying unprocessed items
-/// and retryable failures with backoff.
+/// and retryable failures with backoff (see [`RetryPolicy`] for when it stops).
 ///
 /// # Errors
-/// A [`WriteError`] when a batch still has unwritten items after `policy.max_attempts` calls,
-/// or at once on an error retrying cannot fix. Batches before it were written; `unwritten`
-/// counts all items not known to be written.
+/// A [`WriteError`] when a batch still has unwritten items after `policy.max_attempts` failed
+/// calls (throttling not counted) or when the time is up (`policy.max_elapsed`, or the deadline
+/// less the margin), or at once on an error retrying cannot fix. Batches before it were
+/// written; `unwritten` counts all items not known to be written.
 pub async fn write_all<W: BatchWriter>(
     writer: &W,
     table: &str,
@@ -72,13 +84,47 @@ pub async fn write_all<W: BatchWriter>(
         duplicates,
         ..WriteStats::default()
     };
+    let started = Instant::now();
+    let stop = policy.stop_time(started);
+    let out_of_time = if policy.deadline.is_some() && stop < started + policy.max_elapsed {
+        "the invocation's deadline is near (DEADLINE_MARGIN_MS is kept to report this)"
+    } else {
+        "the time limit WRITE_MAX_ELAPSED_MS is reached"
+    };
     for (index, chunk) in items.chunks(MAX_BATCH).enumerate() {
         let mut pending: Vec<Item> = chunk.to_vec();
-        let mut attempt = 0;
+        let (mut attempt, mut failures, mut throttles) = (0, 0, 0);
+        let fail = |pending: &[Item], attempts: u32, message: String| WriteError {
+            table: table.to_owned(),
+            unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
+            total,
+            attempts,
+            message,
+        };
         loop {
+            let left = stop.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(fail(
+                    &pending,
+                    attempt,
+                    format!("no time left to write: {out_of_time}"),
+                ));
+            }
             attempt += 1;
             stats.calls += 1;
-            let outcome = writer.write_batch(table, &pending).await;
+            let timeout = policy.attempt_timeout.min(left);
+            let outcome =
+                match tokio::time::timeout(timeout, writer.write_batch(table, &pending)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(BatchError {
+                        retryable: true,
+                        throttled: false,
+                        message: format!(
+                            "no answer within {} ms: call abandoned (writes are idempotent)",
+                            timeout.as_millis()
+                        ),
+                    }),
+                };
             let message = match outcome {
                 Ok(unprocessed) if unprocessed.is_empty() => break,
                 Ok(unprocessed) => {
@@ -87,31 +133,39 @@ pub async fn write_all<W: BatchWriter>(
                         .into_iter()
                         .filter_map(|i| pending.get(i).cloned())
                         .collect();
+                    throttles += 1;
                     format!("{n} item(s) left in UnprocessedItems")
                 }
-                Err(e) if e.retryable => e.message,
-                Err(e) => {
-                    return Err(WriteError {
-                        table: table.to_owned(),
-                        unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
-                        total,
-                        attempts: attempt,
-                        message: e.message,
-                    });
+                Err(e) if e.retryable && e.throttled => {
+                    throttles += 1;
+                    e.message
                 }
+                Err(e) if e.retryable => {
+                    failures += 1;
+                    e.message
+                }
+                Err(e) => return Err(fail(&pending, attempt, e.message)),
             };
-            if attempt >= policy.max_attempts {
-                return Err(WriteError {
-                    table: table.to_owned(),
-                    unwritten: total - index * MAX_BATCH - (chunk.len() - pending.len()),
-                    total,
-                    attempts: attempt,
-                    message: format!("giving up: {message}"),
-                });
+            if failures >= policy.max_attempts {
+                return Err(fail(
+                    &pending,
+                    attempt,
+                    format!("giving up after {failures} failed call(s) ({throttles} throttled besides): {message}"),
+                ));
+            }
+            let delay = policy.delay(attempt);
+            if Instant::now() + delay >= stop {
+                return Err(fail(
+                    &pending,
+                    attempt,
+                    format!(
+                        "stopped retrying: {out_of_time}, after {throttles} throttled and {failures} failed call(s): {message}"
+                    ),
+                ));
             }
             stats.retries += 1;
-            tracing::debug!(table, attempt, pending = pending.len(), %message, "retrying batch");
-            tokio::time::sleep(policy.delay(attempt)).await;
+            tracing::debug!(table, attempt, throttles, failures, pending = pending.len(), %message, "retrying batch");
+            tokio::time::sleep(delay).await;
         }
     }
     stats.items = total;
@@ -159,14 +213,22 @@ impl BatchWriter for DynamoDbWriter {
                 .build()
                 .map_err(|e| BatchError {
                     retryable: false,
+                    throttled: false,
                     message: e.to_string(),
                 })?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
+        // `write_all` retries, with the deadline in view; the SDK's retries (and their sleeps
+        // of up to 20 s) would only hide time from it.
         let output = self
             .client
             .batch_write_item()
             .request_items(table, requests)
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| batch_error(&e))?;
@@ -211,41 +273,72 @@ where
     R: std::fmt::Debug,
 {
     let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
-    let retryable = match code {
+    let throttled = matches!(
+        code,
         Some(
             "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-            | "LimitExceededException",
-        ) => true,
-        Some(_) => false,
-        None => !matches!(err, SdkError::ConstructionFailure(_)),
-    };
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "LimitExceededException"
+        )
+    );
+    let retryable = throttled
+        || match code {
+            Some(
+                "InternalServerError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException",
+            ) => true,
+            Some(_) => false,
+            None => !matches!(err, SdkError::ConstructionFailure(_)),
+        };
     BatchError {
         retryable,
+        throttled,
         message: crate::aws::describe_error(err),
     }
 }
 
+/// DynamoDB's limit on the size of an item.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// What [`to_attributes`] aims at: the limit less a little room, since the estimate of
+/// [`attribute_size`] is only meant to err on the large side.
+const ITEM_BUDGET: usize = MAX_ITEM_BYTES - 1024;
+
 /// The DynamoDB form of an item: the same attributes as its JSON form (what `asg-trail
 /// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L, except
 /// `groupNames`, a string set (SS; the item has it only when it is not empty).
+///
+/// An item over DynamoDB's 400 KB loses its largest attributes (never its keys) until it
+/// fits; each one is named in the `omitted` map with the size of its JSON text (a warning is
+/// logged), so the event is stored and a reader knows what is missing.
 #[must_use]
 pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     match serde_json::to_value(item) {
-        Ok(Value::Object(map)) => map
-            .into_iter()
-            .map(|(k, v)| {
-                let value = if k == GROUP_NAMES {
-                    AttributeValue::Ss(item.group_names.clone())
-                } else {
-                    to_attribute(v)
-                };
-                (k, value)
-            })
-            .collect(),
+        Ok(Value::Object(mut map)) => {
+            fit(&mut map, item);
+            map.into_iter()
+                .map(|(k, v)| {
+                    let value = if k == GROUP_NAMES {
+                        AttributeValue::Ss(
+                            v.as_array()
+                                .map(|names| {
+                                    names
+                                        .iter()
+                                        .filter_map(Value::as_str)
+                                        .map(str::to_owned)
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        )
+                    } else {
+                        to_attribute(v)
+                    };
+                    (k, value)
+                })
+                .collect()
+        }
         // An Item always serializes to an object; keep the keys at least.
         _ => HashMap::from([
             (
@@ -257,6 +350,79 @@ pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
                 AttributeValue::S(item.event_key.clone()),
             ),
         ]),
+    }
+}
+
+/// Leaves out the largest attributes of `map` (never the keys) until it fits in DynamoDB's
+/// item size, noting each in the `omitted` map.
+fn fit(map: &mut Map<String, Value>, item: &Item) {
+    let size = |map: &Map<String, Value>| -> usize {
+        map.iter()
+            .map(|(name, value)| name.len() + attribute_size(value))
+            .sum()
+    };
+    let mut total = size(map);
+    if total <= ITEM_BUDGET {
+        return;
+    }
+    let original = total;
+    let mut candidates: Vec<(String, usize)> = map
+        .iter()
+        .filter(|(name, _)| ![PARTITION_KEY, SORT_KEY, OMITTED].contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), name.len() + attribute_size(value)))
+        .collect();
+    candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut left_out = Vec::new();
+    for (name, _) in candidates {
+        if total <= ITEM_BUDGET {
+            break;
+        }
+        let Some(value) = map.remove(&name) else {
+            continue;
+        };
+        let bytes = serde_json::to_string(&value).map_or(0, |text| text.len() as u64);
+        let omitted = map
+            .entry(OMITTED)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(omitted) = omitted {
+            omitted.insert(
+                name.clone(),
+                serde_json::json!({
+                    "reason": "the item would be over DynamoDB's 400 KB limit",
+                    "bytes": bytes,
+                }),
+            );
+        }
+        left_out.push(name);
+        total = size(map);
+    }
+    tracing::warn!(
+        group_name = %item.group_name,
+        event_key = %item.event_key,
+        event_name = item.event_name.as_deref(),
+        source_object = %item.source_object,
+        estimated_bytes = original,
+        omitted = ?left_out,
+        "item over DynamoDB's 400 KB limit: stored without its largest attributes"
+    );
+}
+
+/// The size DynamoDB counts for a value, estimated on the large side: strings and binary by
+/// their UTF-8 length, numbers by their text plus one, maps and lists 3 bytes plus one per
+/// element plus their elements (and map keys), booleans and nulls 1.
+#[must_use]
+pub fn attribute_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Number(n) => n.to_string().len() + 1,
+        Value::String(s) => s.len(),
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + attribute_size(v)).sum::<usize>(),
+        Value::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + attribute_size(v))
+                .sum::<usize>()
+        }
     }
 }
 
@@ -392,6 +558,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     fn item(group: &str, id: &str) -> Item {
         Item {
@@ -421,6 +588,7 @@ mod tests {
             ),
             response_elements: None,
             source_object: "s3://b/k".into(),
+            omitted: std::collections::BTreeMap::new(),
         }
     }
 
@@ -457,12 +625,14 @@ mod tests {
             max_attempts: 4,
             base_delay: std::time::Duration::from_millis(1),
             max_delay: std::time::Duration::from_millis(2),
+            ..RetryPolicy::default()
         }
     }
 
     fn throttled() -> BatchError {
         BatchError {
             retryable: true,
+            throttled: true,
             message: "ProvisionedThroughputExceededException".into(),
         }
     }
@@ -514,19 +684,183 @@ mod tests {
         assert_eq!(calls[3], [calls[1][0].clone()]);
     }
 
+    fn server_error() -> BatchError {
+        BatchError {
+            retryable: true,
+            throttled: false,
+            message: "InternalServerError: oops".into(),
+        }
+    }
+
     #[tokio::test]
-    async fn gives_up_after_max_attempts_and_says_how_many_were_lost() {
+    async fn gives_up_after_max_attempts_of_hard_failures_and_says_how_many_were_lost() {
         let fake = Fake::default();
-        fake.script
-            .lock()
-            .expect("lock")
-            .extend((0..10).map(|_| Ok(vec![0, 1])));
+        fake.script.lock().expect("lock").extend([
+            Ok(vec![0, 1]),
+            Err(server_error()),
+            Err(throttled()),
+            Err(server_error()),
+            Err(server_error()),
+            Err(server_error()),
+            Ok(vec![]),
+        ]);
         let items: Vec<Item> = (0..30).map(|i| item("g", &i.to_string())).collect();
         let err = write_all(&fake, "t", items, &fast())
             .await
             .expect_err("must fail");
-        assert_eq!((err.unwritten, err.total, err.attempts), (7, 30, 4));
-        assert!(err.to_string().contains("UnprocessedItems"), "{err}");
+        // 4 hard failures (the limit), the throttled calls not counted: 6 calls.
+        assert_eq!((err.unwritten, err.total, err.attempts), (7, 30, 6));
+        assert!(
+            err.to_string().contains("giving up after 4 failed call(s) (2 throttled besides)"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_slows_the_writer_down_but_does_not_make_it_give_up() {
+        let fake = Fake::default();
+        fake.script.lock().expect("lock").extend(
+            (0..30).map(|i| {
+                if i % 2 == 0 {
+                    Err(throttled())
+                } else {
+                    Ok(vec![0])
+                }
+            }),
+        );
+        let items: Vec<Item> = (0..3).map(|i| item("g", &i.to_string())).collect();
+        let stats = write_all(&fake, "t", items, &fast())
+            .await
+            .expect("written in the end");
+        assert_eq!((stats.items, stats.calls), (3, 31), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn endless_throttling_stops_before_the_deadline_less_the_margin() {
+        let fake = Fake::default();
+        fake.script
+            .lock()
+            .expect("lock")
+            .extend((0..100_000).map(|_| Err(throttled())));
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(20),
+            deadline_margin: Duration::from_millis(300),
+            ..RetryPolicy::default()
+        };
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(800);
+        let items: Vec<Item> = (0..30).map(|i| item("g", &i.to_string())).collect();
+        let err = write_all(&fake, "t", items, &policy.until(Some(deadline)))
+            .await
+            .expect_err("must fail");
+        let took = started.elapsed();
+        assert!(
+            took <= Duration::from_millis(560) && took >= Duration::from_millis(400),
+            "stops by the deadline (800 ms) less the margin (300 ms): {took:?}"
+        );
+        assert!(err.attempts > 2, "throttling is not counted: {err:?}");
+        assert_eq!(err.unwritten, 30);
+        assert!(
+            err.message.contains("the invocation's deadline is near"),
+            "{err}"
+        );
+        // Without a deadline, WRITE_MAX_ELAPSED_MS bounds it.
+        let policy = RetryPolicy {
+            max_elapsed: Duration::from_millis(200),
+            ..policy
+        };
+        let err = write_all(&fake, "t", vec![item("g", "x")], &policy)
+            .await
+            .expect_err("must fail");
+        assert!(err.message.contains("WRITE_MAX_ELAPSED_MS"), "{err}");
+    }
+
+    /// A writer whose first call never answers.
+    struct Hangs(Mutex<u32>);
+
+    impl BatchWriter for Hangs {
+        async fn write_batch(&self, _: &str, _: &[Item]) -> Result<Vec<usize>, BatchError> {
+            let first = {
+                let mut calls = self.0.lock().expect("lock");
+                *calls += 1;
+                *calls == 1
+            };
+            if first {
+                std::future::pending::<()>().await;
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_hangs_is_abandoned_and_retried() {
+        let policy = RetryPolicy {
+            attempt_timeout: Duration::from_millis(100),
+            ..fast()
+        };
+        let writer = Hangs(Mutex::new(0));
+        let stats = write_all(&writer, "t", vec![item("g", "1")], &policy)
+            .await
+            .expect("the retry succeeds");
+        assert_eq!((stats.calls, stats.retries), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn no_time_left_means_no_call() {
+        let fake = Fake::default();
+        let policy = fast().until(Some(Instant::now()));
+        let err = write_all(&fake, "t", vec![item("g", "1")], &policy)
+            .await
+            .expect_err("no time");
+        assert_eq!((err.attempts, err.unwritten), (0, 1));
+        assert!(fake.calls.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn an_item_over_400_kb_loses_its_largest_attributes_not_its_keys() {
+        let mut big = item("g", "1");
+        big.request_parameters = Some(json!({"autoScalingGroupName": "g", "blob": "x".repeat(500_000)}));
+        big.response_elements = Some(json!({"small": [1, 2, 3]}));
+        let attrs = to_attributes(&big);
+        assert!(!attrs.contains_key("requestParameters"));
+        assert!(attrs.contains_key("responseElements"), "only what is needed");
+        assert_eq!(attrs["groupName"], AttributeValue::S("g".into()));
+        let omitted = to_json(&attrs)["omitted"].clone();
+        assert_eq!(
+            omitted,
+            json!({"requestParameters": {
+                "reason": "the item would be over DynamoDB's 400 KB limit",
+                "bytes": serde_json::to_string(&big.request_parameters).expect("json").len()
+            }})
+        );
+        let size: usize = to_json(&attrs)
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| k.len() + attribute_size(v))
+            .sum();
+        assert!(size <= MAX_ITEM_BYTES, "{size}");
+        // Two big maps, each under the limit, together over it: the larger one goes.
+        let mut two = item("g", "2");
+        two.request_parameters = Some(json!({"a": "x".repeat(250_000)}));
+        two.response_elements = Some(json!({"b": "y".repeat(260_000)}));
+        let attrs = to_attributes(&two);
+        assert!(attrs.contains_key("requestParameters"));
+        assert!(!attrs.contains_key("responseElements"));
+        // An item that fits is left alone.
+        assert!(!to_attributes(&item("g", "3")).contains_key("omitted"));
+    }
+
+    #[test]
+    fn attribute_sizes_err_on_the_large_side() {
+        assert_eq!(attribute_size(&json!("abc")), 3);
+        assert_eq!(attribute_size(&json!("é")), 2);
+        assert_eq!(attribute_size(&json!(true)), 1);
+        assert_eq!(attribute_size(&json!(12345)), 6);
+        assert_eq!(attribute_size(&json!({"ab": "c"})), 3 + 1 + 2 + 1);
+        assert_eq!(attribute_size(&json!([1, "x"])), 3 + (1 + 2) + (1 + 1));
     }
 
     #[tokio::test]
@@ -534,6 +868,7 @@ mod tests {
         let fake = Fake::default();
         fake.script.lock().expect("lock").push(Err(BatchError {
             retryable: false,
+            throttled: false,
             message: "ResourceNotFoundException: table t".into(),
         }));
         let items: Vec<Item> = (0..3).map(|i| item("g", &i.to_string())).collect();

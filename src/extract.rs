@@ -15,7 +15,7 @@ pub mod service;
 pub mod version;
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -284,8 +284,13 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         })
         .or_else(|| identity.arn.as_deref().and_then(session_name_from_arn))
         .map(str::to_owned);
-    let request_parameters = record.request_parameters.and_then(materialize);
-    let response_elements = record.response_elements.and_then(materialize);
+    let mut omitted = BTreeMap::new();
+    let request_parameters = record
+        .request_parameters
+        .and_then(|raw| materialize(raw, "requestParameters", &mut omitted));
+    let response_elements = record
+        .response_elements
+        .and_then(|raw| materialize(raw, "responseElements", &mut omitted));
     let groups = match origin {
         Origin::Api => rules::groups(request_parameters.as_ref(), response_elements.as_ref()),
         Origin::Service => service::groups(request_parameters.as_ref(), response_elements.as_ref()),
@@ -327,7 +332,25 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         request_parameters,
         response_elements,
         source_object: source_object.to_owned(),
+        omitted,
     };
+    // DynamoDB refuses keys over its limits (and with them the whole batch): such an event
+    // cannot be stored, so it is rejected here, counted and logged, and the file goes on.
+    let longest_group = groups.iter().map(String::len).max().unwrap_or(0);
+    let problem = groups
+        .iter()
+        .find(|g| g.len() == longest_group)
+        .map_or_else(
+            || item::key_problem(&item::account_partition(&item.account_id), &item.event_key),
+            |g| item::key_problem(g, &item.event_key),
+        );
+    if let Some(problem) = problem {
+        return Outcome::Rejected(Rejection {
+            reason: format!("the event cannot be keyed: {problem}"),
+            event_name: item.event_name,
+            request_id: item.request_id,
+        });
+    }
     Outcome::Kept(fan_out(item, groups))
 }
 
@@ -424,11 +447,30 @@ pub fn extract_log<R: std::io::Read>(
     format: Format,
     source_object: &str,
     filters: &Filters,
+    on_item: impl FnMut(Item),
+) -> (FileStats, Result<(), cloudtrail::ParseError>) {
+    extract_log_with(
+        input,
+        format,
+        source_object,
+        filters,
+        &cloudtrail::Limits::default(),
+        on_item,
+    )
+}
+
+/// [`extract_log`] within the reader's size `limits`.
+pub fn extract_log_with<R: std::io::Read>(
+    input: R,
+    format: Format,
+    source_object: &str,
+    filters: &Filters,
+    limits: &cloudtrail::Limits,
     mut on_item: impl FnMut(Item),
 ) -> (FileStats, Result<(), cloudtrail::ParseError>) {
     let mut stats = FileStats::default();
     let mut newest: Option<EventVersion> = None;
-    let result = cloudtrail::read_records(input, format, |raw| {
+    let result = cloudtrail::read_records_with(input, format, limits, |raw| {
         stats.records += 1;
         match extract(raw, source_object, filters) {
             Outcome::Kept(items) => {
@@ -529,10 +571,35 @@ fn session_name_from_arn(arn: &str) -> Option<&str> {
 }
 
 /// The JSON value of a raw field, `None` when it is `null` (an absent attribute, never null).
-fn materialize(raw: &RawValue) -> Option<Value> {
-    match serde_json::from_str::<Value>(raw.get()) {
-        Ok(Value::Null) | Err(_) => None,
-        Ok(v) => Some(v),
+/// A value DynamoDB cannot store (nested deeper than its 32 levels, or with an empty map key)
+/// is left out and noted in `omitted`, never silently dropped.
+fn materialize(
+    raw: &RawValue,
+    name: &str,
+    omitted: &mut BTreeMap<String, item::Omitted>,
+) -> Option<Value> {
+    let text = raw.get();
+    let mut omit = |reason: &str| {
+        omitted.insert(
+            name.to_owned(),
+            item::Omitted {
+                reason: reason.to_owned(),
+                bytes: text.len() as u64,
+            },
+        );
+        None
+    };
+    // Measured on the text first: a value thousands of levels deep is never built.
+    if item::json_depth(text) > item::MAX_DEPTH {
+        return omit("nested deeper than DynamoDB's 32 levels");
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => None,
+        Ok(v) => match item::storage_problem(&v, 1) {
+            Some(reason) => omit(reason),
+            None => Some(v),
+        },
+        Err(e) => omit(&format!("not readable: {e}")),
     }
 }
 

@@ -2,7 +2,12 @@
 //! and parse, extract, write, and one summary log line per object.
 //!
 //! Every failure reaches the result: an invocation reports success only when every object it
-//! was given was read to the end and every item of it was written.
+//! was given was read to the end and every item of it was written. The one exception is an
+//! object that no longer exists (`NoSuchKey`: deleted between the notification and the read):
+//! it is logged and skipped, since no retry can bring it back.
+//!
+//! The invocation's deadline (the Lambda context's) bounds the write retries, so a failure is
+//! reported by the function itself rather than by the Lambda timeout.
 
 use std::time::Instant;
 
@@ -10,10 +15,10 @@ use aws_lambda_events::event::s3::S3Event;
 use serde::Serialize;
 use tokio_util::io::SyncIoBridge;
 
-use crate::cloudtrail::Format;
+use crate::cloudtrail::{Format, Limits};
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
-use crate::error::{IngestError, InvocationError};
+use crate::error::{IngestError, InvocationError, ReadErrorKind};
 use crate::extract::{self, FileStats, Filters};
 use crate::notification::{self, Disposition, ObjectRef};
 use crate::s3::ObjectStore;
@@ -26,6 +31,7 @@ pub struct Ingestor<S, W> {
     table: String,
     retry: RetryPolicy,
     filters: Filters,
+    limits: Limits,
 }
 
 /// What one object gave.
@@ -39,6 +45,9 @@ pub struct ObjectSummary {
     pub items_written: usize,
     /// BatchWriteItem calls made.
     pub write_calls: u32,
+    /// The object no longer exists (`NoSuchKey`): skipped, nothing read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
 }
 
 /// What an invocation did (the Lambda's response).
@@ -70,7 +79,14 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             table: table.into(),
             retry,
             filters: Filters::default(),
+            limits: Limits::default(),
         }
+    }
+
+    /// The same ingestor with these reader limits (the default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The same ingestor with these filters (the default keeps every EC2 Auto Scaling call and
@@ -82,13 +98,14 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
 
     /// Handles an S3 event notification: skips what is not a log file (one log line each) and
     /// ingests the rest. Objects are independent: a failed one does not stop the others, but
-    /// fails the invocation.
+    /// fails the invocation. `deadline` is when the invocation must have answered.
     ///
     /// # Errors
     /// An [`InvocationError`] when the notification is malformed or any object failed.
     pub async fn handle_s3_event(
         &self,
         event: &S3Event,
+        deadline: Option<Instant>,
     ) -> Result<InvocationSummary, InvocationError> {
         let dispositions = notification::from_s3_event(event)?;
         let mut objects = Vec::with_capacity(dispositions.len());
@@ -108,10 +125,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 }
             }
         }
-        let ingested = self.ingest_all(&objects).await;
+        let ingested = self.ingest_all(&objects, deadline).await;
         let mut failed = Vec::new();
         for result in ingested {
             match result {
+                Ok(s) if s.gone => summary.objects_skipped += 1,
                 Ok(s) => {
                     summary.objects_ingested += 1;
                     summary.records += s.file.records;
@@ -137,10 +155,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     pub async fn ingest_all(
         &self,
         objects: &[ObjectRef],
+        deadline: Option<Instant>,
     ) -> Vec<Result<ObjectSummary, IngestError>> {
         let mut results = Vec::with_capacity(objects.len());
         for object in objects {
-            results.push(self.ingest(object).await);
+            results.push(self.ingest(object, deadline).await);
         }
         results
     }
@@ -150,13 +169,32 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// # Errors
     /// An [`IngestError`] naming the object when it cannot be read to the end or its items
     /// cannot all be written. Items read before a parse failure are written first (writes are
-    /// idempotent, so the retry that follows converges).
-    pub async fn ingest(&self, object: &ObjectRef) -> Result<ObjectSummary, IngestError> {
+    /// idempotent, so the retry that follows converges). An object that no longer exists is
+    /// not an error: it is logged and skipped (`gone` in the summary).
+    pub async fn ingest(
+        &self,
+        object: &ObjectRef,
+        deadline: Option<Instant>,
+    ) -> Result<ObjectSummary, IngestError> {
         let started = Instant::now();
         let mut summary = ObjectSummary::default();
-        let result = self.ingest_inner(object, &mut summary).await;
+        let result = self.ingest_inner(object, deadline, &mut summary).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let f = &summary.file;
+        if let Err(IngestError::Read { cause, .. }) = &result
+            && cause.kind == ReadErrorKind::NotFound
+        {
+            tracing::warn!(
+                bucket = %object.bucket,
+                key = %object.key,
+                skipped = "NoSuchKey",
+                reason = %cause,
+                duration_ms,
+                "object skipped: it no longer exists (NoSuchKey), nothing to ingest"
+            );
+            summary.gone = true;
+            return Ok(summary);
+        }
         match &result {
             Ok(()) => tracing::info!(
                 bucket = %object.bucket,
@@ -195,6 +233,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     async fn ingest_inner(
         &self,
         object: &ObjectRef,
+        deadline: Option<Instant>,
         summary: &mut ObjectSummary,
     ) -> Result<(), IngestError> {
         let name = object.to_string();
@@ -210,12 +249,17 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         let reader = SyncIoBridge::new(body.reader);
         let source = name.clone();
         let filters = self.filters.clone();
+        let limits = self.limits;
         let (file, items, parsed) = tokio::task::spawn_blocking(move || {
             let mut items = Vec::new();
-            let (stats, parsed) =
-                extract::extract_log(reader, Format::Delivery, &source, &filters, |item| {
-                    items.push(item);
-                });
+            let (stats, parsed) = extract::extract_log_with(
+                reader,
+                Format::Delivery,
+                &source,
+                &filters,
+                &limits,
+                |item| items.push(item),
+            );
             (stats, items, parsed)
         })
         .await
@@ -225,7 +269,8 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         })?;
         summary.file = file;
         // Write what was read even when the file broke half-way: it is real, and idempotent.
-        let written = dynamodb::write_all(&self.writer, &self.table, items, &self.retry).await;
+        let retry = self.retry.until(deadline);
+        let written = dynamodb::write_all(&self.writer, &self.table, items, &retry).await;
         match written {
             Ok(WriteStats { items, calls, .. }) => {
                 summary.items_written = items;
@@ -302,6 +347,7 @@ mod tests {
                 if self.hard_error {
                     return Err(BatchError {
                         retryable: false,
+                        throttled: false,
                         message: "AccessDeniedException".into(),
                     });
                 }
@@ -323,6 +369,8 @@ mod tests {
             max_attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            max_elapsed: Duration::from_millis(300),
+            ..RetryPolicy::default()
         }
     }
 
@@ -372,7 +420,7 @@ mod tests {
             .handle_s3_event(&notification(&[
                 (KEY, 10),
                 ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10),
-            ]))
+            ]), None)
             .await
             .expect("succeeds");
         assert_eq!(
@@ -404,7 +452,7 @@ mod tests {
         let ingestor = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry())
             .with_filters(filters);
         let summary = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect("succeeds");
         assert_eq!(
@@ -420,7 +468,7 @@ mod tests {
         // The same file without the filter: every event is written.
         let plain = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry());
         let summary = plain
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect("succeeds");
         assert_eq!((summary.filtered, summary.items_written), (0, 7));
@@ -438,7 +486,7 @@ mod tests {
             key: KEY.into(),
             size: None,
         };
-        let err = ingestor.ingest(&object).await.expect_err("must fail");
+        let err = ingestor.ingest(&object, None).await.expect_err("must fail");
         let IngestError::Write {
             cause,
             object: name,
@@ -454,7 +502,7 @@ mod tests {
             "only the first batch landed"
         );
         let inv = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect_err("fails");
         assert_eq!(inv.error_type(), "WriteFailed");
@@ -470,7 +518,7 @@ mod tests {
         };
         let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
         let err = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect_err("fails");
         assert!(err.to_string().contains("AccessDeniedException"), "{err}");
@@ -481,21 +529,21 @@ mod tests {
     async fn one_failed_object_fails_the_invocation_but_not_the_others() {
         let other = KEY.replace("Ab12Cd34", "Zz99Yy88");
         let ingestor = Ingestor::new(
-            store(&[(&other, log(2))]),
+            store(&[(KEY, b"not json".to_vec()), (&other, log(2))]),
             MemTable::default(),
             "t",
             retry(),
         );
         let err = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]), None)
             .await
-            .expect_err("one object is missing");
+            .expect_err("one object is not a log file");
         assert!(
             err.to_string()
                 .starts_with("1 of 2 object(s) failed: s3://trail/"),
             "{err}"
         );
-        assert_eq!(err.error_type(), "ObjectNotFound");
+        assert_eq!(err.error_type(), "InvalidLogFile");
         assert_eq!(
             ingestor.writer.rows.lock().expect("lock").len(),
             2,
@@ -504,12 +552,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_object_deleted_before_it_is_read_is_skipped_not_failed() {
+        let other = KEY.replace("Ab12Cd34", "Zz99Yy88");
+        let ingestor = Ingestor::new(
+            store(&[(&other, log(2))]),
+            MemTable::default(),
+            "t",
+            retry(),
+        );
+        let summary = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]), None)
+            .await
+            .expect("a missing object is no failure");
+        assert_eq!(
+            (summary.objects_ingested, summary.objects_skipped, summary.items_written),
+            (1, 1, 2)
+        );
+        let object = ObjectRef {
+            bucket: "trail".into(),
+            key: KEY.into(),
+            size: None,
+        };
+        let gone = ingestor.ingest(&object, None).await.expect("skipped");
+        assert!(gone.gone);
+        assert_eq!(gone.items_written, 0);
+    }
+
+    #[tokio::test]
+    async fn the_deadline_bounds_the_write_retries() {
+        // Every call leaves its items unprocessed (throttling): only the deadline stops it.
+        let table = MemTable {
+            fail_after: Some(0),
+            ..MemTable::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(3200);
+        let err = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]), Some(deadline))
+            .await
+            .expect_err("cannot write");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(290),
+            "stops 3 s (the default margin) before the deadline: {took:?}"
+        );
+        assert!(err.to_string().contains("deadline"), "{err}");
+        assert!(*ingestor.writer.calls.lock().expect("lock") > 3, "throttling is not counted");
+    }
+
+    #[tokio::test]
     async fn a_truncated_file_keeps_what_it_read_and_fails() {
         let mut gz = log(2000);
         gz.truncate(gz.len() * 2 / 3);
         let ingestor = Ingestor::new(store(&[(KEY, gz)]), MemTable::default(), "t", retry());
         let err = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect_err("truncated");
         assert_eq!(err.error_type(), "InvalidLogFile");
@@ -523,7 +621,7 @@ mod tests {
         let ingestor = Ingestor::new(store(&[(KEY, log(30))]), MemTable::default(), "t", retry());
         for _ in 0..2 {
             ingestor
-                .handle_s3_event(&notification(&[(KEY, 10)]))
+                .handle_s3_event(&notification(&[(KEY, 10)]), None)
                 .await
                 .expect("ok");
         }

@@ -265,7 +265,7 @@ async fn ingest(table: String, uris: &[String], filters: Filters) -> Result<()> 
         RetryPolicy::default(),
     )
     .with_filters(filters);
-    let results = ingestor.ingest_all(&wanted).await;
+    let results = ingestor.ingest_all(&wanted, None).await;
     let failed: Vec<String> = results
         .into_iter()
         .filter_map(|r| r.err().map(|e| e.to_string()))

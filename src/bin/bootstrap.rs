@@ -3,7 +3,7 @@
 //! Configuration comes from the environment (`TABLE_NAME`, see [`asg_trail::config`]); the SDK
 //! clients are built once, here, and shared by every invocation.
 
-use asg_trail::config::Config;
+use asg_trail::config::{self, Config};
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::handler::Ingestor;
 use asg_trail::s3::S3Store;
@@ -22,11 +22,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.table_name,
         config.retry,
     )
-    .with_filters(config.filters);
+    .with_filters(config.filters)
+    .with_limits(config.limits);
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        // Write retries stop in time for the failure to be reported before the Lambda timeout.
+        let deadline = config::instant_at_epoch_ms(event.context.deadline);
         ingestor
-            .handle_s3_event(&event.payload)
+            .handle_s3_event(&event.payload, Some(deadline))
             .await
             .map_err(|e| Diagnostic {
                 error_type: e.error_type().to_owned(),
