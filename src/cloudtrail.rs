@@ -826,4 +826,98 @@ mod tests {
         assert!(for_each_record(&br#"[{"a":1}]"#[..], |_| {}).is_err());
         assert!(for_each_record(&br#"{"a":1}"#[..], |_| {}).is_err());
     }
+
+    /// `members` gzip members, each of `block` spaces (the first opening a delivery document):
+    /// a few KB that inflate to `members * block` bytes.
+    fn bomb(members: usize, block: usize) -> Vec<u8> {
+        let mut head = b"{\"Records\":[{\"a\":1}".to_vec();
+        head.resize(block, b' ');
+        let mut out = gzip(&head);
+        let spaces = gzip(&vec![b' '; block]);
+        for _ in 1..members {
+            out.extend_from_slice(&spaces);
+        }
+        out
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        let gz = bomb(64, 1 << 20);
+        assert!(gz.len() < 100_000, "{}", gz.len());
+        let limits = Limits {
+            max_decompressed_bytes: 8 << 20,
+            ..Limits::default()
+        };
+        let mut seen = 0;
+        let err = read_records_with(gz.as_slice(), Format::Delivery, &limits, |_| seen += 1)
+            .expect_err("too large");
+        assert!(matches!(err, ParseError::TooLarge { limit } if limit == 8 << 20), "{err}");
+        assert!(err.to_string().contains("MAX_DECOMPRESSED_BYTES"), "{err}");
+        assert_eq!(seen, 1, "the record before the bomb was handed over");
+        // Under the limit, the same file is only whitespace away from its end.
+        let mut whole = bomb(4, 1 << 10);
+        whole.extend(gzip(b"]}"));
+        let limits = Limits {
+            max_decompressed_bytes: 5 << 10,
+            ..Limits::default()
+        };
+        let stats = read_records_with(whole.as_slice(), Format::Delivery, &limits, |_| {})
+            .expect("fits");
+        assert_eq!(stats.records, 1);
+    }
+
+    #[test]
+    fn the_decompression_limit_applies_to_plain_files_and_the_any_format() {
+        let limits = Limits {
+            max_decompressed_bytes: 100,
+            ..Limits::default()
+        };
+        let mut doc = b"{\"Records\":[".to_vec();
+        doc.resize(200, b' ');
+        doc.extend_from_slice(b"]}");
+        for format in [Format::Delivery, Format::Any] {
+            let err = read_records_with(doc.as_slice(), format, &limits, |_| {})
+                .expect_err("too large");
+            assert!(matches!(err, ParseError::TooLarge { limit: 100 }), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_record_over_the_record_limit_stops_the_file() {
+        let limits = Limits {
+            max_record_bytes: 256 << 10,
+            ..Limits::default()
+        };
+        let small = r#"{"eventID":"1"}"#;
+        let big = format!(r#"{{"eventID":"2","blob":"{}"}}"#, "x".repeat(1 << 20));
+        let doc = format!(r#"{{"Records":[{small},{big},{small}]}}"#);
+        for format in [Format::Delivery, Format::Any] {
+            let mut seen = Vec::new();
+            let err = read_records_with(gzip(doc.as_bytes()).as_slice(), format, &limits, |r| {
+                seen.push(r.get().len());
+            })
+            .expect_err("too large");
+            assert!(
+                matches!(err, ParseError::RecordTooLarge { record: 2, limit } if limit == 256 << 10),
+                "{err}"
+            );
+            assert_eq!(seen, [small.len()]);
+        }
+        // Members around Records are not records: they are skipped whatever their size.
+        let doc = format!(r#"{{"digest":{big},"Records":[{small}]}}"#);
+        let stats = read_records_with(doc.as_bytes(), Format::Delivery, &limits, |_| {})
+            .expect("a big member that is not a record is fine");
+        assert_eq!(stats.records, 1);
+    }
+
+    #[test]
+    fn nesting_thousands_of_levels_deep_costs_no_stack() {
+        let depth = 200_000;
+        let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let doc = format!(r#"{{"x":{deep},"Records":[{deep},{{"a":{deep}}}]}}"#);
+        let mut seen = Vec::new();
+        let stats = for_each_record(doc.as_bytes(), |r| seen.push(r.get().len())).expect("parses");
+        assert_eq!(stats.records, 2);
+        assert_eq!(seen, [deep.len(), deep.len() + 6]);
+    }
 }

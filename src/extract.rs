@@ -1542,4 +1542,156 @@ mod tests {
             "{result:?}"
         );
     }
+
+    /// The hostile and broken corpus (tests/fixtures/bad/, written by its make.py), through the
+    /// Lambda's reader: what each file yields, and how it fails.
+    mod bad_corpus {
+        use super::*;
+        use crate::cloudtrail::{Limits, ParseError};
+
+        struct Read {
+            stats: FileStats,
+            items: Vec<Item>,
+            result: Result<(), ParseError>,
+        }
+
+        fn read(name: &str) -> Read {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/bad")
+                .join(name);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut items = Vec::new();
+            let (stats, result) = extract_log_with(
+                bytes.as_slice(),
+                Format::Delivery,
+                name,
+                &Filters::default(),
+                &Limits::default(),
+                |i| items.push(i),
+            );
+            Read {
+                stats,
+                items,
+                result,
+            }
+        }
+
+        fn ids(items: &[Item]) -> Vec<&str> {
+            items.iter().map(|i| i.event_id.as_str()).collect()
+        }
+
+        #[test]
+        fn files_that_cannot_be_read_as_a_whole_fail_with_a_clear_reason() {
+            for (name, want) in [
+                ("corrupt.json.gz", "read failed (gzip)"),
+                ("not-json.json.gz", "not a CloudTrail log file (after gunzip): expected ident"),
+                ("empty.json.gz", "the file is empty"),
+                ("gzip-of-nothing.json.gz", "not a CloudTrail log file (after gunzip): EOF"),
+                ("empty-document.json.gz", "missing field `Records`"),
+                ("records-null.json.gz", "invalid type: null, expected an array of CloudTrail records"),
+                ("records-not-array.json.gz", "invalid type: map, expected an array of CloudTrail records"),
+            ] {
+                let r = read(name);
+                let err = r.result.expect_err(name);
+                assert!(err.to_string().contains(want), "{name}: {err}");
+                assert!(r.items.is_empty(), "{name}");
+            }
+        }
+
+        #[test]
+        fn a_truncated_file_yields_what_came_before_the_cut() {
+            let r = read("truncated.json.gz");
+            let err = r.result.expect_err("truncated");
+            assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
+            assert!(!r.items.is_empty() && r.items.len() < 400, "{}", r.items.len());
+            // In file order, none missing before the cut.
+            for (i, item) in r.items.iter().enumerate() {
+                assert_eq!(item.event_id, format!("good-{i:04}"));
+            }
+        }
+
+        #[test]
+        fn records_that_are_not_objects_or_have_wrong_types_are_rejected_and_the_rest_kept() {
+            let r = read("record-not-object.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (6, 5));
+            assert_eq!(ids(&r.items), ["good-0000"]);
+            let r = read("wrong-types.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (7, 6));
+            assert_eq!(ids(&r.items), ["good-0001"]);
+        }
+
+        #[test]
+        fn invalid_utf8_stops_the_file_after_what_came_before() {
+            let r = read("invalid-utf8.json.gz");
+            let err = r.result.expect_err("not UTF-8");
+            assert!(err.to_string().contains("not a CloudTrail log file"), "{err}");
+            assert_eq!(ids(&r.items), ["good-0000"]);
+        }
+
+        #[test]
+        fn deep_nesting_costs_no_stack_and_is_left_out_with_a_marker() {
+            let r = read("deep-nesting.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (4, 0));
+            assert_eq!(ids(&r.items), ["good-0000", "deep-params", "good-0001"]);
+            let deep = &r.items[1];
+            assert_eq!(deep.request_parameters, None);
+            let omitted = &deep.omitted["requestParameters"];
+            assert_eq!(omitted.reason, "nested deeper than DynamoDB's 32 levels");
+            assert_eq!(omitted.bytes, 5000 * 6 + 3);
+            // Without its requestParameters it names no group: the account partition.
+            assert_eq!(deep.group_name, ":account:123456789012");
+        }
+
+        #[test]
+        fn maps_dynamodb_cannot_store_are_left_out_with_a_marker() {
+            let r = read("dynamodb-unstorable.json.gz");
+            r.result.expect("readable");
+            assert_eq!(ids(&r.items), ["params-40-deep", "params-empty-key", "good-0002"]);
+            assert_eq!(
+                r.items[0].omitted["requestParameters"].reason,
+                "nested deeper than DynamoDB's 32 levels"
+            );
+            assert_eq!(
+                r.items[1].omitted["requestParameters"].reason,
+                "a map key is empty, which DynamoDB cannot store"
+            );
+            assert!(r.items[2].omitted.is_empty());
+        }
+
+        #[test]
+        fn a_record_over_the_record_limit_stops_the_file_after_what_came_before() {
+            let r = read("huge-record.json.gz");
+            let err = r.result.expect_err("too large");
+            assert!(
+                matches!(err, ParseError::RecordTooLarge { record: 2, limit } if limit == 32 << 20),
+                "{err}"
+            );
+            assert_eq!(ids(&r.items), ["good-0004"]);
+        }
+
+        #[test]
+        fn keys_at_dynamodbs_limits_are_kept_and_longer_ones_rejected() {
+            let r = read("key-limits.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (6, 2));
+            let keys: Vec<(usize, usize)> = r
+                .items
+                .iter()
+                .map(|i| (i.group_name.len(), i.event_key.len()))
+                .collect();
+            assert_eq!(keys, [(2048, 28), (2048, 33), (14, 1024), (14, 30)]);
+        }
+
+        #[test]
+        fn an_oversized_item_is_read_whole() {
+            // The 400 KB limit is the writer's business (dynamodb::to_attributes).
+            let r = read("oversized-item.json.gz");
+            r.result.expect("readable");
+            assert_eq!(ids(&r.items), ["good-0003", "oversized-item"]);
+            assert!(r.items[1].response_elements.is_some());
+        }
+    }
 }
