@@ -851,7 +851,10 @@ mod tests {
         let mut seen = 0;
         let err = read_records_with(gz.as_slice(), Format::Delivery, &limits, |_| seen += 1)
             .expect_err("too large");
-        assert!(matches!(err, ParseError::TooLarge { limit } if limit == 8 << 20), "{err}");
+        assert!(
+            matches!(err, ParseError::TooLarge { limit } if limit == 8 << 20),
+            "{err}"
+        );
         assert!(err.to_string().contains("MAX_DECOMPRESSED_BYTES"), "{err}");
         assert_eq!(seen, 1, "the record before the bomb was handed over");
         // Under the limit, the same file is only whitespace away from its end.
@@ -861,8 +864,8 @@ mod tests {
             max_decompressed_bytes: 5 << 10,
             ..Limits::default()
         };
-        let stats = read_records_with(whole.as_slice(), Format::Delivery, &limits, |_| {})
-            .expect("fits");
+        let stats =
+            read_records_with(whole.as_slice(), Format::Delivery, &limits, |_| {}).expect("fits");
         assert_eq!(stats.records, 1);
     }
 
@@ -876,8 +879,8 @@ mod tests {
         doc.resize(200, b' ');
         doc.extend_from_slice(b"]}");
         for format in [Format::Delivery, Format::Any] {
-            let err = read_records_with(doc.as_slice(), format, &limits, |_| {})
-                .expect_err("too large");
+            let err =
+                read_records_with(doc.as_slice(), format, &limits, |_| {}).expect_err("too large");
             assert!(matches!(err, ParseError::TooLarge { limit: 100 }), "{err}");
         }
     }

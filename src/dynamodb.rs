@@ -150,7 +150,9 @@ pub async fn write_all<W: BatchWriter>(
                 return Err(fail(
                     &pending,
                     attempt,
-                    format!("giving up after {failures} failed call(s) ({throttles} throttled besides): {message}"),
+                    format!(
+                        "giving up after {failures} failed call(s) ({throttles} throttled besides): {message}"
+                    ),
                 ));
             }
             let delay = policy.delay(attempt);
@@ -711,7 +713,8 @@ mod tests {
         // 4 hard failures (the limit), the throttled calls not counted: 6 calls.
         assert_eq!((err.unwritten, err.total, err.attempts), (7, 30, 6));
         assert!(
-            err.to_string().contains("giving up after 4 failed call(s) (2 throttled besides)"),
+            err.to_string()
+                .contains("giving up after 4 failed call(s) (2 throttled besides)"),
             "{err}"
         );
     }
@@ -719,15 +722,13 @@ mod tests {
     #[tokio::test]
     async fn throttling_slows_the_writer_down_but_does_not_make_it_give_up() {
         let fake = Fake::default();
-        fake.script.lock().expect("lock").extend(
-            (0..30).map(|i| {
-                if i % 2 == 0 {
-                    Err(throttled())
-                } else {
-                    Ok(vec![0])
-                }
-            }),
-        );
+        fake.script.lock().expect("lock").extend((0..30).map(|i| {
+            if i % 2 == 0 {
+                Err(throttled())
+            } else {
+                Ok(vec![0])
+            }
+        }));
         let items: Vec<Item> = (0..3).map(|i| item("g", &i.to_string())).collect();
         let stats = write_all(&fake, "t", items, &fast())
             .await
@@ -821,11 +822,15 @@ mod tests {
     #[test]
     fn an_item_over_400_kb_loses_its_largest_attributes_not_its_keys() {
         let mut big = item("g", "1");
-        big.request_parameters = Some(json!({"autoScalingGroupName": "g", "blob": "x".repeat(500_000)}));
+        big.request_parameters =
+            Some(json!({"autoScalingGroupName": "g", "blob": "x".repeat(500_000)}));
         big.response_elements = Some(json!({"small": [1, 2, 3]}));
         let attrs = to_attributes(&big);
         assert!(!attrs.contains_key("requestParameters"));
-        assert!(attrs.contains_key("responseElements"), "only what is needed");
+        assert!(
+            attrs.contains_key("responseElements"),
+            "only what is needed"
+        );
         assert_eq!(attrs["groupName"], AttributeValue::S("g".into()));
         let omitted = to_json(&attrs)["omitted"].clone();
         assert_eq!(

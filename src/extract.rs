@@ -1584,12 +1584,24 @@ mod tests {
         fn files_that_cannot_be_read_as_a_whole_fail_with_a_clear_reason() {
             for (name, want) in [
                 ("corrupt.json.gz", "read failed (gzip)"),
-                ("not-json.json.gz", "not a CloudTrail log file (after gunzip): expected ident"),
+                (
+                    "not-json.json.gz",
+                    "not a CloudTrail log file (after gunzip): expected ident",
+                ),
                 ("empty.json.gz", "the file is empty"),
-                ("gzip-of-nothing.json.gz", "not a CloudTrail log file (after gunzip): EOF"),
+                (
+                    "gzip-of-nothing.json.gz",
+                    "not a CloudTrail log file (after gunzip): EOF",
+                ),
                 ("empty-document.json.gz", "missing field `Records`"),
-                ("records-null.json.gz", "invalid type: null, expected an array of CloudTrail records"),
-                ("records-not-array.json.gz", "invalid type: map, expected an array of CloudTrail records"),
+                (
+                    "records-null.json.gz",
+                    "invalid type: null, expected an array of CloudTrail records",
+                ),
+                (
+                    "records-not-array.json.gz",
+                    "invalid type: map, expected an array of CloudTrail records",
+                ),
             ] {
                 let r = read(name);
                 let err = r.result.expect_err(name);
@@ -1603,7 +1615,11 @@ mod tests {
             let r = read("truncated.json.gz");
             let err = r.result.expect_err("truncated");
             assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
-            assert!(!r.items.is_empty() && r.items.len() < 400, "{}", r.items.len());
+            assert!(
+                !r.items.is_empty() && r.items.len() < 400,
+                "{}",
+                r.items.len()
+            );
             // In file order, none missing before the cut.
             for (i, item) in r.items.iter().enumerate() {
                 assert_eq!(item.event_id, format!("good-{i:04}"));
@@ -1626,7 +1642,10 @@ mod tests {
         fn invalid_utf8_stops_the_file_after_what_came_before() {
             let r = read("invalid-utf8.json.gz");
             let err = r.result.expect_err("not UTF-8");
-            assert!(err.to_string().contains("not a CloudTrail log file"), "{err}");
+            assert!(
+                err.to_string().contains("not a CloudTrail log file"),
+                "{err}"
+            );
             assert_eq!(ids(&r.items), ["good-0000"]);
         }
 
@@ -1649,7 +1668,10 @@ mod tests {
         fn maps_dynamodb_cannot_store_are_left_out_with_a_marker() {
             let r = read("dynamodb-unstorable.json.gz");
             r.result.expect("readable");
-            assert_eq!(ids(&r.items), ["params-40-deep", "params-empty-key", "good-0002"]);
+            assert_eq!(
+                ids(&r.items),
+                ["params-40-deep", "params-empty-key", "good-0002"]
+            );
             assert_eq!(
                 r.items[0].omitted["requestParameters"].reason,
                 "nested deeper than DynamoDB's 32 levels"

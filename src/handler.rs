@@ -417,10 +417,10 @@ mod tests {
     async fn every_event_is_written_and_counted() {
         let ingestor = Ingestor::new(store(&[(KEY, log(60))]), MemTable::default(), "t", retry());
         let summary = ingestor
-            .handle_s3_event(&notification(&[
-                (KEY, 10),
-                ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10),
-            ]), None)
+            .handle_s3_event(
+                &notification(&[(KEY, 10), ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10)]),
+                None,
+            )
             .await
             .expect("succeeds");
         assert_eq!(
@@ -565,7 +565,11 @@ mod tests {
             .await
             .expect("a missing object is no failure");
         assert_eq!(
-            (summary.objects_ingested, summary.objects_skipped, summary.items_written),
+            (
+                summary.objects_ingested,
+                summary.objects_skipped,
+                summary.items_written
+            ),
             (1, 1, 2)
         );
         let object = ObjectRef {
@@ -598,7 +602,10 @@ mod tests {
             "stops 3 s (the default margin) before the deadline: {took:?}"
         );
         assert!(err.to_string().contains("deadline"), "{err}");
-        assert!(*ingestor.writer.calls.lock().expect("lock") > 3, "throttling is not counted");
+        assert!(
+            *ingestor.writer.calls.lock().expect("lock") > 3,
+            "throttling is not counted"
+        );
     }
 
     #[tokio::test]

@@ -180,9 +180,7 @@ pub fn storage_problem(value: &Value, level: usize) -> Option<&'static str> {
         return Some("nested deeper than DynamoDB's 32 levels");
     }
     match value {
-        Value::Array(items) => items
-            .iter()
-            .find_map(|v| storage_problem(v, level + 1)),
+        Value::Array(items) => items.iter().find_map(|v| storage_problem(v, level + 1)),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             if k.is_empty() {
                 Some("a map key is empty, which DynamoDB cannot store")
