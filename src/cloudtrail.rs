@@ -70,7 +70,7 @@ pub enum ParseError {
     /// One record is larger than [`Limits::max_record_bytes`] (CloudTrail writes no such
     /// record): reading stopped there.
     #[error(
-        "record {record} is larger than {limit} bytes (MAX_RECORD_BYTES): reading stopped there"
+        "record {record} (counted from the end of the one before) is larger than {limit} bytes (MAX_RECORD_BYTES): reading stopped there"
     )]
     RecordTooLarge {
         /// The record's position in the file, from 1.

@@ -18,7 +18,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::cloudtrail::{Format, Limits};
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
-use crate::error::{IngestError, InvocationError, ReadErrorKind};
+use crate::error::{IngestError, InvocationError, ReadError, ReadErrorKind};
 use crate::extract::{self, FileStats, Filters};
 use crate::notification::{self, Disposition, ObjectRef};
 use crate::s3::ObjectStore;
@@ -250,7 +250,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         let source = name.clone();
         let filters = self.filters.clone();
         let limits = self.limits;
-        let (file, items, parsed) = tokio::task::spawn_blocking(move || {
+        let parse = tokio::task::spawn_blocking(move || {
             let mut items = Vec::new();
             let (stats, parsed) = extract::extract_log_with(
                 reader,
@@ -261,15 +261,33 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 |item| items.push(item),
             );
             (stats, items, parsed)
-        })
-        .await
-        .map_err(|e| IngestError::Internal {
+        });
+        let retry = self.retry.until(deadline);
+        // A body that stalls must not run into the Lambda timeout either: stop reading when
+        // only the margin is left, and say so. (The reading thread ends with its connection.)
+        let joined = if deadline.is_some() {
+            let stop = tokio::time::Instant::from_std(retry.stop_time(Instant::now()));
+            tokio::time::timeout_at(stop, parse)
+                .await
+                .map_err(|_| IngestError::Read {
+                    object: name.clone(),
+                    cause: ReadError {
+                        kind: ReadErrorKind::Transient,
+                        message: "still reading when the invocation's deadline was near \
+                                  (DEADLINE_MARGIN_MS is kept to report this): the object \
+                                  arrives too slowly"
+                            .into(),
+                    },
+                })?
+        } else {
+            parse.await
+        };
+        let (file, items, parsed) = joined.map_err(|e| IngestError::Internal {
             object: name.clone(),
             message: format!("parser task failed: {e}"),
         })?;
         summary.file = file;
         // Write what was read even when the file broke half-way: it is real, and idempotent.
-        let retry = self.retry.until(deadline);
         let written = dynamodb::write_all(&self.writer, &self.table, items, &retry).await;
         match written {
             Ok(WriteStats { items, calls, .. }) => {

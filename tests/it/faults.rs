@@ -475,6 +475,44 @@ async fn endless_throttling_is_reported_before_the_lambda_deadline() {
 }
 
 #[tokio::test]
+async fn a_stalled_body_is_reported_before_the_lambda_deadline() {
+    let base = baseline().await;
+    let table = stack::fresh_table().await;
+    let (ddb, s3p) = proxies(Faults::none(), Faults::always(Fault::StallBody), 11);
+    let lambda = Lambda::start_with_env(
+        &table,
+        &env_with(&s3p, &ddb, &[("DEADLINE_MARGIN_MS", "2000")]),
+    );
+    let budget = Duration::from_secs(6);
+    let started = Instant::now();
+    let error = lambda
+        .invoke_with_budget(base.event.clone(), budget)
+        .await
+        .expect_err("the body never ends");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < budget - Duration::from_millis(1500),
+        "reported {took:?} into a {budget:?} budget with a 2 s margin: {error}"
+    );
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("still reading when the invocation's deadline was near"),
+        "{error}"
+    );
+    assert!(
+        message.contains(&format!("s3://{}/{LOG_KEY}", base.bucket)),
+        "{error}"
+    );
+    assert_eq!(error["errorType"], json!("ObjectReadFailed"), "{error}");
+    s3p.heal();
+    lambda
+        .invoke(base.event.clone())
+        .await
+        .unwrap_or_else(|e| panic!("after the stall: {e}\n{}", lambda.logs()));
+    assert_eq!(table_items(&table).await, base.items);
+}
+
+#[tokio::test]
 async fn server_errors_stop_after_the_attempts_with_time_to_spare() {
     let base = baseline().await;
     let table = stack::fresh_table().await;
@@ -660,7 +698,7 @@ async fn lambda_handles_the_hostile_corpus() {
         ),
         fails(
             "huge-record.json.gz",
-            "record 2 is larger than 33554432 bytes (MAX_RECORD_BYTES)",
+            "record 2 (counted from the end of the one before) is larger than 33554432 bytes (MAX_RECORD_BYTES)",
             &["good-0004"],
         ),
         ok("record-not-object.json.gz", &["good-0000"], 5),

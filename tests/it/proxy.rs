@@ -51,6 +51,8 @@ pub enum Fault {
     SlowDown,
     /// S3: forward, then send the headers and only part of the body, and close.
     CutBody,
+    /// S3: forward, then send the headers and part of the body, and nothing more for a minute.
+    StallBody,
 }
 
 /// A schedule: each targeted request gets one fault, drawn with these weights (the rest of
@@ -522,6 +524,15 @@ async fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
             "Please reduce your request rate.",
             &resource,
         ),
+        Fault::StallBody => {
+            let response = forward(state, &request, &request.body).await?;
+            let mut partial = response.head(None);
+            partial.extend_from_slice(&response.body[..response.body.len() / 2]);
+            client.write_all(&partial).await?;
+            client.flush().await?;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Ok(());
+        }
         Fault::CutBody => {
             let response = forward(state, &request, &request.body).await?;
             let keep = if response.body.len() > 1 {
