@@ -495,7 +495,7 @@ pub async fn ingest<S: ObjectStore, W: BatchWriter>(
 ) -> bool {
     let mut results = stream::iter(objects)
         .take_while(|_| std::future::ready(!stop.load(Ordering::SeqCst)))
-        .map(|object| async move { (object, ingestor.ingest(object).await) })
+        .map(|object| async move { (object, ingestor.ingest(object, None).await) })
         .buffer_unordered(concurrency.max(1));
     let mut finished = 0;
     while let Some((object, result)) = results.next().await {

@@ -9,9 +9,18 @@
 //! The Lambda reads only the delivery format ([`Format::Delivery`]). The CLI also takes the
 //! shapes people keep on disk ([`Format::Any`]): bare arrays, single records, JSON lines,
 //! EventBridge envelopes and `lookup-events` output.
+//!
+//! Hostile input is bounded ([`Limits`]): the decompressed stream stops with an error past
+//! `max_decompressed_bytes` (a decompression bomb never gets further than that, and is never
+//! held in memory), and a single record is refused past `max_record_bytes` (a record is held in
+//! memory while it is handed over). Nesting costs no stack here: records are captured as raw
+//! text by serde_json's iterative skipper, whatever their depth; the extractor then rejects the
+//! records it cannot store.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -24,12 +33,53 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Read buffer size for both the compressed and the decompressed stream.
 const BUF_SIZE: usize = 64 * 1024;
 
+/// Size limits of the reader, against decompression bombs and absurd records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes a file may decompress to (`MAX_DECOMPRESSED_BYTES`, default 2 GiB; for a
+    /// plain file, its size). CloudTrail delivers a file every 5 minutes per region and account;
+    /// real ones stay far below this.
+    pub max_decompressed_bytes: u64,
+    /// The largest single record (`MAX_RECORD_BYTES`, default 32 MiB). CloudTrail leaves out
+    /// `requestParameters` and `responseElements` above 100 KB, so real records are small.
+    pub max_record_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_decompressed_bytes: 2 * 1024 * 1024 * 1024,
+            max_record_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
 /// Why a log file could not be read as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     /// The object holds no bytes at all.
     #[error("the file is empty")]
     Empty,
+    /// The file decompresses to more than [`Limits::max_decompressed_bytes`]: reading stopped
+    /// there (a decompression bomb, or not a CloudTrail log file).
+    #[error(
+        "the file decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES): reading stopped there"
+    )]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// One record is larger than [`Limits::max_record_bytes`] (CloudTrail writes no such
+    /// record): reading stopped there.
+    #[error(
+        "record {record} (counted from the end of the one before) is larger than {limit} bytes (MAX_RECORD_BYTES): reading stopped there"
+    )]
+    RecordTooLarge {
+        /// The record's position in the file, from 1.
+        record: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Reading or decompressing failed (a broken connection, a corrupt or truncated gzip stream).
     #[error("read failed{}: {cause}", if *.gzip { " (gzip)" } else { "" })]
     Read {
@@ -94,9 +144,23 @@ where
 /// # Errors
 /// As [`for_each_record`]; with [`Format::Any`], a document of none of the shapes is a format
 /// error, and so is a record that is not valid JSON.
-pub fn read_records<R, F>(
+pub fn read_records<R, F>(input: R, format: Format, on_record: F) -> Result<ParseStats, ParseError>
+where
+    R: Read + Send,
+    F: FnMut(&RawValue),
+{
+    read_records_with(input, format, &Limits::default(), on_record)
+}
+
+/// [`read_records`] within `limits`.
+///
+/// # Errors
+/// As [`read_records`], and [`ParseError::TooLarge`] / [`ParseError::RecordTooLarge`] when a
+/// limit is passed (the records before it were handed over).
+pub fn read_records_with<R, F>(
     input: R,
     format: Format,
+    limits: &Limits,
     mut on_record: F,
 ) -> Result<ParseStats, ParseError>
 where
@@ -107,6 +171,7 @@ where
     let stats = read_selected(
         input,
         format,
+        limits,
         |_| true,
         |bytes| {
             if invalid.is_some() {
@@ -135,14 +200,15 @@ where
 /// delivery file (the caller parses them; it may find them malformed).
 ///
 /// Where a second core is available, decompression runs on its own thread, ahead of the scan,
-/// through a bounded queue of buffers: memory stays flat whatever the file size.
+/// through a bounded queue of buffers: memory stays flat whatever the file size. `limits`
+/// bound the decompressed size and the size of one record.
 ///
 /// # Errors
-/// As [`for_each_record`]; `stats.records` is then not returned, but `select` has seen every
-/// record before the failure.
+/// As [`read_records_with`]; `select` has seen every record before the failure.
 pub fn read_selected<R, S, F>(
     input: R,
     format: Format,
+    limits: &Limits,
     mut select: S,
     mut on_record: F,
 ) -> Result<ParseStats, ParseError>
@@ -177,9 +243,9 @@ where
     // One byte read so far is ambiguous only for 0x1f, which is not valid JSON either: reading it
     // as plain text still ends in a clear format error.
     let records = if gzip {
-        read_delivery(MultiGzDecoder::new(raw), gzip, format, &mut pick)?
+        read_delivery(MultiGzDecoder::new(raw), gzip, format, limits, &mut pick)?
     } else {
-        read_delivery(raw, gzip, format, &mut pick)?
+        read_delivery(raw, gzip, format, limits, &mut pick)?
     };
     Ok(ParseStats {
         gzip,
@@ -199,21 +265,40 @@ fn read_delivery<D: Read + Send>(
     decoded: D,
     gzip: bool,
     format: Format,
+    limits: &Limits,
     pick: &mut impl FnMut(&[u8]),
 ) -> Result<u64, ParseError> {
-    let read_error = |cause: io::Error| ParseError::Read { gzip, cause };
-    let format_error = |e: scan::ScanError| ParseError::Format {
-        gzip,
-        cause: <serde_json::Error as de::Error>::custom(e),
+    let read_error = |cause: io::Error| match cause
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<LimitExceeded>())
+    {
+        Some(LimitExceeded::Total(limit)) => ParseError::TooLarge { limit: *limit },
+        Some(LimitExceeded::Record { record, limit }) => ParseError::RecordTooLarge {
+            record: *record,
+            limit: *limit,
+        },
+        None => ParseError::Read { gzip, cause },
+    };
+    let format_error = |e: scan::ScanError| match e {
+        ScanError::RecordTooLarge { record, limit } => ParseError::RecordTooLarge { record, limit },
+        e => ParseError::Format {
+            gzip,
+            cause: <serde_json::Error as de::Error>::custom(e),
+        },
     };
     // Decide on the first bytes, on this thread, whether the fast path applies.
     let mut scanner = match format {
         Format::Delivery => RecordScanner::new(),
         Format::Any => RecordScanner::concatenated(),
-    };
+    }
+    .with_record_limit(limits.max_record_bytes);
     let mut chunk = vec![0; CHUNK];
     let mut decoded = Chunker {
-        reader: decoded,
+        reader: TotalCap {
+            inner: decoded,
+            limit: limits.max_decompressed_bytes,
+            total: 0,
+        },
         pending: None,
     };
     let not_delivery = loop {
@@ -233,12 +318,19 @@ fn read_delivery<D: Read + Send>(
     };
     if not_delivery {
         let consumed = scanner.into_consumed();
-        let rest = io::Cursor::new(consumed).chain(decoded.reader);
-        let reader = BufReader::with_capacity(BUF_SIZE, rest);
+        let rest = io::Cursor::new(consumed).chain(decoded.reader.inner);
+        let meter = Meter::new(limits);
+        let reader = BufReader::with_capacity(
+            BUF_SIZE,
+            Capped {
+                inner: rest,
+                meter: meter.clone(),
+            },
+        );
         let hand_over = |r: &RawValue| pick(r.get().as_bytes());
         let parsed = match format {
-            Format::Delivery => parse_records(reader, hand_over),
-            Format::Any => parse_any(reader, hand_over),
+            Format::Delivery => parse_records(reader, &meter, hand_over),
+            Format::Any => parse_any(reader, &meter, hand_over),
         };
         return parsed.map_err(|e| classify(e, gzip));
     }
@@ -281,6 +373,30 @@ fn read_delivery<D: Read + Send>(
             let _ = empty_tx.send(buf);
         }
     })
+}
+
+/// Stops a decoded stream one byte past [`Limits::max_decompressed_bytes`] (a decompression
+/// bomb): the fast path's own counter, owned by the decoder thread.
+struct TotalCap<R> {
+    inner: R,
+    limit: u64,
+    total: u64,
+}
+
+impl<R: Read> Read for TotalCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.total > self.limit {
+            return Err(io::Error::other(LimitExceeded::Total(self.limit)));
+        }
+        let room = self.limit - self.total + 1;
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..len])?;
+        self.total += n as u64;
+        if self.total > self.limit {
+            return Err(io::Error::other(LimitExceeded::Total(self.limit)));
+        }
+        Ok(n)
+    }
 }
 
 /// A reader read in large chunks, keeping an error back until the bytes read before it have
@@ -327,9 +443,90 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// Counts the decoded bytes, overall and since the current record started, shared between the
+/// reader that enforces the [`Limits`] and the visitors that say where records start.
+#[derive(Clone)]
+struct Meter {
+    limits: Limits,
+    /// Decoded bytes read so far.
+    total: Rc<Cell<u64>>,
+    /// `(position of the record in the file, decoded bytes when it started)` while a record is
+    /// being read.
+    record: Rc<Cell<Option<(u64, u64)>>>,
+}
+
+impl Meter {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            limits: *limits,
+            total: Rc::new(Cell::new(0)),
+            record: Rc::new(Cell::new(None)),
+        }
+    }
+
+    /// Record number `n` (from 1) starts here. The count includes the reader's read-ahead (at
+    /// most one buffer), which is precise enough for a limit.
+    fn record_starts(&self, n: u64) {
+        self.record.set(Some((n, self.total.get())));
+    }
+
+    /// No record is being read (between records, or the array ended).
+    fn records_end(&self) {
+        self.record.set(None);
+    }
+}
+
+/// The error a [`Capped`] reader raises when a limit is passed; found again in the JSON error.
+#[derive(Debug, thiserror::Error)]
+enum LimitExceeded {
+    #[error("decompressed size limit of {0} bytes passed")]
+    Total(u64),
+    #[error("record {record} passed the record size limit of {limit} bytes")]
+    Record { record: u64, limit: u64 },
+}
+
+/// Enforces the [`Limits`] on the decoded stream.
+struct Capped<R> {
+    inner: R,
+    meter: Meter,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let limits = self.meter.limits;
+        let total = self.meter.total.get();
+        if total > limits.max_decompressed_bytes {
+            return Err(io::Error::other(LimitExceeded::Total(
+                limits.max_decompressed_bytes,
+            )));
+        }
+        // Never read more than one byte past the limit, so a bomb stops right there.
+        let room = limits.max_decompressed_bytes - total + 1;
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..len])?;
+        let total = total + n as u64;
+        self.meter.total.set(total);
+        if total > limits.max_decompressed_bytes {
+            return Err(io::Error::other(LimitExceeded::Total(
+                limits.max_decompressed_bytes,
+            )));
+        }
+        if let Some((record, started)) = self.meter.record.get()
+            && total - started > limits.max_record_bytes
+        {
+            return Err(io::Error::other(LimitExceeded::Record {
+                record,
+                limit: limits.max_record_bytes,
+            }));
+        }
+        Ok(n)
+    }
+}
+
 /// Parses the decoded delivery document from `reader`.
 fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
     reader: R,
+    meter: &Meter,
     mut on_record: F,
 ) -> Result<u64, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_reader(reader);
@@ -337,6 +534,7 @@ fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
         &mut de,
         LogVisitor {
             on_record: &mut on_record,
+            meter,
         },
     )?;
     de.end()?;
@@ -344,24 +542,32 @@ fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
 }
 
 /// Separates I/O and decompression failures (the stream broke) from format errors (the bytes
-/// are not what we expect).
+/// are not what we expect), and limits from both.
 fn classify(source: serde_json::Error, gzip: bool) -> ParseError {
     if source.is_io() {
-        ParseError::Read {
-            gzip,
-            cause: source.into(),
-        }
-    } else {
-        ParseError::Format {
-            gzip,
-            cause: source,
-        }
+        let cause = io::Error::from(source);
+        return match cause
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<LimitExceeded>())
+        {
+            Some(LimitExceeded::Total(limit)) => ParseError::TooLarge { limit: *limit },
+            Some(LimitExceeded::Record { record, limit }) => ParseError::RecordTooLarge {
+                record: *record,
+                limit: *limit,
+            },
+            None => ParseError::Read { gzip, cause },
+        };
+    }
+    ParseError::Format {
+        gzip,
+        cause: source,
     }
 }
 
 /// Visits the top-level object, looking for `Records`.
 struct LogVisitor<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
@@ -380,6 +586,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
                 }
                 records = Some(map.next_value_seed(RecordsSeed {
                     on_record: &mut *self.on_record,
+                    meter: self.meter,
                 })?);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -392,6 +599,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for LogVisitor<'_, F> {
 /// Streams the `Records` array, one record at a time.
 struct RecordsSeed<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for RecordsSeed<'_, F> {
@@ -411,10 +619,14 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut count = 0;
+        self.meter.record_starts(1);
         while let Some(record) = seq.next_element::<Box<RawValue>>()? {
+            self.meter.records_end();
             (self.on_record)(&record);
             count += 1;
+            self.meter.record_starts(count + 1);
         }
+        self.meter.records_end();
         Ok(count)
     }
 }
@@ -423,6 +635,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for RecordsSeed<'_, F> {
 /// document) and hands the records each one holds to `on_record`.
 fn parse_any<R: BufRead, F: FnMut(&RawValue)>(
     mut reader: R,
+    meter: &Meter,
     mut on_record: F,
 ) -> Result<u64, serde_json::Error> {
     let mut count = 0;
@@ -454,14 +667,22 @@ fn parse_any<R: BufRead, F: FnMut(&RawValue)>(
                 &mut de,
                 ElementsSeed {
                     on_record: &mut on_record,
+                    meter,
                 },
             )?,
-            b'{' => de::Deserializer::deserialize_map(
-                &mut de,
-                AnyDocument {
-                    on_record: &mut on_record,
-                },
-            )?,
+            b'{' => {
+                // A top-level object is one record unless it holds `Records` or `Events`.
+                meter.record_starts(count + 1);
+                let n = de::Deserializer::deserialize_map(
+                    &mut de,
+                    AnyDocument {
+                        on_record: &mut on_record,
+                        meter,
+                    },
+                )?;
+                meter.records_end();
+                n
+            }
             _ => {
                 return Err(de::Error::invalid_type(
                     de::Unexpected::Other("a value that is not an object or an array"),
@@ -509,6 +730,7 @@ fn hand_over<F: FnMut(&RawValue)>(value: &RawValue, on_record: &mut F) -> u64 {
 /// members once they have all been read.
 struct AnyDocument<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
@@ -523,8 +745,10 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
         let mut members: Vec<(String, Box<RawValue>)> = Vec::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
             if (key == "Records" || key == "Events") && streamed.is_none() {
+                self.meter.records_end();
                 streamed = Some(map.next_value_seed(ElementsSeed {
                     on_record: &mut *self.on_record,
+                    meter: self.meter,
                 })?);
             } else {
                 let value = map.next_value::<Box<RawValue>>()?;
@@ -552,6 +776,7 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for AnyDocument<'_, F> {
 /// Streams an array whose elements are records (or envelopes of records).
 struct ElementsSeed<'f, F> {
     on_record: &'f mut F,
+    meter: &'f Meter,
 }
 
 impl<'de, F: FnMut(&RawValue)> DeserializeSeed<'de> for ElementsSeed<'_, F> {
@@ -571,9 +796,15 @@ impl<'de, F: FnMut(&RawValue)> Visitor<'de> for ElementsSeed<'_, F> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut count = 0;
+        let mut elements = 0;
+        self.meter.record_starts(1);
         while let Some(element) = seq.next_element::<Box<RawValue>>()? {
+            self.meter.records_end();
             count += hand_over(&element, self.on_record);
+            elements += 1;
+            self.meter.record_starts(elements + 1);
         }
+        self.meter.records_end();
         Ok(count)
     }
 }
@@ -835,8 +1066,14 @@ mod tests {
         ] {
             let collect = |format| {
                 let mut seen = Vec::new();
-                let stats = read_selected(&doc[..], format, |_| true, |r| seen.push(r.to_vec()))
-                    .expect("reads");
+                let stats = read_selected(
+                    &doc[..],
+                    format,
+                    &Limits::default(),
+                    |_| true,
+                    |r| seen.push(r.to_vec()),
+                )
+                .expect("reads");
                 (stats.records, seen)
             };
             let (fast, fast_records) = collect(Format::Delivery);
@@ -847,6 +1084,64 @@ mod tests {
         }
     }
 
+    /// `members` gzip members, each of `block` spaces (the first opening a delivery document):
+    /// a few KB that inflate to `members * block` bytes.
+    fn bomb(members: usize, block: usize) -> Vec<u8> {
+        let mut head = b"{\"Records\":[{\"a\":1}".to_vec();
+        head.resize(block, b' ');
+        let mut out = gzip(&head);
+        let spaces = gzip(&vec![b' '; block]);
+        for _ in 1..members {
+            out.extend_from_slice(&spaces);
+        }
+        out
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        let gz = bomb(64, 1 << 20);
+        assert!(gz.len() < 100_000, "{}", gz.len());
+        let limits = Limits {
+            max_decompressed_bytes: 8 << 20,
+            ..Limits::default()
+        };
+        let mut seen = 0;
+        let err = read_records_with(gz.as_slice(), Format::Delivery, &limits, |_| seen += 1)
+            .expect_err("too large");
+        assert!(
+            matches!(err, ParseError::TooLarge { limit } if limit == 8 << 20),
+            "{err}"
+        );
+        assert!(err.to_string().contains("MAX_DECOMPRESSED_BYTES"), "{err}");
+        assert_eq!(seen, 1, "the record before the bomb was handed over");
+        // Under the limit, the same file is only whitespace away from its end.
+        let mut whole = bomb(4, 1 << 10);
+        whole.extend(gzip(b"]}"));
+        let limits = Limits {
+            max_decompressed_bytes: 5 << 10,
+            ..Limits::default()
+        };
+        let stats =
+            read_records_with(whole.as_slice(), Format::Delivery, &limits, |_| {}).expect("fits");
+        assert_eq!(stats.records, 1);
+    }
+
+    #[test]
+    fn the_decompression_limit_applies_to_plain_files_and_the_any_format() {
+        let limits = Limits {
+            max_decompressed_bytes: 100,
+            ..Limits::default()
+        };
+        let mut doc = b"{\"Records\":[".to_vec();
+        doc.resize(200, b' ');
+        doc.extend_from_slice(b"]}");
+        for format in [Format::Delivery, Format::Any] {
+            let err =
+                read_records_with(doc.as_slice(), format, &limits, |_| {}).expect_err("too large");
+            assert!(matches!(err, ParseError::TooLarge { limit: 100 }), "{err}");
+        }
+    }
+
     #[test]
     fn records_turned_down_are_counted_not_handed_over() {
         let doc = br#"{"Records":[{"n":1},{"n":2},{"n":3},{"n":4}]}"#;
@@ -854,7 +1149,8 @@ mod tests {
         let stats = read_selected(
             &doc[..],
             Format::Delivery,
-            |r| r.ends_with(b"2}") || r.ends_with(b"4}"),
+            &Limits::default(),
+            |r: &[u8]| r.ends_with(b"2}") || r.ends_with(b"4}"),
             |r| {
                 seen.push(String::from_utf8_lossy(r).into_owned());
             },
@@ -879,6 +1175,7 @@ mod tests {
         let stats = read_selected(
             &gz[..],
             Format::Delivery,
+            &Limits::default(),
             |_| true,
             |r| {
                 let text = String::from_utf8_lossy(r);
@@ -897,5 +1194,44 @@ mod tests {
         assert_eq!(stats.records, made.records);
         assert_eq!(stats.bytes, gz.len() as u64);
         assert!(in_order, "records arrive in file order");
+    }
+
+    #[test]
+    fn a_record_over_the_record_limit_stops_the_file() {
+        let limits = Limits {
+            max_record_bytes: 256 << 10,
+            ..Limits::default()
+        };
+        let small = r#"{"eventID":"1"}"#;
+        let big = format!(r#"{{"eventID":"2","blob":"{}"}}"#, "x".repeat(1 << 20));
+        let doc = format!(r#"{{"Records":[{small},{big},{small}]}}"#);
+        for format in [Format::Delivery, Format::Any] {
+            let mut seen = Vec::new();
+            let err = read_records_with(gzip(doc.as_bytes()).as_slice(), format, &limits, |r| {
+                seen.push(r.get().len());
+            })
+            .expect_err("too large");
+            assert!(
+                matches!(err, ParseError::RecordTooLarge { record: 2, limit } if limit == 256 << 10),
+                "{err}"
+            );
+            assert_eq!(seen, [small.len()]);
+        }
+        // Members around Records are not records: they are skipped whatever their size.
+        let doc = format!(r#"{{"digest":{big},"Records":[{small}]}}"#);
+        let stats = read_records_with(doc.as_bytes(), Format::Delivery, &limits, |_| {})
+            .expect("a big member that is not a record is fine");
+        assert_eq!(stats.records, 1);
+    }
+
+    #[test]
+    fn nesting_thousands_of_levels_deep_costs_no_stack() {
+        let depth = 200_000;
+        let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let doc = format!(r#"{{"x":{deep},"Records":[{deep},{{"a":{deep}}}]}}"#);
+        let mut seen = Vec::new();
+        let stats = for_each_record(doc.as_bytes(), |r| seen.push(r.get().len())).expect("parses");
+        assert_eq!(stats.records, 2);
+        assert_eq!(seen, [deep.len(), deep.len() + 6]);
     }
 }

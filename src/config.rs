@@ -4,6 +4,11 @@
 //! |---|---|---|
 //! | `TABLE_NAME` | (required) | the DynamoDB table |
 //! | `WRITE_MAX_ATTEMPTS`, `WRITE_BACKOFF_BASE_MS`, `WRITE_BACKOFF_MAX_MS` | 10, 50, 5000 | write retries ([`RetryPolicy`]) |
+//! | `WRITE_MAX_ELAPSED_MS` | 600000 | give up on a batch after this long (the Lambda deadline usually comes first) |
+//! | `WRITE_ATTEMPT_TIMEOUT_MS` | 10000 | one BatchWriteItem call that takes longer is abandoned and retried |
+//! | `DEADLINE_MARGIN_MS` | 3000 | time kept before the Lambda deadline to report a failure |
+//! | `MAX_DECOMPRESSED_BYTES` | 2147483648 (2 GiB) | a log file that inflates past this is refused ([`Limits`]) |
+//! | `MAX_RECORD_BYTES` | 33554432 (32 MiB) | a single record larger than this is refused |
 //! | `INCLUDE_SERVICE_ACTIONS` | false | also store the EC2 calls Auto Scaling makes itself |
 //! | `EXCLUDE_READ_ONLY` | false | drop events with `readOnly` true |
 //! | `EVENT_NAMES_INCLUDE` | empty (all) | comma-separated event names: keep only these |
@@ -12,8 +17,9 @@
 //! Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); an empty value
 //! is the default.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use crate::cloudtrail::Limits;
 use crate::extract::Filters;
 
 /// Settings of the ingestion.
@@ -30,18 +36,45 @@ pub struct Config {
     pub retention_days: u32,
     /// BatchWriteItem calls in flight per object (`WRITE_CONCURRENCY`, default 4).
     pub write_concurrency: usize,
+    /// Size limits of the log file reader.
+    pub limits: Limits,
 }
 
-/// Exponential backoff with full jitter for BatchWriteItem calls.
+/// Exponential backoff with full jitter for BatchWriteItem calls, and when to stop.
+///
+/// Two kinds of failed calls are told apart:
+/// * throttling (`ProvisionedThroughputExceededException`, `ThrottlingException`,
+///   `RequestLimitExceeded`, items left in `UnprocessedItems`) means "slower", not "broken": it
+///   is retried with backoff for as long as time allows, and never counts against
+///   `max_attempts`;
+/// * other retryable failures (HTTP 5xx, broken connections, timed-out calls) count: a batch
+///   that fails `max_attempts` times in a row of those is given up.
+///
+/// Time bounds both: a batch is given up when the next wait would end past the stop time, the
+/// earlier of `max_elapsed` after the write started and the invocation's deadline (the Lambda
+/// context's) minus `deadline_margin`, so the function still has time to report the failure
+/// itself instead of being cut off by the Lambda timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Calls per batch, first one included (`WRITE_MAX_ATTEMPTS`, default 10).
+    /// Calls per batch that may fail with a non-throttling error, first one included
+    /// (`WRITE_MAX_ATTEMPTS`, default 10).
     pub max_attempts: u32,
     /// Backoff base (`WRITE_BACKOFF_BASE_MS`, default 50 ms): attempt n waits a random time in
     /// `[0, min(max_delay, base * 2^n))`.
     pub base_delay: Duration,
     /// Backoff ceiling (`WRITE_BACKOFF_MAX_MS`, default 5 s).
     pub max_delay: Duration,
+    /// Longest time spent writing one object's items (`WRITE_MAX_ELAPSED_MS`, default 10 min;
+    /// what bounds the CLI, which has no deadline).
+    pub max_elapsed: Duration,
+    /// Longest time one call may take before it is abandoned and retried (its outcome unknown,
+    /// which is harmless: writes are idempotent) (`WRITE_ATTEMPT_TIMEOUT_MS`, default 10 s).
+    pub attempt_timeout: Duration,
+    /// Time kept before the deadline to report a failure (`DEADLINE_MARGIN_MS`, default 3 s).
+    pub deadline_margin: Duration,
+    /// When the invocation must have answered (the Lambda context's deadline), if any. Set per
+    /// invocation with [`RetryPolicy::until`].
+    pub deadline: Option<Instant>,
 }
 
 impl Default for RetryPolicy {
@@ -50,6 +83,10 @@ impl Default for RetryPolicy {
             max_attempts: 10,
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(5),
+            max_elapsed: Duration::from_secs(600),
+            attempt_timeout: Duration::from_secs(10),
+            deadline_margin: Duration::from_secs(3),
+            deadline: None,
         }
     }
 }
@@ -69,6 +106,40 @@ impl RetryPolicy {
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(fastrand::u64(0..=millis))
     }
+
+    /// The same policy for an invocation that must answer by `deadline` (`None`: no deadline).
+    #[must_use]
+    pub fn until(self, deadline: Option<Instant>) -> Self {
+        Self { deadline, ..self }
+    }
+
+    /// When a write that starts at `started` must stop retrying: `max_elapsed` after it, or the
+    /// deadline less the margin, whichever comes first.
+    #[must_use]
+    pub fn stop_time(&self, started: Instant) -> Instant {
+        let by_elapsed = started + self.max_elapsed;
+        match self.deadline {
+            Some(deadline) => {
+                let by_deadline = deadline
+                    .checked_sub(self.deadline_margin)
+                    .unwrap_or(started)
+                    .max(started);
+                by_elapsed.min(by_deadline)
+            }
+            None => by_elapsed,
+        }
+    }
+}
+
+/// The [`Instant`] of a wall-clock deadline given in milliseconds since the Unix epoch (the
+/// Lambda context's `deadline`); a deadline already past is now.
+#[must_use]
+pub fn instant_at_epoch_ms(deadline_ms: u64) -> Instant {
+    let now = Instant::now();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    now + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 /// A setting that is missing or malformed.
@@ -123,10 +194,26 @@ impl Config {
         let max_attempts = number("WRITE_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
         let write_concurrency =
             usize::try_from(number("WRITE_CONCURRENCY", 4)?).unwrap_or(usize::MAX);
+        let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            number(name, default).map(Duration::from_millis)
+        };
         let retry = RetryPolicy {
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
-            base_delay: Duration::from_millis(number("WRITE_BACKOFF_BASE_MS", 50)?),
-            max_delay: Duration::from_millis(number("WRITE_BACKOFF_MAX_MS", 5000)?),
+            base_delay: millis("WRITE_BACKOFF_BASE_MS", defaults.base_delay)?,
+            max_delay: millis("WRITE_BACKOFF_MAX_MS", defaults.max_delay)?,
+            max_elapsed: millis("WRITE_MAX_ELAPSED_MS", defaults.max_elapsed)?,
+            attempt_timeout: millis("WRITE_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout)?,
+            deadline_margin: millis("DEADLINE_MARGIN_MS", defaults.deadline_margin)?,
+            deadline: None,
+        };
+        let default_limits = Limits::default();
+        let limits = Limits {
+            max_decompressed_bytes: number(
+                "MAX_DECOMPRESSED_BYTES",
+                default_limits.max_decompressed_bytes,
+            )?,
+            max_record_bytes: number("MAX_RECORD_BYTES", default_limits.max_record_bytes)?,
         };
         let flag = |name: &'static str| -> Result<bool, ConfigError> {
             match lookup(name) {
@@ -167,6 +254,7 @@ impl Config {
             filters,
             retention_days,
             write_concurrency,
+            limits,
         })
     }
 }
@@ -206,6 +294,7 @@ mod tests {
         assert_eq!(c.table_name, "events");
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.filters, Filters::default());
+        assert_eq!(c.limits.max_decompressed_bytes, 2 * 1024 * 1024 * 1024);
         assert_eq!(c.retention_days, 0, "events are kept forever by default");
     }
 
@@ -309,6 +398,58 @@ mod tests {
         let err = from(&[("TABLE_NAME", "t"), ("WRITE_MAX_ATTEMPTS", "zero")]).expect_err("bad");
         assert!(err.to_string().contains("WRITE_MAX_ATTEMPTS"), "{err}");
         assert!(from(&[("TABLE_NAME", "t"), ("WRITE_BACKOFF_BASE_MS", "0")]).is_err());
+        let c = from(&[
+            ("TABLE_NAME", "t"),
+            ("WRITE_MAX_ELAPSED_MS", "2000"),
+            ("WRITE_ATTEMPT_TIMEOUT_MS", "300"),
+            ("DEADLINE_MARGIN_MS", "1500"),
+            ("MAX_DECOMPRESSED_BYTES", "1048576"),
+            ("MAX_RECORD_BYTES", "4096"),
+        ])
+        .expect("valid");
+        assert_eq!(c.retry.max_elapsed, Duration::from_secs(2));
+        assert_eq!(c.retry.attempt_timeout, Duration::from_millis(300));
+        assert_eq!(c.retry.deadline_margin, Duration::from_millis(1500));
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_decompressed_bytes: 1_048_576,
+                max_record_bytes: 4096
+            }
+        );
+        let err = from(&[("TABLE_NAME", "t"), ("MAX_DECOMPRESSED_BYTES", "2G")]).expect_err("bad");
+        assert!(err.to_string().contains("MAX_DECOMPRESSED_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn the_stop_time_leaves_the_margin_before_the_deadline() {
+        let p = RetryPolicy::default();
+        let start = Instant::now();
+        assert_eq!(p.stop_time(start), start + Duration::from_secs(600));
+        let deadline = start + Duration::from_secs(60);
+        assert_eq!(
+            p.until(Some(deadline)).stop_time(start),
+            start + Duration::from_secs(57)
+        );
+        // A deadline closer than the margin: stop at once.
+        let close = start + Duration::from_secs(1);
+        assert_eq!(p.until(Some(close)).stop_time(start), start);
+        let later = instant_at_epoch_ms(
+            u64::try_from(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis(),
+            )
+            .expect("ms")
+                + 30_000,
+        );
+        let left = later.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
+        assert!(instant_at_epoch_ms(0) <= Instant::now());
     }
 
     #[test]

@@ -4,10 +4,18 @@
 //! [`write_all`] builds on it: it drops duplicate keys (never two items with the same key in one
 //! call), sends batches of at most 25, and retries what DynamoDB leaves in `UnprocessedItems`
 //! (and throttled or failed calls) with exponential backoff and full jitter, until every item is
-//! written or the attempts run out — then it fails, naming how many items were not written.
+//! written or the attempts or the time run out — then it fails, naming how many items were not
+//! written. Throttling slows it down but never makes it give up before the time is up (see
+//! [`RetryPolicy`]); the SDK's own retries are off for BatchWriteItem, so this loop is the only
+//! one, and it knows the deadline.
+//!
+//! [`to_attributes`] keeps every item within DynamoDB's 400 KB: the largest attributes are left
+//! out, and named in the item's `omitted` map, until it fits. A batch is never refused because
+//! of one item.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::time::Instant;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -15,7 +23,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::config::RetryPolicy;
 use crate::error::WriteError;
-use crate::item::{GROUP_NAMES, Item, PARTITION_KEY, SORT_KEY};
+use crate::item::{GROUP_NAMES, Item, OMITTED, PARTITION_KEY, SORT_KEY};
 
 /// BatchWriteItem's limit of items per call.
 pub const MAX_BATCH: usize = 25;
@@ -25,6 +33,9 @@ pub const MAX_BATCH: usize = 25;
 pub struct BatchError {
     /// Whether trying again may succeed (throttling, server errors, broken connections).
     pub retryable: bool,
+    /// Whether DynamoDB asked us to slow down (throttling): retried for as long as time allows,
+    /// not counted against the attempts.
+    pub throttled: bool,
     /// What went wrong.
     pub message: String,
 }
@@ -54,12 +65,14 @@ pub struct WriteStats {
 }
 
 /// Writes every item, in batches of at most 25 with distinct keys, one batch at a time,
-/// retrying unprocessed items and retryable failures with backoff (see [`write_stream`]).
+/// retrying unprocessed items and retryable failures with backoff (see [`write_stream`] and
+/// [`RetryPolicy`] for when it stops).
 ///
 /// # Errors
-/// A [`WriteError`] when a batch still has unwritten items after `policy.max_attempts` calls,
-/// or at once on an error retrying cannot fix; `unwritten` counts all items not known to be
-/// written.
+/// A [`WriteError`] when a batch still has unwritten items after `policy.max_attempts` failed
+/// calls (throttling not counted) or when the time is up (`policy.max_elapsed`, or the deadline
+/// less the margin), or at once on an error retrying cannot fix; `unwritten` counts all items
+/// not known to be written.
 pub async fn write_all<W: BatchWriter>(
     writer: &W,
     table: &str,
@@ -101,6 +114,7 @@ pub async fn write_stream<W: BatchWriter>(
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut stats = WriteStats::default();
     let mut batch: Vec<Item> = Vec::with_capacity(MAX_BATCH);
+    let stop = StopAt::new(policy);
     let mut in_flight = FuturesUnordered::new();
     let mut failure: Option<BatchFailure> = None;
     let mut unique = 0;
@@ -131,13 +145,13 @@ pub async fn write_stream<W: BatchWriter>(
                 batch.push(item);
                 if batch.len() == MAX_BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
-                    in_flight.push(write_batch_retrying(writer, table, full, policy));
+                    in_flight.push(write_batch_retrying(writer, table, full, policy, &stop));
                 }
             }
         }
     }
     if !batch.is_empty() && failure.is_none() {
-        in_flight.push(write_batch_retrying(writer, table, batch, policy));
+        in_flight.push(write_batch_retrying(writer, table, batch, policy, &stop));
     }
     while let Some(outcome) = in_flight.next().await {
         record(outcome, &mut stats, &mut failure);
@@ -166,19 +180,71 @@ struct BatchFailure {
     message: String,
 }
 
-/// One batch, retried until written, out of attempts, or failed for good.
+/// When retrying must stop, and how to say why: computed once per object.
+struct StopAt {
+    at: Instant,
+    why: &'static str,
+}
+
+impl StopAt {
+    fn new(policy: &RetryPolicy) -> Self {
+        let started = Instant::now();
+        let at = policy.stop_time(started);
+        let why = if policy.deadline.is_some() && at < started + policy.max_elapsed {
+            "the invocation's deadline is near (DEADLINE_MARGIN_MS is kept to report this)"
+        } else {
+            "the time limit WRITE_MAX_ELAPSED_MS is reached"
+        };
+        Self { at, why }
+    }
+}
+
+/// One batch, retried until written, out of time, out of attempts, or failed for good.
+/// Throttling (including `UnprocessedItems`) is retried until the stop time and never counts
+/// against `policy.max_attempts`; other retryable failures (5xx, resets, calls with no answer
+/// within `policy.attempt_timeout`) do.
 async fn write_batch_retrying<W: BatchWriter>(
     writer: &W,
     table: &str,
     batch: Vec<Item>,
     policy: &RetryPolicy,
+    stop: &StopAt,
 ) -> BatchOutcome {
     let size = batch.len();
     let mut pending = batch;
-    let mut attempt = 0;
+    let (mut attempt, mut failures, mut throttles) = (0, 0, 0);
+    let fail = |pending: &[Item], attempt: u32, message: String| BatchOutcome {
+        written: size - pending.len(),
+        calls: attempt,
+        failure: Some(BatchFailure {
+            attempts: attempt,
+            message,
+        }),
+    };
     loop {
+        let left = stop.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return fail(
+                &pending,
+                attempt,
+                format!("no time left to write: {}", stop.why),
+            );
+        }
         attempt += 1;
-        let message = match writer.write_batch(table, &pending).await {
+        let timeout = policy.attempt_timeout.min(left);
+        let outcome = match tokio::time::timeout(timeout, writer.write_batch(table, &pending)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(BatchError {
+                retryable: true,
+                throttled: false,
+                message: format!(
+                    "no answer within {} ms: call abandoned (writes are idempotent)",
+                    timeout.as_millis()
+                ),
+            }),
+        };
+        let message = match outcome {
             Ok(unprocessed) if unprocessed.is_empty() => {
                 return BatchOutcome {
                     written: size,
@@ -192,32 +258,41 @@ async fn write_batch_retrying<W: BatchWriter>(
                     .into_iter()
                     .filter_map(|i| pending.get(i).cloned())
                     .collect();
+                throttles += 1;
                 format!("{n} item(s) left in UnprocessedItems")
             }
-            Err(e) if e.retryable => e.message,
-            Err(e) => {
-                return BatchOutcome {
-                    written: size - pending.len(),
-                    calls: attempt,
-                    failure: Some(BatchFailure {
-                        attempts: attempt,
-                        message: e.message,
-                    }),
-                };
+            Err(e) if e.retryable && e.throttled => {
+                throttles += 1;
+                e.message
             }
+            Err(e) if e.retryable => {
+                failures += 1;
+                e.message
+            }
+            Err(e) => return fail(&pending, attempt, e.message),
         };
-        if attempt >= policy.max_attempts {
-            return BatchOutcome {
-                written: size - pending.len(),
-                calls: attempt,
-                failure: Some(BatchFailure {
-                    attempts: attempt,
-                    message: format!("giving up: {message}"),
-                }),
-            };
+        if failures >= policy.max_attempts {
+            return fail(
+                &pending,
+                attempt,
+                format!(
+                    "giving up after {failures} failed call(s) ({throttles} throttled besides): {message}"
+                ),
+            );
         }
-        tracing::debug!(table, attempt, pending = pending.len(), %message, "retrying batch");
-        tokio::time::sleep(policy.delay(attempt)).await;
+        let delay = policy.delay(attempt);
+        if Instant::now() + delay >= stop.at {
+            return fail(
+                &pending,
+                attempt,
+                format!(
+                    "stopped retrying: {}, after {throttles} throttled and {failures} failed call(s): {message}",
+                    stop.why
+                ),
+            );
+        }
+        tracing::debug!(table, attempt, throttles, failures, pending = pending.len(), %message, "retrying batch");
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -244,14 +319,22 @@ impl BatchWriter for DynamoDbWriter {
                 .build()
                 .map_err(|e| BatchError {
                     retryable: false,
+                    throttled: false,
                     message: e.to_string(),
                 })?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
+        // `write_all` retries, with the deadline in view; the SDK's retries (and their sleeps
+        // of up to 20 s) would only hide time from it.
         let output = self
             .client
             .batch_write_item()
             .request_items(table, requests)
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| batch_error(&e))?;
@@ -296,41 +379,72 @@ where
     R: std::fmt::Debug,
 {
     let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
-    let retryable = match code {
+    let throttled = matches!(
+        code,
         Some(
             "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-            | "LimitExceededException",
-        ) => true,
-        Some(_) => false,
-        None => !matches!(err, SdkError::ConstructionFailure(_)),
-    };
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "LimitExceededException"
+        )
+    );
+    let retryable = throttled
+        || match code {
+            Some(
+                "InternalServerError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException",
+            ) => true,
+            Some(_) => false,
+            None => !matches!(err, SdkError::ConstructionFailure(_)),
+        };
     BatchError {
         retryable,
+        throttled,
         message: crate::aws::describe_error(err),
     }
 }
 
+/// DynamoDB's limit on the size of an item.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// What [`to_attributes`] aims at: the limit less a little room, since the estimate of
+/// [`attribute_size`] is only meant to err on the large side.
+const ITEM_BUDGET: usize = MAX_ITEM_BYTES - 1024;
+
 /// The DynamoDB form of an item: the same attributes as its JSON form (what `asg-trail
 /// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L, except
 /// `groupNames`, a string set (SS; the item has it only when it is not empty).
+///
+/// An item over DynamoDB's 400 KB loses its largest attributes (never its keys) until it
+/// fits; each one is named in the `omitted` map with the size of its JSON text (a warning is
+/// logged), so the event is stored and a reader knows what is missing.
 #[must_use]
 pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     match serde_json::to_value(item) {
-        Ok(Value::Object(map)) => map
-            .into_iter()
-            .map(|(k, v)| {
-                let value = if k == GROUP_NAMES {
-                    AttributeValue::Ss(item.group_names.clone())
-                } else {
-                    to_attribute(v)
-                };
-                (k, value)
-            })
-            .collect(),
+        Ok(Value::Object(mut map)) => {
+            fit(&mut map, item);
+            map.into_iter()
+                .map(|(k, v)| {
+                    let value = if k == GROUP_NAMES {
+                        AttributeValue::Ss(
+                            v.as_array()
+                                .map(|names| {
+                                    names
+                                        .iter()
+                                        .filter_map(Value::as_str)
+                                        .map(str::to_owned)
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        )
+                    } else {
+                        to_attribute(v)
+                    };
+                    (k, value)
+                })
+                .collect()
+        }
         // An Item always serializes to an object; keep the keys at least.
         _ => HashMap::from([
             (
@@ -342,6 +456,79 @@ pub fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
                 AttributeValue::S(item.event_key.clone()),
             ),
         ]),
+    }
+}
+
+/// Leaves out the largest attributes of `map` (never the keys) until it fits in DynamoDB's
+/// item size, noting each in the `omitted` map.
+fn fit(map: &mut Map<String, Value>, item: &Item) {
+    let size = |map: &Map<String, Value>| -> usize {
+        map.iter()
+            .map(|(name, value)| name.len() + attribute_size(value))
+            .sum()
+    };
+    let mut total = size(map);
+    if total <= ITEM_BUDGET {
+        return;
+    }
+    let original = total;
+    let mut candidates: Vec<(String, usize)> = map
+        .iter()
+        .filter(|(name, _)| ![PARTITION_KEY, SORT_KEY, OMITTED].contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), name.len() + attribute_size(value)))
+        .collect();
+    candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut left_out = Vec::new();
+    for (name, _) in candidates {
+        if total <= ITEM_BUDGET {
+            break;
+        }
+        let Some(value) = map.remove(&name) else {
+            continue;
+        };
+        let bytes = serde_json::to_string(&value).map_or(0, |text| text.len() as u64);
+        let omitted = map
+            .entry(OMITTED)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(omitted) = omitted {
+            omitted.insert(
+                name.clone(),
+                serde_json::json!({
+                    "reason": "the item would be over DynamoDB's 400 KB limit",
+                    "bytes": bytes,
+                }),
+            );
+        }
+        left_out.push(name);
+        total = size(map);
+    }
+    tracing::warn!(
+        group_name = %item.group_name,
+        event_key = %item.event_key,
+        event_name = item.event_name.as_deref(),
+        source_object = %item.source_object,
+        estimated_bytes = original,
+        omitted = ?left_out,
+        "item over DynamoDB's 400 KB limit: stored without its largest attributes"
+    );
+}
+
+/// The size DynamoDB counts for a value, estimated on the large side: strings and binary by
+/// their UTF-8 length, numbers by their text plus one, maps and lists 3 bytes plus one per
+/// element plus their elements (and map keys), booleans and nulls 1.
+#[must_use]
+pub fn attribute_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Number(n) => n.to_string().len() + 1,
+        Value::String(s) => s.len(),
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + attribute_size(v)).sum::<usize>(),
+        Value::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + attribute_size(v))
+                .sum::<usize>()
+        }
     }
 }
 
@@ -702,6 +889,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     fn item(group: &str, id: &str) -> Item {
         Item {
@@ -732,6 +920,7 @@ mod tests {
             response_elements: None,
             source_object: "s3://b/k".into(),
             expires_at: None,
+            omitted: std::collections::BTreeMap::new(),
         }
     }
 
@@ -768,12 +957,14 @@ mod tests {
             max_attempts: 4,
             base_delay: std::time::Duration::from_millis(1),
             max_delay: std::time::Duration::from_millis(2),
+            ..RetryPolicy::default()
         }
     }
 
     fn throttled() -> BatchError {
         BatchError {
             retryable: true,
+            throttled: true,
             message: "ProvisionedThroughputExceededException".into(),
         }
     }
@@ -824,6 +1015,7 @@ mod tests {
             if self.fail_from_call.is_some_and(|n| call >= n) {
                 return Err(BatchError {
                     retryable: false,
+                    throttled: false,
                     message: "ValidationException".into(),
                 });
             }
@@ -923,19 +1115,186 @@ mod tests {
         assert_eq!(calls[3], [calls[1][0].clone()]);
     }
 
+    fn server_error() -> BatchError {
+        BatchError {
+            retryable: true,
+            throttled: false,
+            message: "InternalServerError: oops".into(),
+        }
+    }
+
     #[tokio::test]
-    async fn gives_up_after_max_attempts_and_says_how_many_were_lost() {
+    async fn gives_up_after_max_attempts_of_hard_failures_and_says_how_many_were_lost() {
         let fake = Fake::default();
-        fake.script
-            .lock()
-            .expect("lock")
-            .extend((0..10).map(|_| Ok(vec![0, 1])));
+        fake.script.lock().expect("lock").extend([
+            Ok(vec![0, 1]),
+            Err(server_error()),
+            Err(throttled()),
+            Err(server_error()),
+            Err(server_error()),
+            Err(server_error()),
+            Ok(vec![]),
+        ]);
         let items: Vec<Item> = (0..30).map(|i| item("g", &i.to_string())).collect();
         let err = write_all(&fake, "t", items, &fast())
             .await
             .expect_err("must fail");
-        assert_eq!((err.unwritten, err.total, err.attempts), (7, 30, 4));
-        assert!(err.to_string().contains("UnprocessedItems"), "{err}");
+        // 4 hard failures (the limit), the throttled calls not counted: 6 calls.
+        assert_eq!((err.unwritten, err.total, err.attempts), (7, 30, 6));
+        assert!(
+            err.to_string()
+                .contains("giving up after 4 failed call(s) (2 throttled besides)"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_slows_the_writer_down_but_does_not_make_it_give_up() {
+        let fake = Fake::default();
+        fake.script.lock().expect("lock").extend((0..30).map(|i| {
+            if i % 2 == 0 {
+                Err(throttled())
+            } else {
+                Ok(vec![0])
+            }
+        }));
+        let items: Vec<Item> = (0..3).map(|i| item("g", &i.to_string())).collect();
+        let stats = write_all(&fake, "t", items, &fast())
+            .await
+            .expect("written in the end");
+        assert_eq!((stats.items, stats.calls), (3, 31), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn endless_throttling_stops_before_the_deadline_less_the_margin() {
+        let fake = Fake::default();
+        fake.script
+            .lock()
+            .expect("lock")
+            .extend((0..100_000).map(|_| Err(throttled())));
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(20),
+            deadline_margin: Duration::from_millis(300),
+            ..RetryPolicy::default()
+        };
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(800);
+        let items: Vec<Item> = (0..30).map(|i| item("g", &i.to_string())).collect();
+        let err = write_all(&fake, "t", items, &policy.until(Some(deadline)))
+            .await
+            .expect_err("must fail");
+        let took = started.elapsed();
+        assert!(
+            took <= Duration::from_millis(560) && took >= Duration::from_millis(400),
+            "stops by the deadline (800 ms) less the margin (300 ms): {took:?}"
+        );
+        assert!(err.attempts > 2, "throttling is not counted: {err:?}");
+        assert_eq!(err.unwritten, 30);
+        assert!(
+            err.message.contains("the invocation's deadline is near"),
+            "{err}"
+        );
+        // Without a deadline, WRITE_MAX_ELAPSED_MS bounds it.
+        let policy = RetryPolicy {
+            max_elapsed: Duration::from_millis(200),
+            ..policy
+        };
+        let err = write_all(&fake, "t", vec![item("g", "x")], &policy)
+            .await
+            .expect_err("must fail");
+        assert!(err.message.contains("WRITE_MAX_ELAPSED_MS"), "{err}");
+    }
+
+    /// A writer whose first call never answers.
+    struct Hangs(Mutex<u32>);
+
+    impl BatchWriter for Hangs {
+        async fn write_batch(&self, _: &str, _: &[Item]) -> Result<Vec<usize>, BatchError> {
+            let first = {
+                let mut calls = self.0.lock().expect("lock");
+                *calls += 1;
+                *calls == 1
+            };
+            if first {
+                std::future::pending::<()>().await;
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_hangs_is_abandoned_and_retried() {
+        let policy = RetryPolicy {
+            attempt_timeout: Duration::from_millis(100),
+            ..fast()
+        };
+        let writer = Hangs(Mutex::new(0));
+        let stats = write_all(&writer, "t", vec![item("g", "1")], &policy)
+            .await
+            .expect("the retry succeeds");
+        assert_eq!((stats.calls, stats.retries), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn no_time_left_means_no_call() {
+        let fake = Fake::default();
+        let policy = fast().until(Some(Instant::now()));
+        let err = write_all(&fake, "t", vec![item("g", "1")], &policy)
+            .await
+            .expect_err("no time");
+        assert_eq!((err.attempts, err.unwritten), (0, 1));
+        assert!(fake.calls.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn an_item_over_400_kb_loses_its_largest_attributes_not_its_keys() {
+        let mut big = item("g", "1");
+        big.request_parameters =
+            Some(json!({"autoScalingGroupName": "g", "blob": "x".repeat(500_000)}));
+        big.response_elements = Some(json!({"small": [1, 2, 3]}));
+        let attrs = to_attributes(&big);
+        assert!(!attrs.contains_key("requestParameters"));
+        assert!(
+            attrs.contains_key("responseElements"),
+            "only what is needed"
+        );
+        assert_eq!(attrs["groupName"], AttributeValue::S("g".into()));
+        let omitted = to_json(&attrs)["omitted"].clone();
+        assert_eq!(
+            omitted,
+            json!({"requestParameters": {
+                "reason": "the item would be over DynamoDB's 400 KB limit",
+                "bytes": serde_json::to_string(&big.request_parameters).expect("json").len()
+            }})
+        );
+        let size: usize = to_json(&attrs)
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| k.len() + attribute_size(v))
+            .sum();
+        assert!(size <= MAX_ITEM_BYTES, "{size}");
+        // Two big maps, each under the limit, together over it: the larger one goes.
+        let mut two = item("g", "2");
+        two.request_parameters = Some(json!({"a": "x".repeat(250_000)}));
+        two.response_elements = Some(json!({"b": "y".repeat(260_000)}));
+        let attrs = to_attributes(&two);
+        assert!(attrs.contains_key("requestParameters"));
+        assert!(!attrs.contains_key("responseElements"));
+        // An item that fits is left alone.
+        assert!(!to_attributes(&item("g", "3")).contains_key("omitted"));
+    }
+
+    #[test]
+    fn attribute_sizes_err_on_the_large_side() {
+        assert_eq!(attribute_size(&json!("abc")), 3);
+        assert_eq!(attribute_size(&json!("é")), 2);
+        assert_eq!(attribute_size(&json!(true)), 1);
+        assert_eq!(attribute_size(&json!(12345)), 6);
+        assert_eq!(attribute_size(&json!({"ab": "c"})), 3 + 1 + 2 + 1);
+        assert_eq!(attribute_size(&json!([1, "x"])), 3 + (1 + 2) + (1 + 1));
     }
 
     #[tokio::test]
@@ -943,6 +1302,7 @@ mod tests {
         let fake = Fake::default();
         fake.script.lock().expect("lock").push(Err(BatchError {
             retryable: false,
+            throttled: false,
             message: "ResourceNotFoundException: table t".into(),
         }));
         let items: Vec<Item> = (0..3).map(|i| item("g", &i.to_string())).collect();

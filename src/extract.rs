@@ -15,7 +15,7 @@ pub mod service;
 pub mod version;
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -284,8 +284,13 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         })
         .or_else(|| identity.arn.as_deref().and_then(session_name_from_arn))
         .map(str::to_owned);
-    let request_parameters = record.request_parameters.and_then(materialize);
-    let response_elements = record.response_elements.and_then(materialize);
+    let mut omitted = BTreeMap::new();
+    let request_parameters = record
+        .request_parameters
+        .and_then(|raw| materialize(raw, "requestParameters", &mut omitted));
+    let response_elements = record
+        .response_elements
+        .and_then(|raw| materialize(raw, "responseElements", &mut omitted));
     let groups = match origin {
         Origin::Api => rules::groups(request_parameters.as_ref(), response_elements.as_ref()),
         Origin::Service => service::groups(request_parameters.as_ref(), response_elements.as_ref()),
@@ -328,7 +333,25 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         response_elements,
         source_object: source_object.to_owned(),
         expires_at: None, // set at write time from RETENTION_DAYS (handler)
+        omitted,
     };
+    // DynamoDB refuses keys over its limits (and with them the whole batch): such an event
+    // cannot be stored, so it is rejected here, counted and logged, and the file goes on.
+    let longest_group = groups.iter().map(String::len).max().unwrap_or(0);
+    let problem = groups
+        .iter()
+        .find(|g| g.len() == longest_group)
+        .map_or_else(
+            || item::key_problem(&item::account_partition(&item.account_id), &item.event_key),
+            |g| item::key_problem(g, &item.event_key),
+        );
+    if let Some(problem) = problem {
+        return Outcome::Rejected(Rejection {
+            reason: format!("the event cannot be keyed: {problem}"),
+            event_name: item.event_name,
+            request_id: item.request_id,
+        });
+    }
     Outcome::Kept(fan_out(item, groups))
 }
 
@@ -425,6 +448,25 @@ pub fn extract_log<R: std::io::Read + Send>(
     format: Format,
     source_object: &str,
     filters: &Filters,
+    on_item: impl FnMut(Item),
+) -> (FileStats, Result<(), cloudtrail::ParseError>) {
+    extract_log_with(
+        input,
+        format,
+        source_object,
+        filters,
+        &cloudtrail::Limits::default(),
+        on_item,
+    )
+}
+
+/// [`extract_log`] within the reader's size `limits`.
+pub fn extract_log_with<R: std::io::Read + Send>(
+    input: R,
+    format: Format,
+    source_object: &str,
+    filters: &Filters,
+    limits: &cloudtrail::Limits,
     mut on_item: impl FnMut(Item),
 ) -> (FileStats, Result<(), cloudtrail::ParseError>) {
     let mut stats = FileStats::default();
@@ -433,6 +475,7 @@ pub fn extract_log<R: std::io::Read + Send>(
     let result = cloudtrail::read_selected(
         input,
         format,
+        limits,
         |bytes| {
             records.set(records.get() + 1);
             might_be_autoscaling(bytes)
@@ -568,10 +611,35 @@ fn session_name_from_arn(arn: &str) -> Option<&str> {
 }
 
 /// The JSON value of a raw field, `None` when it is `null` (an absent attribute, never null).
-fn materialize(raw: &RawValue) -> Option<Value> {
-    match serde_json::from_str::<Value>(raw.get()) {
-        Ok(Value::Null) | Err(_) => None,
-        Ok(v) => Some(v),
+/// A value DynamoDB cannot store (nested deeper than its 32 levels, or with an empty map key)
+/// is left out and noted in `omitted`, never silently dropped.
+fn materialize(
+    raw: &RawValue,
+    name: &str,
+    omitted: &mut BTreeMap<String, item::Omitted>,
+) -> Option<Value> {
+    let text = raw.get();
+    let mut omit = |reason: &str| {
+        omitted.insert(
+            name.to_owned(),
+            item::Omitted {
+                reason: reason.to_owned(),
+                bytes: text.len() as u64,
+            },
+        );
+        None
+    };
+    // Measured on the text first: a value thousands of levels deep is never built.
+    if item::json_depth(text) > item::MAX_DEPTH {
+        return omit("nested deeper than DynamoDB's 32 levels");
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => None,
+        Ok(v) => match item::storage_problem(&v, 1) {
+            Some(reason) => omit(reason),
+            None => Some(v),
+        },
+        Err(e) => omit(&format!("not readable: {e}")),
     }
 }
 
@@ -1545,5 +1613,180 @@ mod tests {
         );
         result.expect("reads");
         assert_eq!((stats.records, stats.events), (1, 1));
+    }
+
+    /// The hostile and broken corpus (tests/fixtures/bad/, written by its make.py), through the
+    /// Lambda's reader: what each file yields, and how it fails.
+    mod bad_corpus {
+        use super::*;
+        use crate::cloudtrail::{Limits, ParseError};
+
+        struct Read {
+            stats: FileStats,
+            items: Vec<Item>,
+            result: Result<(), ParseError>,
+        }
+
+        fn read(name: &str) -> Read {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/bad")
+                .join(name);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut items = Vec::new();
+            let (stats, result) = extract_log_with(
+                bytes.as_slice(),
+                Format::Delivery,
+                name,
+                &Filters::default(),
+                &Limits::default(),
+                |i| items.push(i),
+            );
+            Read {
+                stats,
+                items,
+                result,
+            }
+        }
+
+        fn ids(items: &[Item]) -> Vec<&str> {
+            items.iter().map(|i| i.event_id.as_str()).collect()
+        }
+
+        #[test]
+        fn files_that_cannot_be_read_as_a_whole_fail_with_a_clear_reason() {
+            for (name, want) in [
+                ("corrupt.json.gz", "read failed (gzip)"),
+                (
+                    "not-json.json.gz",
+                    "not a CloudTrail log file (after gunzip): expected ident",
+                ),
+                ("empty.json.gz", "the file is empty"),
+                (
+                    "gzip-of-nothing.json.gz",
+                    "not a CloudTrail log file (after gunzip): EOF",
+                ),
+                ("empty-document.json.gz", "missing field `Records`"),
+                (
+                    "records-null.json.gz",
+                    "invalid type: null, expected an array of CloudTrail records",
+                ),
+                (
+                    "records-not-array.json.gz",
+                    "invalid type: map, expected an array of CloudTrail records",
+                ),
+            ] {
+                let r = read(name);
+                let err = r.result.expect_err(name);
+                assert!(err.to_string().contains(want), "{name}: {err}");
+                assert!(r.items.is_empty(), "{name}");
+            }
+        }
+
+        #[test]
+        fn a_truncated_file_yields_what_came_before_the_cut() {
+            let r = read("truncated.json.gz");
+            let err = r.result.expect_err("truncated");
+            assert!(matches!(err, ParseError::Read { gzip: true, .. }), "{err}");
+            assert!(
+                !r.items.is_empty() && r.items.len() < 400,
+                "{}",
+                r.items.len()
+            );
+            // In file order, none missing before the cut.
+            for (i, item) in r.items.iter().enumerate() {
+                assert_eq!(item.event_id, format!("good-{i:04}"));
+            }
+        }
+
+        #[test]
+        fn records_that_are_not_objects_or_have_wrong_types_are_rejected_and_the_rest_kept() {
+            let r = read("record-not-object.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (6, 5));
+            assert_eq!(ids(&r.items), ["good-0000"]);
+            let r = read("wrong-types.json.gz");
+            r.result.expect("readable");
+            // The record whose eventSource is the number 7 cannot be an Auto Scaling record:
+            // it is passed over like any other service's record, the 5 others are rejected.
+            assert_eq!((r.stats.records, r.stats.rejected), (7, 5));
+            assert_eq!(ids(&r.items), ["good-0001"]);
+        }
+
+        #[test]
+        fn a_record_with_invalid_utf8_is_rejected_and_the_rest_kept() {
+            // The structural scanner finds the record's bounds without decoding its text, so
+            // only the record itself is lost, not the rest of the file.
+            let r = read("invalid-utf8.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (3, 1));
+            assert_eq!(ids(&r.items), ["good-0000", "good-0001"]);
+        }
+
+        #[test]
+        fn deep_nesting_costs_no_stack_and_is_left_out_with_a_marker() {
+            let r = read("deep-nesting.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (4, 0));
+            assert_eq!(ids(&r.items), ["good-0000", "deep-params", "good-0001"]);
+            let deep = &r.items[1];
+            assert_eq!(deep.request_parameters, None);
+            let omitted = &deep.omitted["requestParameters"];
+            assert_eq!(omitted.reason, "nested deeper than DynamoDB's 32 levels");
+            assert_eq!(omitted.bytes, 5000 * 6 + 3);
+            // Without its requestParameters it names no group: the account partition.
+            assert_eq!(deep.group_name, ":account:123456789012");
+        }
+
+        #[test]
+        fn maps_dynamodb_cannot_store_are_left_out_with_a_marker() {
+            let r = read("dynamodb-unstorable.json.gz");
+            r.result.expect("readable");
+            assert_eq!(
+                ids(&r.items),
+                ["params-40-deep", "params-empty-key", "good-0002"]
+            );
+            assert_eq!(
+                r.items[0].omitted["requestParameters"].reason,
+                "nested deeper than DynamoDB's 32 levels"
+            );
+            assert_eq!(
+                r.items[1].omitted["requestParameters"].reason,
+                "a map key is empty, which DynamoDB cannot store"
+            );
+            assert!(r.items[2].omitted.is_empty());
+        }
+
+        #[test]
+        fn a_record_over_the_record_limit_stops_the_file_after_what_came_before() {
+            let r = read("huge-record.json.gz");
+            let err = r.result.expect_err("too large");
+            assert!(
+                matches!(err, ParseError::RecordTooLarge { record: 2, limit } if limit == 32 << 20),
+                "{err}"
+            );
+            assert_eq!(ids(&r.items), ["good-0004"]);
+        }
+
+        #[test]
+        fn keys_at_dynamodbs_limits_are_kept_and_longer_ones_rejected() {
+            let r = read("key-limits.json.gz");
+            r.result.expect("readable");
+            assert_eq!((r.stats.records, r.stats.rejected), (6, 2));
+            let keys: Vec<(usize, usize)> = r
+                .items
+                .iter()
+                .map(|i| (i.group_name.len(), i.event_key.len()))
+                .collect();
+            assert_eq!(keys, [(2048, 28), (2048, 33), (14, 1024), (14, 30)]);
+        }
+
+        #[test]
+        fn an_oversized_item_is_read_whole() {
+            // The 400 KB limit is the writer's business (dynamodb::to_attributes).
+            let r = read("oversized-item.json.gz");
+            r.result.expect("readable");
+            assert_eq!(ids(&r.items), ["good-0003", "oversized-item"]);
+            assert!(r.items[1].response_elements.is_some());
+        }
     }
 }

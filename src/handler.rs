@@ -2,7 +2,12 @@
 //! and parse, extract, write, and one summary log line per object.
 //!
 //! Every failure reaches the result: an invocation reports success only when every object it
-//! was given was read to the end and every item of it was written.
+//! was given was read to the end and every item of it was written. The one exception is an
+//! object that no longer exists (`NoSuchKey`: deleted between the notification and the read):
+//! it is logged and skipped, since no retry can bring it back.
+//!
+//! The invocation's deadline (the Lambda context's) bounds the write retries, so a failure is
+//! reported by the function itself rather than by the Lambda timeout.
 
 use std::time::Instant;
 
@@ -13,12 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::io::SyncIoBridge;
 
-use crate::cloudtrail::Format;
-use crate::cloudtrail::ParseError;
+use crate::cloudtrail::{Format, Limits, ParseError};
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
-use crate::error::ReadErrorKind;
-use crate::error::{IngestError, InvocationError};
+use crate::error::{IngestError, InvocationError, ReadError, ReadErrorKind};
 use crate::extract::{self, FileStats, Filters};
 use crate::item;
 use crate::notification::trigger::{self, Batch, BatchJob, SqsMessage, Trigger};
@@ -43,6 +46,7 @@ pub struct Ingestor<S, W> {
     filters: Filters,
     retention_days: u32,
     write_concurrency: usize,
+    limits: Limits,
 }
 
 /// What one object gave.
@@ -56,6 +60,9 @@ pub struct ObjectSummary {
     pub items_written: usize,
     /// BatchWriteItem calls made.
     pub write_calls: u32,
+    /// The object no longer exists (`NoSuchKey`): skipped, nothing read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
 }
 
 /// What an invocation did (the Lambda's response).
@@ -189,7 +196,10 @@ pub fn result_code(error: &IngestError) -> ResultCode {
         },
         IngestError::Parse { cause, .. } => match cause {
             ParseError::Read { .. } => ResultCode::TemporaryFailure,
-            ParseError::Empty | ParseError::Format { .. } => ResultCode::PermanentFailure,
+            ParseError::Empty
+            | ParseError::Format { .. }
+            | ParseError::TooLarge { .. }
+            | ParseError::RecordTooLarge { .. } => ResultCode::PermanentFailure,
         },
         IngestError::Write { .. } | IngestError::Internal { .. } => ResultCode::TemporaryFailure,
     }
@@ -223,7 +233,14 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             filters: Filters::default(),
             retention_days: 0,
             write_concurrency: DEFAULT_WRITE_CONCURRENCY,
+            limits: Limits::default(),
         }
+    }
+
+    /// The same ingestor with these reader limits (the default: [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The same ingestor with these filters (the default keeps every EC2 Auto Scaling call and
@@ -262,42 +279,54 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// # Errors
     /// An [`InvocationError`] for a payload of unknown shape, a malformed one, or a failed object
     /// of a notification. SQS and Batch Operations report failures in their response instead.
-    pub async fn handle_event(&self, event: &Value) -> Result<Response, InvocationError> {
+    pub async fn handle_event(
+        &self,
+        event: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<Response, InvocationError> {
         // Boxed: each branch is a deep future, and the three inline would overflow the
         // compiler's layout depth.
         match trigger::parse(event)? {
-            Trigger::Objects(batch) => Box::pin(self.handle_batch(&batch))
+            Trigger::Objects(batch) => Box::pin(self.handle_batch(&batch, deadline))
                 .await
                 .map(Response::Summary),
-            Trigger::Sqs(messages) => Ok(Response::Sqs(Box::pin(self.handle_sqs(&messages)).await)),
+            Trigger::Sqs(messages) => Ok(Response::Sqs(
+                Box::pin(self.handle_sqs(&messages, deadline)).await,
+            )),
             Trigger::BatchJob(job) => Ok(Response::BatchJob(
-                Box::pin(self.handle_batch_job(&job)).await,
+                Box::pin(self.handle_batch_job(&job, deadline)).await,
             )),
         }
     }
 
     /// Handles an S3 event notification: skips what is not a log file (one log line each) and
-    /// ingests the rest, every object even when one fails.
+    /// ingests the rest. Objects are independent: a failed one does not stop the others, but
+    /// fails the invocation. `deadline` is when the invocation must have answered.
     ///
     /// # Errors
     /// An [`InvocationError`] when the notification is malformed or any object failed.
     pub async fn handle_s3_event(
         &self,
         event: &S3Event,
+        deadline: Option<Instant>,
     ) -> Result<InvocationSummary, InvocationError> {
         let batch = Batch {
             shape: "S3".into(),
             dispositions: notification::from_s3_event(event)?,
             test_events: Vec::new(),
         };
-        self.handle_batch(&batch).await
+        self.handle_batch(&batch, deadline).await
     }
 
     /// Ingests a batch of objects as a whole.
     ///
     /// # Errors
     /// An [`InvocationError`] naming every object that failed.
-    pub async fn handle_batch(&self, batch: &Batch) -> Result<InvocationSummary, InvocationError> {
+    pub async fn handle_batch(
+        &self,
+        batch: &Batch,
+        deadline: Option<Instant>,
+    ) -> Result<InvocationSummary, InvocationError> {
         let mut summary = InvocationSummary {
             shape: batch.shape.clone(),
             ..InvocationSummary::default()
@@ -307,10 +336,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             tracing::info!(shape = %batch.shape, bucket = %bucket, "s3:TestEvent received: the notification reaches the function; nothing to ingest");
         }
         let objects = self.triage(&batch.dispositions, &mut summary);
-        let ingested = self.ingest_all(&objects).await;
+        let ingested = self.ingest_all(&objects, deadline).await;
         let mut failed = Vec::new();
         for result in ingested {
             match result {
+                Ok(s) if s.gone => summary.objects_skipped += 1,
                 Ok(s) => summary.add(&s),
                 Err(e) => failed.push(e),
             }
@@ -346,7 +376,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
 
     /// Ingests each message of an SQS batch; the response names the messages to redeliver.
     /// An object named by several messages is ingested once.
-    pub async fn handle_sqs(&self, messages: &[SqsMessage]) -> SqsBatchResponse {
+    pub async fn handle_sqs(
+        &self,
+        messages: &[SqsMessage],
+        deadline: Option<Instant>,
+    ) -> SqsBatchResponse {
         let mut done: HashMap<ObjectRef, bool> = HashMap::new();
         let mut response = SqsBatchResponse::default();
         let mut summary = InvocationSummary {
@@ -371,8 +405,12 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 let object_ok = match done.get(&object) {
                     Some(&known) => known,
                     None => {
-                        let result = self.ingest(&object).await;
+                        let result = self.ingest(&object, deadline).await;
                         let good = match result {
+                            Ok(s) if s.gone => {
+                                summary.objects_skipped += 1;
+                                true
+                            }
                             Ok(s) => {
                                 summary.add(&s);
                                 true
@@ -403,7 +441,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     }
 
     /// Runs the tasks of an S3 Batch Operations job, one result per task.
-    pub async fn handle_batch_job(&self, job: &BatchJob) -> BatchJobResponse {
+    pub async fn handle_batch_job(
+        &self,
+        job: &BatchJob,
+        deadline: Option<Instant>,
+    ) -> BatchJobResponse {
         let mut results = Vec::with_capacity(job.tasks.len());
         for task in &job.tasks {
             let (code, text) = match &task.object {
@@ -412,7 +454,13 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                     log_skip(object, *reason);
                     (ResultCode::Succeeded, format!("skipped {object}: {reason}"))
                 }
-                Ok(Disposition::Ingest(object)) => match self.ingest(object).await {
+                Ok(Disposition::Ingest(object)) => match self.ingest(object, deadline).await {
+                    // The job names a key that does not exist: the manifest is wrong, and
+                    // retrying will not change that.
+                    Ok(s) if s.gone => (
+                        ResultCode::PermanentFailure,
+                        format!("{object}: NoSuchKey: the object does not exist"),
+                    ),
                     Ok(s) => (
                         ResultCode::Succeeded,
                         format!(
@@ -442,10 +490,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     pub async fn ingest_all(
         &self,
         objects: &[ObjectRef],
+        deadline: Option<Instant>,
     ) -> Vec<Result<ObjectSummary, IngestError>> {
         let mut results = Vec::with_capacity(objects.len());
         for object in objects {
-            results.push(self.ingest(object).await);
+            results.push(self.ingest(object, deadline).await);
         }
         results
     }
@@ -455,13 +504,32 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// # Errors
     /// An [`IngestError`] naming the object when it cannot be read to the end or its items
     /// cannot all be written. Items read before a parse failure are written first (writes are
-    /// idempotent, so the retry that follows converges).
-    pub async fn ingest(&self, object: &ObjectRef) -> Result<ObjectSummary, IngestError> {
+    /// idempotent, so the retry that follows converges). An object that no longer exists is
+    /// not an error: it is logged and skipped (`gone` in the summary).
+    pub async fn ingest(
+        &self,
+        object: &ObjectRef,
+        deadline: Option<Instant>,
+    ) -> Result<ObjectSummary, IngestError> {
         let started = Instant::now();
         let mut summary = ObjectSummary::default();
-        let result = self.ingest_inner(object, &mut summary).await;
+        let result = self.ingest_inner(object, deadline, &mut summary).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let f = &summary.file;
+        if let Err(IngestError::Read { cause, .. }) = &result
+            && cause.kind == ReadErrorKind::NotFound
+        {
+            tracing::warn!(
+                bucket = %object.bucket,
+                key = %object.key,
+                skipped = "NoSuchKey",
+                reason = %cause,
+                duration_ms,
+                "object skipped: it no longer exists (NoSuchKey), nothing to ingest"
+            );
+            summary.gone = true;
+            return Ok(summary);
+        }
         match &result {
             Ok(()) => tracing::info!(
                 bucket = %object.bucket,
@@ -500,6 +568,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     async fn ingest_inner(
         &self,
         object: &ObjectRef,
+        deadline: Option<Instant>,
         summary: &mut ObjectSummary,
     ) -> Result<(), IngestError> {
         let name = object.to_string();
@@ -518,26 +587,58 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         let source = name.clone();
         let filters = self.filters.clone();
         let retention_days = self.retention_days;
+        let limits = self.limits;
         let (items, queue) = tokio::sync::mpsc::channel(ITEM_QUEUE);
         let parser = tokio::task::spawn_blocking(move || {
-            extract::extract_log(reader, Format::Delivery, &source, &filters, |mut item| {
-                if retention_days > 0 {
-                    item.expires_at = item::expires_at(&item.event_time, retention_days);
-                }
-                // The writer reads the queue to its end, even after a failure: never closed early.
-                let _ = items.blocking_send(item);
-            })
+            extract::extract_log_with(
+                reader,
+                Format::Delivery,
+                &source,
+                &filters,
+                &limits,
+                |mut item| {
+                    if retention_days > 0 {
+                        item.expires_at = item::expires_at(&item.event_time, retention_days);
+                    }
+                    // The writer reads the queue to its end, even after a failure: never
+                    // closed early.
+                    let _ = items.blocking_send(item);
+                },
+            )
         });
+        let retry = self.retry.until(deadline);
         // Write what is read even when the file breaks half-way: it is real, and idempotent.
-        let written = dynamodb::write_stream(
-            &self.writer,
-            &self.table,
-            queue,
-            &self.retry,
-            self.write_concurrency,
-        )
-        .await;
-        let (file, parsed) = parser.await.map_err(|e| IngestError::Internal {
+        let work = async {
+            let written = dynamodb::write_stream(
+                &self.writer,
+                &self.table,
+                queue,
+                &retry,
+                self.write_concurrency,
+            )
+            .await;
+            (written, parser.await)
+        };
+        // A body that stalls must not run into the Lambda timeout either: stop reading when
+        // only the margin is left, and say so. (The reading thread ends with its connection.)
+        let (written, joined) = if deadline.is_some() {
+            let stop = tokio::time::Instant::from_std(retry.stop_time(Instant::now()));
+            tokio::time::timeout_at(stop, work)
+                .await
+                .map_err(|_| IngestError::Read {
+                    object: name.clone(),
+                    cause: ReadError {
+                        kind: ReadErrorKind::Transient,
+                        message: "still reading when the invocation's deadline was near \
+                                  (DEADLINE_MARGIN_MS is kept to report this): the object \
+                                  arrives too slowly"
+                            .into(),
+                    },
+                })?
+        } else {
+            work.await
+        };
+        let (file, parsed) = joined.map_err(|e| IngestError::Internal {
             object: name.clone(),
             message: format!("parser task failed: {e}"),
         })?;
@@ -618,6 +719,7 @@ mod tests {
                 if self.hard_error {
                     return Err(BatchError {
                         retryable: false,
+                        throttled: false,
                         message: "AccessDeniedException".into(),
                     });
                 }
@@ -639,6 +741,8 @@ mod tests {
             max_attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            max_elapsed: Duration::from_millis(300),
+            ..RetryPolicy::default()
         }
     }
 
@@ -685,10 +789,10 @@ mod tests {
     async fn every_event_is_written_and_counted() {
         let ingestor = Ingestor::new(store(&[(KEY, log(60))]), MemTable::default(), "t", retry());
         let summary = ingestor
-            .handle_s3_event(&notification(&[
-                (KEY, 10),
-                ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10),
-            ]))
+            .handle_s3_event(
+                &notification(&[(KEY, 10), ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10)]),
+                None,
+            )
             .await
             .expect("succeeds");
         assert_eq!(
@@ -722,7 +826,7 @@ mod tests {
         let ingestor = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry())
             .with_filters(filters);
         let summary = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect("succeeds");
         assert_eq!(
@@ -738,7 +842,7 @@ mod tests {
         // The same file without the filter: every event is written.
         let plain = Ingestor::new(store(&[(KEY, log(7))]), MemTable::default(), "t", retry());
         let summary = plain
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect("succeeds");
         assert_eq!((summary.filtered, summary.items_written), (0, 7));
@@ -756,7 +860,7 @@ mod tests {
             key: KEY.into(),
             size: None,
         };
-        let err = ingestor.ingest(&object).await.expect_err("must fail");
+        let err = ingestor.ingest(&object, None).await.expect_err("must fail");
         let IngestError::Write {
             cause,
             object: name,
@@ -772,7 +876,7 @@ mod tests {
             "only the first batch landed"
         );
         let inv = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect_err("fails");
         assert_eq!(inv.error_type(), "WriteFailed");
@@ -788,7 +892,7 @@ mod tests {
         };
         let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
         let err = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect_err("fails");
         assert!(err.to_string().contains("AccessDeniedException"), "{err}");
@@ -799,25 +903,82 @@ mod tests {
     async fn one_failed_object_fails_the_invocation_but_not_the_others() {
         let other = KEY.replace("Ab12Cd34", "Zz99Yy88");
         let ingestor = Ingestor::new(
-            store(&[(&other, log(2))]),
+            store(&[(KEY, b"not json".to_vec()), (&other, log(2))]),
             MemTable::default(),
             "t",
             retry(),
         );
         let err = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]), None)
             .await
-            .expect_err("one object is missing");
+            .expect_err("one object is not a log file");
         assert!(
             err.to_string()
                 .starts_with("1 of 2 object(s) failed: s3://trail/"),
             "{err}"
         );
-        assert_eq!(err.error_type(), "ObjectNotFound");
+        assert_eq!(err.error_type(), "InvalidLogFile");
         assert_eq!(
             ingestor.writer.rows.lock().expect("lock").len(),
             2,
             "the other object was ingested"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_object_deleted_before_it_is_read_is_skipped_not_failed() {
+        let other = KEY.replace("Ab12Cd34", "Zz99Yy88");
+        let ingestor = Ingestor::new(
+            store(&[(&other, log(2))]),
+            MemTable::default(),
+            "t",
+            retry(),
+        );
+        let summary = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10), (&other, 10)]), None)
+            .await
+            .expect("a missing object is no failure");
+        assert_eq!(
+            (
+                summary.objects_ingested,
+                summary.objects_skipped,
+                summary.items_written
+            ),
+            (1, 1, 2)
+        );
+        let object = ObjectRef {
+            bucket: "trail".into(),
+            key: KEY.into(),
+            size: None,
+        };
+        let gone = ingestor.ingest(&object, None).await.expect("skipped");
+        assert!(gone.gone);
+        assert_eq!(gone.items_written, 0);
+    }
+
+    #[tokio::test]
+    async fn the_deadline_bounds_the_write_retries() {
+        // Every call leaves its items unprocessed (throttling): only the deadline stops it.
+        let table = MemTable {
+            fail_after: Some(0),
+            ..MemTable::default()
+        };
+        let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(3200);
+        let err = ingestor
+            .handle_s3_event(&notification(&[(KEY, 10)]), Some(deadline))
+            .await
+            .expect_err("cannot write");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(290),
+            "stops 3 s (the default margin) before the deadline: {took:?}"
+        );
+        assert!(err.to_string().contains("deadline"), "{err}");
+        assert!(
+            *ingestor.writer.calls.lock().expect("lock") > 3,
+            "throttling is not counted"
         );
     }
 
@@ -827,7 +988,7 @@ mod tests {
         gz.truncate(gz.len() * 2 / 3);
         let ingestor = Ingestor::new(store(&[(KEY, gz)]), MemTable::default(), "t", retry());
         let err = ingestor
-            .handle_s3_event(&notification(&[(KEY, 10)]))
+            .handle_s3_event(&notification(&[(KEY, 10)]), None)
             .await
             .expect_err("truncated");
         assert_eq!(err.error_type(), "InvalidLogFile");
@@ -841,7 +1002,7 @@ mod tests {
         let ingestor = Ingestor::new(store(&[(KEY, log(30))]), MemTable::default(), "t", retry());
         for _ in 0..2 {
             ingestor
-                .handle_s3_event(&notification(&[(KEY, 10)]))
+                .handle_s3_event(&notification(&[(KEY, 10)]), None)
                 .await
                 .expect("ok");
         }
@@ -856,7 +1017,7 @@ mod tests {
             size: None,
         };
         let kept = Ingestor::new(store(&[(KEY, log(3))]), MemTable::default(), "t", retry());
-        kept.ingest(&object).await.expect("ok");
+        kept.ingest(&object, None).await.expect("ok");
         assert!(
             kept.writer
                 .rows
@@ -869,7 +1030,7 @@ mod tests {
 
         let expiring = Ingestor::new(store(&[(KEY, log(3))]), MemTable::default(), "t", retry())
             .with_retention_days(30);
-        expiring.ingest(&object).await.expect("ok");
+        expiring.ingest(&object, None).await.expect("ok");
         let rows = expiring.writer.rows.lock().expect("lock");
         assert_eq!(rows.len(), 3);
         // The log's events happen at 2024-03-05T12:00:00Z = 1709640000.
@@ -899,14 +1060,13 @@ mod tests {
             sqs_record("test", &serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"})),
         ]});
         let response = ingestor
-            .handle_event(&event)
+            .handle_event(&event, None)
             .await
             .expect("an SQS batch never fails whole");
         assert_eq!(
             serde_json::to_value(&response).expect("json"),
-            serde_json::json!({"batchItemFailures": [
-                {"itemIdentifier": "gone"}, {"itemIdentifier": "garbled"}
-            ]})
+            // The object of "gone" no longer exists: skipped (NoSuchKey), not a failure.
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "garbled"}]})
         );
         assert_eq!(ingestor.writer.rows.lock().expect("lock").len(), 4);
         assert_eq!(
@@ -927,7 +1087,7 @@ mod tests {
             {"taskId": "bad", "s3BucketArn": "arn:aws:s3:::trail"},
         ]});
         let response = ingestor
-            .handle_event(&event)
+            .handle_event(&event, None)
             .await
             .expect("a job never fails whole");
         let v = serde_json::to_value(&response).expect("json");
@@ -983,8 +1143,8 @@ mod tests {
         let ingestor = Ingestor::new(store(&[(KEY, log(3))]), table, "t", retry());
         let event = serde_json::json!({"invocationSchemaVersion": "2.0", "invocationId": "inv",
             "job": {"id": "j", "userArguments": {}}, "tasks": [{"taskId": "t1", "s3Bucket": "trail", "s3Key": KEY}]});
-        let v =
-            serde_json::to_value(ingestor.handle_event(&event).await.expect("ok")).expect("json");
+        let v = serde_json::to_value(ingestor.handle_event(&event, None).await.expect("ok"))
+            .expect("json");
         assert_eq!(v["invocationSchemaVersion"], "2.0");
         assert_eq!(v["results"][0]["resultCode"], "TemporaryFailure", "{v}");
     }
@@ -993,7 +1153,7 @@ mod tests {
     async fn unknown_shapes_and_test_events() {
         let ingestor = Ingestor::new(MemStore::default(), MemTable::default(), "t", retry());
         let err = ingestor
-            .handle_event(&serde_json::json!({"hello": "world"}))
+            .handle_event(&serde_json::json!({"hello": "world"}), None)
             .await
             .expect_err("unknown");
         assert_eq!(err.error_type(), "UnknownEventShape");
@@ -1002,7 +1162,7 @@ mod tests {
             "unknown event shape: an object with keys [hello]"
         );
         let ok = ingestor
-            .handle_event(&serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}))
+            .handle_event(&serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}), None)
             .await
             .expect("test events succeed");
         let Response::Summary(summary) = ok else {

@@ -13,6 +13,16 @@
 //!   Scaling makes itself (stored only when asked for).
 //!
 //! Attributes the record lacks (or holds as `null`) are absent from the item, never null.
+//!
+//! DynamoDB's limits are part of the contract: keys of at most [`MAX_PARTITION_KEY_BYTES`] and
+//! [`MAX_SORT_KEY_BYTES`] (an event whose keys would be longer cannot be stored and is
+//! rejected), values nested at most [`MAX_DEPTH`] levels, non-empty map keys, and items of at
+//! most 400 KB. An attribute that cannot be stored is left out and named in
+//! [`OMITTED`] (`omitted`, a map: attribute name → `{reason, bytes}`), so a reader sees that
+//! something is missing and how big it was; the whole record is still in the log file named by
+//! `sourceObject`.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +35,26 @@ pub const SORT_KEY: &str = "eventKey";
 pub const ACCOUNT_PARTITION_PREFIX: &str = ":account:";
 /// Name of the attribute holding every group an event names (a string set in DynamoDB).
 pub const GROUP_NAMES: &str = "groupNames";
+/// Name of the attribute that lists the attributes left out because DynamoDB cannot store them.
+pub const OMITTED: &str = "omitted";
+/// DynamoDB's limit on a partition key value, in bytes of UTF-8.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+/// DynamoDB's limit on a sort key value, in bytes of UTF-8.
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+/// DynamoDB's limit on nesting: a top-level attribute's value counts as level 1, and no value
+/// may sit deeper than level 32.
+pub const MAX_DEPTH: usize = 32;
+/// DynamoDB's limit on an attribute name (map keys included), in bytes.
+pub const MAX_NAME_BYTES: usize = 65_535;
+
+/// Why an attribute was left out of an item, and how big it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Omitted {
+    /// In words.
+    pub reason: String,
+    /// The size of the attribute's JSON text, in bytes.
+    pub bytes: u64,
+}
 
 /// Who made the call an item records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -113,6 +143,10 @@ pub struct Item {
     /// retention (`RETENTION_DAYS`); absent when events are kept forever. See [`expires_at`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Attributes of the record left out because DynamoDB cannot store them (see the module
+    /// docs); empty, and then not serialized, for every real CloudTrail record.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<String, Omitted>,
 }
 
 impl Item {
@@ -121,6 +155,77 @@ impl Item {
     pub fn key(&self) -> (&str, &str) {
         (&self.group_name, &self.event_key)
     }
+}
+
+/// Why the item's keys cannot be stored in DynamoDB (too long), `None` when they can.
+#[must_use]
+pub fn key_problem(group_name: &str, event_key: &str) -> Option<String> {
+    if group_name.len() > MAX_PARTITION_KEY_BYTES {
+        Some(format!(
+            "its partition key ({PARTITION_KEY}) would be {} bytes, over DynamoDB's {MAX_PARTITION_KEY_BYTES}",
+            group_name.len()
+        ))
+    } else if event_key.len() > MAX_SORT_KEY_BYTES {
+        Some(format!(
+            "its sort key ({SORT_KEY}, eventTime#eventID) would be {} bytes, over DynamoDB's {MAX_SORT_KEY_BYTES}",
+            event_key.len()
+        ))
+    } else {
+        None
+    }
+}
+
+/// Why DynamoDB cannot store `value` as a map or list (nested deeper than [`MAX_DEPTH`] when
+/// it sits at level `level`, or a map key that is empty or longer than [`MAX_NAME_BYTES`]),
+/// `None` when it can. Never recurses deeper than the limit.
+#[must_use]
+pub fn storage_problem(value: &Value, level: usize) -> Option<&'static str> {
+    if level > MAX_DEPTH {
+        return Some("nested deeper than DynamoDB's 32 levels");
+    }
+    match value {
+        Value::Array(items) => items.iter().find_map(|v| storage_problem(v, level + 1)),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.is_empty() {
+                Some("a map key is empty, which DynamoDB cannot store")
+            } else if k.len() > MAX_NAME_BYTES {
+                Some("a map key is longer than DynamoDB's 64 KB")
+            } else {
+                storage_problem(v, level + 1)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The nesting depth of a JSON text as DynamoDB would count it (a scalar is 1, `[[1]]` is 3;
+/// an empty container counts as if it held a scalar, one more than it needs), counted without
+/// recursion, so any depth is safe to measure. `text` must be valid JSON.
+#[must_use]
+pub fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    // A container holding a scalar is one level deeper than its brackets.
+    if deepest == 0 { 1 } else { deepest + 1 }
 }
 
 /// The sort key of an event: `<eventTime>#<eventID>`.
@@ -334,6 +439,7 @@ mod tests {
             response_elements: None,
             source_object: "s3://b/k".into(),
             expires_at: None,
+            omitted: BTreeMap::new(),
         }
     }
 

@@ -16,13 +16,20 @@ use std::fmt;
 
 /// Longest single record accepted (CloudTrail records are a few KB; the service drops request
 /// and response bodies above 100 KB).
-pub const MAX_RECORD_BYTES: usize = 64 << 20;
+pub const MAX_RECORD_BYTES: usize = 32 << 20;
 
 /// Why the scan stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanError {
     /// The document does not start with `{"Records":[`: use a general parser.
     NotDelivery,
+    /// A record is larger than the scanner's record limit.
+    RecordTooLarge {
+        /// The record's position in the file, from 1.
+        record: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The document is broken at this offset of the decoded stream.
     Syntax {
         /// Offset in the decoded stream.
@@ -36,6 +43,9 @@ impl fmt::Display for ScanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotDelivery => f.write_str(r#"the document does not start with {"Records":["#),
+            Self::RecordTooLarge { record, limit } => {
+                write!(f, "record {record} is larger than {limit} bytes")
+            }
             Self::Syntax { offset, message } => write!(f, "{message} at byte {offset}"),
         }
     }
@@ -78,6 +88,8 @@ pub struct RecordScanner {
     records: u64,
     /// Accept several documents one after the other (`{"Records":[..]}{"Records":[..]}`).
     concatenated: bool,
+    /// The largest record accepted, in bytes.
+    max_record: u64,
 }
 
 impl Default for RecordScanner {
@@ -103,7 +115,15 @@ impl RecordScanner {
             scalar: false,
             records: 0,
             concatenated: false,
+            max_record: MAX_RECORD_BYTES as u64,
         }
+    }
+
+    /// The same scanner with another record size limit.
+    #[must_use]
+    pub fn with_record_limit(mut self, bytes: u64) -> Self {
+        self.max_record = bytes;
+        self
     }
 
     /// A scanner that also accepts more delivery documents after the first one.
@@ -270,14 +290,20 @@ impl RecordScanner {
                 }
                 Phase::Record => {
                     let Some(end) = self.record_end()? else {
-                        if self.buf.len() - self.start > MAX_RECORD_BYTES {
-                            return Err(self.error(
-                                self.start,
-                                &format!("a record larger than {MAX_RECORD_BYTES} bytes"),
-                            ));
+                        if (self.buf.len() - self.start) as u64 > self.max_record {
+                            return Err(ScanError::RecordTooLarge {
+                                record: self.records + 1,
+                                limit: self.max_record,
+                            });
                         }
                         return Ok(());
                     };
+                    if (end - self.start) as u64 > self.max_record {
+                        return Err(ScanError::RecordTooLarge {
+                            record: self.records + 1,
+                            limit: self.max_record,
+                        });
+                    }
                     on_record(&self.buf[self.start..end]);
                     self.records += 1;
                     self.pos = end;

@@ -444,7 +444,7 @@ async fn ingest(
     .with_filters(filters)
     .with_retention_days(retention_days)
     .with_write_concurrency(write_concurrency);
-    let results = ingestor.ingest_all(&wanted).await;
+    let results = ingestor.ingest_all(&wanted, None).await;
     let failed: Vec<String> = results
         .into_iter()
         .filter_map(|r| r.err().map(|e| e.to_string()))

@@ -6,7 +6,7 @@
 //! Configuration comes from the environment (`TABLE_NAME`, `RETENTION_DAYS`, see [`asg_trail::config`]); the SDK
 //! clients are built once, here, and shared by every invocation.
 
-use asg_trail::config::Config;
+use asg_trail::config::{self, Config};
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::handler::Ingestor;
 use asg_trail::s3::S3Store;
@@ -26,11 +26,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     )
     .with_filters(config.filters)
     .with_retention_days(config.retention_days)
-    .with_write_concurrency(config.write_concurrency);
+    .with_write_concurrency(config.write_concurrency)
+    .with_limits(config.limits);
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        // Write retries stop in time for the failure to be reported before the Lambda timeout.
+        let deadline = config::instant_at_epoch_ms(event.context.deadline);
         ingestor
-            .handle_event(&event.payload)
+            .handle_event(&event.payload, Some(deadline))
             .await
             .inspect_err(|e| tracing::error!(error_type = e.error_type(), error = %e, "invocation failed"))
             .map_err(|e| Diagnostic {

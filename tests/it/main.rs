@@ -1,12 +1,16 @@
 //! Integration tests of asg-trail (one test binary): a local S3 (moto) and DynamoDB Local started
 //! by the tests themselves, the real `bootstrap` binary driven through a Lambda Runtime API
-//! emulator, the `asg-trail` CLI, and the SAM template checks.
+//! emulator, the `asg-trail` CLI, the SAM template checks, and the failure semantics under
+//! faults injected on the wire by a proxy between the binaries and the servers (`faults`,
+//! `proxy`).
 //!
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
 mod backfill;
 mod e2e;
+mod faults;
 mod harness;
+mod proxy;
 mod queries;
 mod runtime_api;
 mod stack;

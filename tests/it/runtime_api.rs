@@ -34,6 +34,8 @@ type Outcome = Result<Value, Value>;
 struct Queued {
     id: String,
     event: Value,
+    /// Time the function gets (`Lambda-Runtime-Deadline-Ms` is now plus this).
+    budget: Duration,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -122,6 +124,12 @@ impl Lambda {
     /// Invokes the function with `event`; `Ok(response)` or `Err(error body)` as the binary
     /// reported it. Panics (with the binary's logs) on timeout, init error or a dead binary.
     pub async fn invoke(&self, event: Value) -> Outcome {
+        self.invoke_with_budget(event, Duration::from_secs(300))
+            .await
+    }
+
+    /// [`Lambda::invoke`] with the function's time limit (the deadline it is handed).
+    pub async fn invoke_with_budget(&self, event: Value, budget: Duration) -> Outcome {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = format!("8f5a6f0e-1c2b-4d3e-9f00-{n:012x}");
         let (reply, mut rx) = oneshot::channel();
@@ -129,6 +137,7 @@ impl Lambda {
             .send(Queued {
                 id: id.clone(),
                 event,
+                budget,
                 reply,
             })
             .expect("emulator queue closed");
@@ -186,6 +195,19 @@ impl Lambda {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The binary's peak resident memory so far (`VmHWM`), in KiB.
+    #[allow(dead_code)] // for the memory assertions of the fault tests
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.lock().expect("lock").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"))
     }
 
     /// The Runtime API requests the binary made so far.
@@ -275,7 +297,7 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_millis();
-    let deadline = now_ms + 300_000;
+    let deadline = now_ms + q.budget.as_millis();
     let mut h = HeaderMap::new();
     let hv = |v: String| HeaderValue::from_str(&v).expect("header value");
     h.insert("Lambda-Runtime-Aws-Request-Id", hv(q.id.clone()));
