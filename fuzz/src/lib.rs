@@ -7,6 +7,7 @@ mod pure {
     pub mod cloudtrail;
     pub mod extract;
     pub mod item;
+    pub mod scan;
 }
 
-pub use pure::{cloudtrail, extract, item};
+pub use pure::{cloudtrail, extract, item, scan};
