@@ -142,6 +142,28 @@ pub fn instant_at_epoch_ms(deadline_ms: u64) -> Instant {
     now + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
+/// The invocation's deadline as an [`Instant`], when it is one to plan by: a deadline that is
+/// already past, or nearer than `margin`, is not one a real invocation gets (local emulators
+/// send such values) and would stop every write at once; it is ignored with a warning, and the
+/// retry budget falls back to `WRITE_MAX_ELAPSED_MS`.
+#[must_use]
+pub fn usable_deadline(deadline_ms: u64, margin: Duration) -> Option<Instant> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let margin_ms = u64::try_from(margin.as_millis()).unwrap_or(u64::MAX);
+    if deadline_ms > now_ms.saturating_add(margin_ms) {
+        Some(instant_at_epoch_ms(deadline_ms))
+    } else {
+        tracing::warn!(
+            deadline_ms,
+            now_ms,
+            "the invocation's deadline is past or nearer than DEADLINE_MARGIN_MS: ignored; writes stop after WRITE_MAX_ELAPSED_MS instead"
+        );
+        None
+    }
+}
+
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -385,6 +407,26 @@ mod tests {
         ] {
             assert_eq!(parse_bool(text), want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn deadlines_too_near_to_plan_by_are_ignored() {
+        let now_ms = u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("clock")
+                .as_millis(),
+        )
+        .expect("ms");
+        let margin = Duration::from_secs(3);
+        assert!(usable_deadline(0, margin).is_none());
+        assert!(usable_deadline(now_ms + 1_000, margin).is_none());
+        let later = usable_deadline(now_ms + 60_000, margin).expect("usable");
+        let left = later.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
     }
 
     #[test]

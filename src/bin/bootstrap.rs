@@ -29,11 +29,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .with_write_concurrency(config.write_concurrency)
     .with_limits(config.limits);
     let ingestor = &ingestor;
+    let retry_margin = config.retry.deadline_margin;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // Write retries stop in time for the failure to be reported before the Lambda timeout.
-        let deadline = config::instant_at_epoch_ms(event.context.deadline);
+        let deadline = config::usable_deadline(event.context.deadline, retry_margin);
         ingestor
-            .handle_event(&event.payload, Some(deadline))
+            .handle_event(&event.payload, deadline)
             .await
             .inspect_err(|e| tracing::error!(error_type = e.error_type(), error = %e, "invocation failed"))
             .map_err(|e| Diagnostic {
