@@ -268,17 +268,7 @@ fn read_delivery<D: Read + Send>(
     limits: &Limits,
     pick: &mut impl FnMut(&[u8]),
 ) -> Result<u64, ParseError> {
-    let read_error = |cause: io::Error| match cause
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<LimitExceeded>())
-    {
-        Some(LimitExceeded::Total(limit)) => ParseError::TooLarge { limit: *limit },
-        Some(LimitExceeded::Record { record, limit }) => ParseError::RecordTooLarge {
-            record: *record,
-            limit: *limit,
-        },
-        None => ParseError::Read { gzip, cause },
-    };
+    let read_error = |cause: io::Error| read_failure(cause, gzip);
     let format_error = |e: scan::ScanError| match e {
         ScanError::RecordTooLarge { record, limit } => ParseError::RecordTooLarge { record, limit },
         e => ParseError::Format {
@@ -545,22 +535,26 @@ fn parse_records<R: BufRead, F: FnMut(&RawValue)>(
 /// are not what we expect), and limits from both.
 fn classify(source: serde_json::Error, gzip: bool) -> ParseError {
     if source.is_io() {
-        let cause = io::Error::from(source);
-        return match cause
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<LimitExceeded>())
-        {
-            Some(LimitExceeded::Total(limit)) => ParseError::TooLarge { limit: *limit },
-            Some(LimitExceeded::Record { record, limit }) => ParseError::RecordTooLarge {
-                record: *record,
-                limit: *limit,
-            },
-            None => ParseError::Read { gzip, cause },
-        };
+        return read_failure(io::Error::from(source), gzip);
     }
     ParseError::Format {
         gzip,
         cause: source,
+    }
+}
+
+/// A failed read: a passed limit when the error is one of ours, the stream's failure otherwise.
+fn read_failure(cause: io::Error, gzip: bool) -> ParseError {
+    match cause
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<LimitExceeded>())
+    {
+        Some(LimitExceeded::Total(limit)) => ParseError::TooLarge { limit: *limit },
+        Some(LimitExceeded::Record { record, limit }) => ParseError::RecordTooLarge {
+            record: *record,
+            limit: *limit,
+        },
+        None => ParseError::Read { gzip, cause },
     }
 }
 
