@@ -317,48 +317,56 @@ pub async fn list(
     Ok(listing)
 }
 
+/// Lists one level of "folders" under `prefix` (delimiter `/`), every page; with the number of
+/// ListObjectsV2 calls made.
 async fn list_prefixes(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
 ) -> Result<(Vec<String>, usize), String> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .delimiter("/")
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    let mut calls = 0;
-    while let Some(page) = pages.next().await {
-        calls += 1;
-        let page = page.map_err(|e| {
-            format!(
-                "cannot list s3://{bucket}/{prefix}: {}",
-                crate::aws::describe_error(&e)
-            )
-        })?;
-        out.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(str::to_owned)),
-        );
-    }
-    Ok((out, calls))
+    list_pages(client, bucket, prefix, true, |page| {
+        page.common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_owned))
+            .collect()
+    })
+    .await
 }
 
+/// Lists every object under `prefix`, every page; with the number of calls made.
 async fn list_objects(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
 ) -> Result<(Vec<ObjectRef>, usize), String> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
+    list_pages(client, bucket, prefix, false, |page| {
+        page.contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectRef {
+                    bucket: bucket.to_owned(),
+                    key: o.key()?.to_owned(),
+                    size: o.size().and_then(|s| u64::try_from(s).ok()),
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Runs a ListObjectsV2 listing through all its pages, collecting what `take` finds in each.
+async fn list_pages<T>(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    folders: bool,
+    take: impl Fn(&aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> Vec<T>,
+) -> Result<(Vec<T>, usize), String> {
+    let mut request = client.list_objects_v2().bucket(bucket).prefix(prefix);
+    if folders {
+        request = request.delimiter("/");
+    }
+    let mut pages = request.into_paginator().send();
     let mut out = Vec::new();
     let mut calls = 0;
     while let Some(page) = pages.next().await {
@@ -369,13 +377,7 @@ async fn list_objects(
                 crate::aws::describe_error(&e)
             )
         })?;
-        out.extend(page.contents().iter().filter_map(|o| {
-            Some(ObjectRef {
-                bucket: bucket.to_owned(),
-                key: o.key()?.to_owned(),
-                size: o.size().and_then(|s| u64::try_from(s).ok()),
-            })
-        }));
+        out.extend(take(&page));
     }
     Ok((out, calls))
 }

@@ -530,33 +530,30 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             summary.gone = true;
             return Ok(summary);
         }
+        // One summary line per object, the same fields whether it succeeded or not.
+        macro_rules! object_line {
+            ($level:expr, $($outcome:tt)+) => {
+                tracing::event!(
+                    $level,
+                    bucket = %object.bucket,
+                    key = %object.key,
+                    bytes = f.bytes,
+                    records = f.records,
+                    events = f.events,
+                    items_written = summary.items_written,
+                    application_autoscaling = f.application_autoscaling,
+                    filtered = f.filtered,
+                    rejected = f.rejected,
+                    write_calls = summary.write_calls,
+                    duration_ms,
+                    $($outcome)+
+                )
+            };
+        }
         match &result {
-            Ok(()) => tracing::info!(
-                bucket = %object.bucket,
-                key = %object.key,
-                bytes = f.bytes,
-                records = f.records,
-                events = f.events,
-                items_written = summary.items_written,
-                application_autoscaling = f.application_autoscaling,
-                filtered = f.filtered,
-                rejected = f.rejected,
-                write_calls = summary.write_calls,
-                duration_ms,
-                "object ingested"
-            ),
-            Err(error) => tracing::error!(
-                bucket = %object.bucket,
-                key = %object.key,
-                bytes = f.bytes,
-                records = f.records,
-                events = f.events,
-                items_written = summary.items_written,
-                application_autoscaling = f.application_autoscaling,
-                filtered = f.filtered,
-                rejected = f.rejected,
-                write_calls = summary.write_calls,
-                duration_ms,
+            Ok(()) => object_line!(tracing::Level::INFO, "object ingested"),
+            Err(error) => object_line!(
+                tracing::Level::ERROR,
                 error_type = error.kind(),
                 error = %error,
                 "object failed"

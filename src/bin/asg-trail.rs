@@ -486,17 +486,20 @@ fn print(text: &str) -> Result<()> {
         .context("cannot write to stdout")
 }
 
+/// One JSON object per line.
+fn json_lines<T: serde::Serialize>(values: &[T]) -> Result<String> {
+    let mut text = String::new();
+    for value in values {
+        text.push_str(&serde_json::to_string(value)?);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 async fn query(table: &str, spec: &QuerySpec, output: Output) -> Result<()> {
     let rows = read(table, spec).await?;
     match output {
-        Output::Json => {
-            let mut text = String::new();
-            for row in &rows {
-                text.push_str(&serde_json::to_string(row)?);
-                text.push('\n');
-            }
-            print(&text)?;
-        }
+        Output::Json => print(&json_lines(&rows)?)?,
         Output::Table => print(&render::events_table(&rows))?,
         Output::Csv => print(&render::events_csv(&rows))?,
     }
@@ -521,14 +524,7 @@ async fn changes(
         found.truncate(limit);
     }
     match output {
-        Output::Json => {
-            let mut text = String::new();
-            for change in &found {
-                text.push_str(&serde_json::to_string(change)?);
-                text.push('\n');
-            }
-            print(&text)?;
-        }
+        Output::Json => print(&json_lines(&found)?)?,
         Output::Table => print(&render::changes_table(&found))?,
         Output::Csv => print(&render::changes_csv(&found))?,
     }
