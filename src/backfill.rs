@@ -22,7 +22,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::dynamodb::BatchWriter;
 use crate::error::IngestError;
-use crate::handler::{Ingestor, ObjectSummary};
+use crate::handler::{Ingestor, ObjectSummary, OnMissing};
 use crate::notification::{ObjectRef, SkipReason, skip_reason};
 use crate::s3::ObjectStore;
 
@@ -497,7 +497,7 @@ pub async fn ingest<S: ObjectStore, W: BatchWriter>(
 ) -> bool {
     let mut results = stream::iter(objects)
         .take_while(|_| std::future::ready(!stop.load(Ordering::SeqCst)))
-        .map(|object| async move { (object, ingestor.ingest(object, None).await) })
+        .map(|object| async move { (object, ingestor.ingest(object, None, OnMissing::Fail).await) })
         .buffer_unordered(concurrency.max(1));
     let mut finished = 0;
     while let Some((object, result)) = results.next().await {

@@ -1,8 +1,14 @@
-//! Configuration from the environment, read once at start-up, with one typed error.
+//! The settings of asg-trail: one type, [`Config`], read by one parser from one set of names,
+//! whichever binary or path uses it. The Lambda reads the process environment; the CLI reads
+//! the same variables, with its flags (`--table`, `--retention-days`, `--write-concurrency`,
+//! the filter flags) taking the place of the variable they name. A variable means the same
+//! thing everywhere.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `TABLE_NAME` | (required) | the DynamoDB table |
+//! | `TABLE_NAME` | (required to write or query) | the DynamoDB table |
+//! | `RETENTION_DAYS` | 0 (keep forever) | days after its event an item may expire (TTL `expiresAt`) |
+//! | `WRITE_CONCURRENCY` | 4 | BatchWriteItem calls in flight per object |
 //! | `WRITE_MAX_ATTEMPTS`, `WRITE_BACKOFF_BASE_MS`, `WRITE_BACKOFF_MAX_MS` | 10, 50, 5000 | write retries ([`RetryPolicy`]) |
 //! | `WRITE_MAX_ELAPSED_MS` | 600000 | give up on a batch after this long (the Lambda deadline usually comes first) |
 //! | `WRITE_ATTEMPT_TIMEOUT_MS` | 10000 | one BatchWriteItem call that takes longer is abandoned and retried |
@@ -15,18 +21,43 @@
 //! | `EVENT_NAMES_EXCLUDE` | empty (none) | comma-separated event names: drop these |
 //!
 //! Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); an empty value
-//! is the default.
+//! is the default. [`VARIABLES`] lists every name, for the README's table and its test.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use crate::cloudtrail::Limits;
 use crate::extract::Filters;
 
-/// Settings of the ingestion.
+/// Every variable [`Config::from_lookup`] reads.
+pub const VARIABLES: &[&str] = &[
+    "TABLE_NAME",
+    "RETENTION_DAYS",
+    "WRITE_CONCURRENCY",
+    "WRITE_MAX_ATTEMPTS",
+    "WRITE_BACKOFF_BASE_MS",
+    "WRITE_BACKOFF_MAX_MS",
+    "WRITE_MAX_ELAPSED_MS",
+    "WRITE_ATTEMPT_TIMEOUT_MS",
+    "DEADLINE_MARGIN_MS",
+    "MAX_DECOMPRESSED_BYTES",
+    "MAX_RECORD_BYTES",
+    "INCLUDE_SERVICE_ACTIONS",
+    "EXCLUDE_READ_ONLY",
+    "EVENT_NAMES_INCLUDE",
+    "EVENT_NAMES_EXCLUDE",
+];
+
+/// BatchWriteItem calls in flight per object, unless `WRITE_CONCURRENCY` says otherwise: enough
+/// to keep a large object from being a serial chain of round trips, few enough not to trip a
+/// table's write capacity in one burst.
+pub const DEFAULT_WRITE_CONCURRENCY: usize = 4;
+
+/// The settings of every binary and every path (see the module docs for the variables).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The DynamoDB table (`TABLE_NAME`).
-    pub table_name: String,
+    /// The DynamoDB table (`TABLE_NAME`); needed to write or query, not to extract offline
+    /// (see [`Config::table`]).
+    pub table_name: Option<String>,
     /// Retries of throttled or partly processed writes.
     pub retry: RetryPolicy,
     /// What to store besides the EC2 Auto Scaling calls, and what to drop.
@@ -34,10 +65,25 @@ pub struct Config {
     /// Days an event is kept before DynamoDB's TTL may delete it (`RETENTION_DAYS`, default 0 =
     /// keep forever); written as the item's `expiresAt`.
     pub retention_days: u32,
-    /// BatchWriteItem calls in flight per object (`WRITE_CONCURRENCY`, default 4).
+    /// BatchWriteItem calls in flight per object (`WRITE_CONCURRENCY`, default
+    /// [`DEFAULT_WRITE_CONCURRENCY`]).
     pub write_concurrency: usize,
     /// Size limits of the log file reader.
     pub limits: Limits,
+}
+
+impl Default for Config {
+    /// Every default, and no table.
+    fn default() -> Self {
+        Self {
+            table_name: None,
+            retry: RetryPolicy::default(),
+            filters: Filters::default(),
+            retention_days: 0,
+            write_concurrency: DEFAULT_WRITE_CONCURRENCY,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// Exponential backoff with full jitter for BatchWriteItem calls, and when to stop.
@@ -168,10 +214,10 @@ pub fn usable_deadline(deadline_ms: u64, margin: Duration) -> Option<Instant> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// A required variable is not set (or empty).
-    #[error("environment variable {0} is required but not set")]
+    #[error("{0} is required but not set")]
     Missing(&'static str),
     /// A variable holds a value that does not parse.
-    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    #[error("{name}={value:?} is invalid: {reason}")]
     Invalid {
         /// The variable.
         name: &'static str,
@@ -196,9 +242,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the variable that is missing or invalid.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table_name = lookup("TABLE_NAME")
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing("TABLE_NAME"))?;
+        let table_name = lookup("TABLE_NAME").filter(|v| !v.trim().is_empty());
         let defaults = RetryPolicy::default();
         let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match lookup(name) {
@@ -214,8 +258,11 @@ impl Config {
             }
         };
         let max_attempts = number("WRITE_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
-        let write_concurrency =
-            usize::try_from(number("WRITE_CONCURRENCY", 4)?).unwrap_or(usize::MAX);
+        let write_concurrency = usize::try_from(number(
+            "WRITE_CONCURRENCY",
+            DEFAULT_WRITE_CONCURRENCY as u64,
+        )?)
+        .unwrap_or(usize::MAX);
         let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
             number(name, default).map(Duration::from_millis)
@@ -279,6 +326,16 @@ impl Config {
             limits,
         })
     }
+
+    /// The table, for the paths that write or query.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] when `TABLE_NAME` (or `--table`) was not given.
+    pub fn table(&self) -> Result<&str, ConfigError> {
+        self.table_name
+            .as_deref()
+            .ok_or(ConfigError::Missing("TABLE_NAME"))
+    }
 }
 
 /// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case, trimmed); an
@@ -306,18 +363,43 @@ mod tests {
     }
 
     #[test]
-    fn table_name_is_required() {
-        assert_eq!(from(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+    fn table_name_is_required_to_write_or_query() {
+        let none = from(&[]).expect("extracting offline needs no table");
+        assert_eq!(none, Config::default());
+        assert_eq!(none.table(), Err(ConfigError::Missing("TABLE_NAME")));
         assert_eq!(
-            from(&[("TABLE_NAME", " ")]),
+            from(&[("TABLE_NAME", " ")]).expect("blank = unset").table(),
             Err(ConfigError::Missing("TABLE_NAME"))
         );
         let c = from(&[("TABLE_NAME", "events")]).expect("valid");
-        assert_eq!(c.table_name, "events");
+        assert_eq!(c.table(), Ok("events"));
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.filters, Filters::default());
         assert_eq!(c.limits.max_decompressed_bytes, 2 * 1024 * 1024 * 1024);
         assert_eq!(c.retention_days, 0, "events are kept forever by default");
+    }
+
+    #[test]
+    fn every_variable_is_read_and_listed_in_the_readme() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .expect("the defaults");
+        let mut asked = asked.into_inner();
+        asked.sort();
+        let mut listed: Vec<String> = VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        listed.sort();
+        assert_eq!(asked, listed, "VARIABLES is what the parser reads");
+        let readme = include_str!("../README.md");
+        let table = &readme[readme.find("## Configuration").expect("section")..];
+        for name in VARIABLES {
+            assert!(
+                table.contains(&format!("| `{name}` |")),
+                "the README's configuration table lacks {name}"
+            );
+        }
     }
 
     #[test]

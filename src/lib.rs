@@ -24,6 +24,7 @@ pub mod extract;
 pub mod handler;
 pub mod item;
 pub mod notification;
+pub mod pipeline;
 pub mod render;
 pub mod s3;
 pub mod scan;

@@ -3,8 +3,8 @@
 //! EventBridge, S3 Batch Operations; see [`asg_trail::notification::trigger`]), and answers in
 //! the form that shape's source expects.
 //!
-//! Configuration comes from the environment (`TABLE_NAME`, `RETENTION_DAYS`, see [`asg_trail::config`]); the SDK
-//! clients are built once, here, and shared by every invocation.
+//! Settings come from the environment ([`asg_trail::config`], the same parser the CLI uses);
+//! the SDK clients are built once, here, and shared by every invocation.
 
 use asg_trail::config::{self, Config};
 use asg_trail::dynamodb::DynamoDbWriter;
@@ -17,19 +17,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let retry_margin = config.retry.deadline_margin;
     let clients = asg_trail::aws::load().await;
     let ingestor = Ingestor::new(
         S3Store::new(clients.s3),
         DynamoDbWriter::new(clients.dynamodb),
-        config.table_name,
-        config.retry,
+        config,
     )
-    .with_filters(config.filters)
-    .with_retention_days(config.retention_days)
-    .with_write_concurrency(config.write_concurrency)
-    .with_limits(config.limits);
+    .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let ingestor = &ingestor;
-    let retry_margin = config.retry.deadline_margin;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // Write retries stop in time for the failure to be reported before the Lambda timeout.
         let deadline = config::usable_deadline(event.context.deadline, retry_margin);

@@ -1,0 +1,83 @@
+//! `asg-trail ingest`: S3 objects into the table through the Lambda's code path and settings.
+//! An object that does not exist is an error here (a mistyped replay must not look done),
+//! where a notification would skip it.
+
+use anyhow::{Result, bail};
+use asg_trail::dynamodb::DynamoDbWriter;
+use asg_trail::handler::{Ingestor, OnMissing};
+use asg_trail::notification::{self, ObjectRef};
+use asg_trail::s3::S3Store;
+
+use crate::settings::{ItemArgs, Overrides, TableArgs, WriteArgs};
+
+/// The command's arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    table: TableArgs,
+    /// Objects, as s3://BUCKET/KEY.
+    #[arg(required = true)]
+    objects: Vec<String>,
+    #[command(flatten)]
+    write: WriteArgs,
+    #[command(flatten)]
+    items: ItemArgs,
+}
+
+/// Runs the command.
+pub async fn run(args: &Args) -> Result<()> {
+    let mut overrides = Overrides::default();
+    args.table.add_to(&mut overrides);
+    args.write.add_to(&mut overrides);
+    args.items.add_to(&mut overrides);
+    let config = overrides.load_with_table()?;
+    let objects = args
+        .objects
+        .iter()
+        .map(|u| parse_s3_uri(u))
+        .collect::<Result<Vec<_>>>()?;
+    let mut wanted = Vec::with_capacity(objects.len());
+    for object in objects {
+        match notification::skip_reason(&object.key, object.size) {
+            Some(reason) => {
+                tracing::info!(bucket = %object.bucket, key = %object.key, skipped = %reason, "object skipped");
+            }
+            None => wanted.push(object),
+        }
+    }
+    let clients = asg_trail::aws::load().await;
+    let ingestor = Ingestor::new(
+        S3Store::new(clients.s3),
+        DynamoDbWriter::new(clients.dynamodb),
+        config,
+    )?;
+    let results = ingestor.ingest_all(&wanted, None, OnMissing::Fail).await;
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{} of {} object(s) failed:\n  {}",
+            failed.len(),
+            wanted.len(),
+            failed.join("\n  ")
+        )
+    }
+}
+
+fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| anyhow::anyhow!("{uri}: expected s3://BUCKET/KEY"))?;
+    match rest.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(ObjectRef {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: None,
+        }),
+        _ => bail!("{uri}: expected s3://BUCKET/KEY"),
+    }
+}

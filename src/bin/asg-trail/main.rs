@@ -1,0 +1,68 @@
+//! `asg-trail`, the operators' command line: extract items from log files offline, ingest S3
+//! objects through the Lambda's code path, backfill a bucket's history, query the table (by
+//! group, event name or principal, never a scan) and show a group's configuration changes.
+//! Every command reads its settings through [`settings`], the Lambda's own parser.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod backfill;
+mod extract;
+mod ingest;
+mod progress;
+mod query;
+mod settings;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "EC2 Auto Scaling events from CloudTrail, by group and time"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the items CloudTrail log files yield, exactly as the Lambda would write them with
+    /// the same settings, one JSON object per line (offline; gzip or plain; `-` reads stdin).
+    /// Takes delivery files `{"Records":[...]}`, bare arrays, single records, JSON lines,
+    /// EventBridge envelopes and `aws cloudtrail lookup-events` output.
+    Extract(extract::Args),
+    /// Ingest S3 objects into the table, through the Lambda's code path.
+    Ingest(ingest::Args),
+    /// Print events, oldest first: a group's timeline (`--group`), or across all groups one
+    /// event name (`--event-name`, byEventName index) or one principal (`--user ARN`, byUser
+    /// index). Never a table scan.
+    Query(query::QueryArgs),
+    /// Print a group's capacity and configuration history: each mutating call, what it set
+    /// (minSize, maxSize, desiredCapacity, launch template, ...), who, when, and whether it
+    /// failed.
+    Changes(query::ChangesArgs),
+    /// Ingest the log files already in a bucket (all accounts and regions under the prefix,
+    /// days in --since..--until), through the Lambda's code path, with bounded concurrency, a
+    /// progress display, and a checkpoint to resume from.
+    Backfill(backfill::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    progress::init_logging(matches!(cli.command, Command::Backfill(_)));
+    let result = match cli.command {
+        Command::Extract(args) => extract::run(&args),
+        Command::Ingest(args) => ingest::run(&args).await,
+        Command::Query(args) => query::run(args).await,
+        Command::Changes(args) => query::changes(args).await,
+        Command::Backfill(args) => return backfill::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("asg-trail: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `asg-trail query` and `asg-trail changes`: read one partition of the table or of an index
+//! (never a scan) and print it as a table, JSON lines or CSV.
+
+use std::io::{self, Write};
+
+use anyhow::{Context, Result};
+use asg_trail::dynamodb::{self, QuerySpec, QueryTarget, TimeRange};
+use asg_trail::render;
+use clap::ValueEnum;
+use serde_json::Value;
+
+use crate::settings::{Overrides, TableArgs};
+
+/// Output formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON object per line, every attribute.
+    Json,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// The time window and presentation shared by both commands.
+#[derive(clap::Args)]
+pub struct Window {
+    /// Earliest event time, inclusive (`2024-03-05` or `2024-03-05T12:00:00Z`).
+    #[arg(long)]
+    since: Option<String>,
+    /// Latest event time, inclusive (a date covers the whole day).
+    #[arg(long)]
+    until: Option<String>,
+    /// Print at most this many (the latest ones with --newest-first).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Newest first.
+    #[arg(long)]
+    newest_first: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+/// `query`'s arguments.
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    table: TableArgs,
+    /// The Auto Scaling group (or `:account:<id>` for events that name no group).
+    #[arg(long)]
+    group: Option<String>,
+    /// Only this API call (e.g. UpdateAutoScalingGroup); without --group, across all groups.
+    #[arg(long)]
+    event_name: Option<String>,
+    /// Only this principal: an ARN (without --group, through the byUser index) or a name
+    /// (the IAM user, the role of an assumed role, or its session name; needs --group or
+    /// --event-name).
+    #[arg(long)]
+    user: Option<String>,
+    /// Only events of this account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Only events of this region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Only failed calls (with an errorCode).
+    #[arg(long)]
+    errors_only: bool,
+    #[command(flatten)]
+    window: Window,
+}
+
+/// `changes`' arguments.
+#[derive(clap::Args)]
+pub struct ChangesArgs {
+    #[command(flatten)]
+    table: TableArgs,
+    /// The Auto Scaling group.
+    #[arg(long)]
+    group: String,
+    #[command(flatten)]
+    window: Window,
+}
+
+fn table_name(table: &TableArgs) -> Result<String> {
+    let mut overrides = Overrides::default();
+    table.add_to(&mut overrides);
+    let config = overrides.load_with_table()?;
+    Ok(config.table()?.to_owned())
+}
+
+/// Runs `query`.
+pub async fn run(args: QueryArgs) -> Result<()> {
+    let table = table_name(&args.table)?;
+    let w = args.window;
+    let spec =
+        QuerySpec::choose(args.group, args.event_name, args.user).map_err(anyhow::Error::msg)?;
+    let spec = QuerySpec {
+        range: TimeRange {
+            since: w.since,
+            until: w.until,
+        },
+        account: args.account,
+        region: args.region,
+        errors_only: args.errors_only,
+        limit: w.limit,
+        newest_first: w.newest_first,
+        ..spec
+    };
+    let rows = read(&table, &spec).await?;
+    match w.output {
+        Output::Json => print(&json_lines(&rows)?)?,
+        Output::Table => print(&render::events_table(&rows))?,
+        Output::Csv => print(&render::events_csv(&rows))?,
+    }
+    if rows.is_empty() {
+        eprintln!(
+            "asg-trail: no events for {} in table {table}",
+            describe_target(&spec)
+        );
+    }
+    Ok(())
+}
+
+/// Runs `changes`.
+pub async fn changes(args: ChangesArgs) -> Result<()> {
+    let table = table_name(&args.table)?;
+    let w = args.window;
+    let spec = QuerySpec {
+        range: TimeRange {
+            since: w.since,
+            until: w.until,
+        },
+        newest_first: w.newest_first,
+        ..QuerySpec::new(QueryTarget::Group(args.group))
+    };
+    let rows = read(&table, &spec).await?;
+    let mut found = render::changes(&rows);
+    if let Some(limit) = w.limit {
+        found.truncate(limit);
+    }
+    match w.output {
+        Output::Json => print(&json_lines(&found)?)?,
+        Output::Table => print(&render::changes_table(&found))?,
+        Output::Csv => print(&render::changes_csv(&found))?,
+    }
+    if found.is_empty() {
+        eprintln!(
+            "asg-trail: no changes to {} in table {table} ({} events read, none mutating)",
+            describe_target(&spec),
+            rows.len()
+        );
+    }
+    Ok(())
+}
+
+fn describe_target(spec: &QuerySpec) -> String {
+    match &spec.target {
+        QueryTarget::Group(g) => format!("group {g}"),
+        QueryTarget::EventName(e) => format!("event name {e} (index {})", dynamodb::BY_EVENT_NAME),
+        QueryTarget::User(u) => format!("user {u} (index {})", dynamodb::BY_USER),
+    }
+}
+
+async fn read(table: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
+    let clients = asg_trail::aws::load().await;
+    let items = dynamodb::query(&clients.dynamodb, table, spec)
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot query table {table} for {}", describe_target(spec)))?;
+    Ok(items.iter().map(dynamodb::to_json).collect())
+}
+
+fn print(text: &str) -> Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+/// One JSON object per line.
+fn json_lines<T: serde::Serialize>(values: &[T]) -> Result<String> {
+    let mut text = String::new();
+    for value in values {
+        text.push_str(&serde_json::to_string(value)?);
+        text.push('\n');
+    }
+    Ok(text)
+}

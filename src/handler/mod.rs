@@ -1,0 +1,64 @@
+//! The ingestion of an invocation's objects, shared by the Lambda and the CLI: which objects a
+//! trigger names and how its source wants the answer ([`dispatch`]), and each object end to end
+//! — fetch, gunzip and parse, extract, write, one summary log line ([`ingest`]).
+//!
+//! Every failure reaches the result: an invocation reports success only when every object it
+//! was given was read to the end and every item of it was written. The one exception is an
+//! object that no longer exists where the caller says to skip it ([`OnMissing`]).
+
+mod cut;
+mod dispatch;
+mod ingest;
+mod response;
+
+pub use response::{
+    BatchJobResponse, InvocationSummary, ObjectSummary, Response, ResultCode, SqsBatchResponse,
+    TaskResult, result_code,
+};
+
+use crate::config::{Config, ConfigError};
+
+/// What to do with an object that does not exist (`NoSuchKey`), per caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMissing {
+    /// Log it and go on: an S3 or SQS notification of an object deleted since (no retry can
+    /// bring it back).
+    Skip,
+    /// Fail the object: S3 Batch Operations (the manifest is wrong) and the CLI (a mistyped
+    /// replay must not look done).
+    Fail,
+}
+
+/// The ingestion service: an object store, a table writer and the settings, built once.
+#[derive(Debug, Clone)]
+pub struct Ingestor<S, W> {
+    store: S,
+    writer: W,
+    table: String,
+    config: Config,
+}
+
+impl<S, W> Ingestor<S, W> {
+    /// An ingestor with these settings, the same for every binary and path.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] when the settings name no table.
+    pub fn new(store: S, writer: W, config: Config) -> Result<Self, ConfigError> {
+        let table = config.table()?.to_owned();
+        Ok(Self {
+            store,
+            writer,
+            table,
+            config,
+        })
+    }
+
+    /// The settings it was built with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests;
