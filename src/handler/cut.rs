@@ -32,9 +32,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for Cuttable<R> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Not `Interrupted`: readers retry that kind.
         if self.cut.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::Interrupted,
+                io::ErrorKind::TimedOut,
                 "reading was stopped: the object is no longer needed",
             )));
         }
@@ -61,7 +62,7 @@ mod tests {
         assert!(!reading.is_finished(), "waits for bytes");
         token.cancel();
         let err = reading.await.expect("task").expect_err("cut");
-        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test]

@@ -84,7 +84,7 @@ fn new_ingestor<W: BatchWriter>(store: MemStore, writer: W, table: &str) -> Inge
     Ingestor::new(store, writer, config).expect("a table is named")
 }
 
-impl<W: BatchWriter> Ingestor<MemStore, W> {
+impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// Handles a notification as the Lambda does; its summary.
     async fn notify(
         &self,
@@ -96,7 +96,9 @@ impl<W: BatchWriter> Ingestor<MemStore, W> {
             other => panic!("a notification's answer is a summary: {other:?}"),
         }
     }
+}
 
+impl<W: BatchWriter> Ingestor<MemStore, W> {
     /// The same ingestor with other settings.
     fn with(mut self, change: impl FnOnce(&mut Config)) -> Self {
         change(&mut self.config);
@@ -549,4 +551,53 @@ async fn unknown_shapes_and_test_events() {
         panic!("{ok:?}")
     };
     assert_eq!((summary.test_events, summary.objects_ingested), (1, 0));
+}
+
+/// A store whose bodies never send a byte (the connection stays open).
+#[derive(Default)]
+struct Stalls(Mutex<Vec<tokio::io::DuplexStream>>);
+
+impl ObjectStore for Stalls {
+    async fn open(&self, _object: &ObjectRef) -> Result<ObjectBody, ReadError> {
+        let (writer, reader) = tokio::io::duplex(64);
+        self.0.lock().expect("lock").push(writer);
+        Ok(ObjectBody {
+            length: None,
+            reader: Box::pin(reader),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_cut_off_before_the_deadline() {
+    let config = Config {
+        table_name: Some("t".into()),
+        retry: RetryPolicy {
+            deadline_margin: Duration::from_millis(400),
+            max_elapsed: Duration::from_secs(60),
+            ..retry()
+        },
+        ..Config::default()
+    };
+    let ingestor = Ingestor::new(Stalls::default(), MemTable::default(), config).expect("table");
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(1000);
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        ingestor.notify(&notification(&[(KEY, 10)]), Some(deadline)),
+    )
+    .await
+    .expect("answers before the deadline, not never")
+    .expect_err("the body never ends");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(550) && took < Duration::from_millis(900),
+        "cut off just after the deadline less the margin: {took:?}"
+    );
+    assert_eq!(err.error_type(), "ObjectReadFailed");
+    assert!(
+        err.to_string()
+            .contains("still reading when the invocation's deadline was near"),
+        "{err}"
+    );
 }

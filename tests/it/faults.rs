@@ -474,6 +474,93 @@ async fn endless_throttling_is_reported_before_the_lambda_deadline() {
     assert_eq!(table_items(&table).await, base.items);
 }
 
+/// A log of `n` SetDesiredCapacity events on one group: many more than the item queue between
+/// the parser and the writer holds.
+fn many_events_log(n: usize) -> Vec<u8> {
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "eventVersion": "1.09", "eventSource": "autoscaling.amazonaws.com",
+                "eventName": "SetDesiredCapacity", "awsRegion": "us-east-1",
+                "eventTime": format!("2024-03-05T12:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+                "eventID": format!("0000beef-0000-4000-8000-{i:012}"), "readOnly": false,
+                "recipientAccountId": ACCOUNT,
+                "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{ACCOUNT}:user/ops")},
+                "requestParameters": {"autoScalingGroupName": "many-asg", "desiredCapacity": i % 50}
+            })
+        })
+        .collect();
+    gzip(json!({ "Records": records }).to_string().as_bytes())
+}
+
+/// The `records` count of the Lambda's `object failed` summary line.
+fn records_of_failed_object(logs: &str) -> Option<u64> {
+    logs.lines()
+        .filter(|line| line.contains("object failed"))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find_map(|v| {
+            v.get("records")
+                .or_else(|| v.get("fields").and_then(|f| f.get("records")))
+                .and_then(Value::as_u64)
+        })
+}
+
+#[tokio::test]
+async fn throttling_past_the_deadline_on_a_big_file_is_a_write_failure_and_stops_the_reading() {
+    const EVENTS: usize = 5000;
+    let bucket = stack::fresh_bucket().await;
+    let key = LOG_KEY.replace("Fault000", "Many0000");
+    let gz = many_events_log(EVENTS);
+    stack::put_object(&bucket, &key, gz.clone()).await;
+    let event = notification(&bucket, &key, gz.len());
+    let table = stack::fresh_table().await;
+    let (ddb, s3p) = proxies(
+        Faults::always(Fault::ProvisionedThroughputExceeded),
+        Faults::none(),
+        5,
+    );
+    let lambda = Lambda::start_with_env(
+        &table,
+        &env_with(&s3p, &ddb, &[("DEADLINE_MARGIN_MS", "2000")]),
+    );
+    let budget = Duration::from_secs(6);
+    let started = Instant::now();
+    let error = lambda
+        .invoke_with_budget(event.clone(), budget)
+        .await
+        .expect_err("cannot write while throttled");
+    let took = started.elapsed();
+    assert!(
+        took < budget - Duration::from_millis(1500),
+        "reported {took:?} into a {budget:?} budget with a 2 s margin: {error}"
+    );
+    // The writes are what failed, not the reading: the parser waited on the full item queue.
+    assert_eq!(
+        error["errorType"],
+        json!("WriteFailed"),
+        "{error}\n{}",
+        lambda.logs()
+    );
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("deadline"), "{error}");
+    assert!(message.contains(&format!("s3://{bucket}/{key}")), "{error}");
+    // After the failure the file was not read on: far fewer records than it holds.
+    let logs = lambda.logs();
+    let records = records_of_failed_object(&logs)
+        .unwrap_or_else(|| panic!("no `object failed` line with records:\n{logs}"));
+    assert!(
+        records < EVENTS as u64 / 2,
+        "the parser read {records} of {EVENTS} records after the writes had failed"
+    );
+    assert!(table_items(&table).await.is_empty());
+    ddb.heal();
+    lambda
+        .invoke_with_budget(event, Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|e| panic!("after the throttling: {e}\n{}", lambda.logs()));
+    assert_eq!(table_items(&table).await.len(), EVENTS);
+}
+
 #[tokio::test]
 async fn a_stalled_body_is_reported_before_the_lambda_deadline() {
     let base = baseline().await;
