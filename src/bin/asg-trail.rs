@@ -401,17 +401,7 @@ fn stats_text(files: usize, s: &FileStats) -> String {
 }
 
 fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .with_context(|| format!("{uri}: expected s3://BUCKET/KEY"))?;
-    match rest.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(ObjectRef {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: None,
-        }),
-        _ => bail!("{uri}: expected s3://BUCKET/KEY"),
-    }
+    Ok(uri.parse()?)
 }
 
 async fn ingest(
