@@ -13,7 +13,7 @@ use asg_trail::backfill::{self as engine, Checkpoint, Day, DayRange};
 use asg_trail::config::RetryPolicy;
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::handler::Ingestor;
-use asg_trail::notification::ObjectRef;
+use asg_trail::notification::{ObjectRef, S3Location};
 use asg_trail::s3::S3Store;
 
 use crate::progress::{Counts, HumanDuration, Progress};
@@ -51,9 +51,9 @@ fn fail(message: &str) -> ExitCode {
 /// Runs a backfill; the exit status says how it went (0: all ingested; 1: some object failed,
 /// or it could not start; 130: interrupted).
 pub async fn run(o: Options) -> ExitCode {
-    let (bucket, prefix) = match engine::parse_location(&o.location) {
+    let location = match o.location.parse::<S3Location>() {
         Ok(v) => v,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&e.to_string()),
     };
     let day = |d: &Option<String>, flag: &str| {
         d.as_deref()
@@ -72,7 +72,7 @@ pub async fn run(o: Options) -> ExitCode {
     }
     let mut checkpoint = match o.checkpoint.as_deref().map(Checkpoint::open).transpose() {
         Ok(c) => c,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&e.to_string()),
     };
     let clients = asg_trail::aws::load().await;
     let days = match (range.since, range.until) {
@@ -88,10 +88,10 @@ pub async fn run(o: Options) -> ExitCode {
         o.location, o.concurrency
     );
     let listed_at = Instant::now();
-    let listing = engine::list(&clients.s3, &bucket, &prefix, &range, o.concurrency, |_| {}).await;
+    let listing = engine::list(&clients.s3, &location, &range, o.concurrency, |_| {}).await;
     let listing = match listing {
         Ok(l) => l,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&e.to_string()),
     };
     let (done, todo): (Vec<ObjectRef>, Vec<ObjectRef>) = listing
         .objects
@@ -167,7 +167,7 @@ pub async fn run(o: Options) -> ExitCode {
                     if let Some(c) = checkpoint.as_mut()
                         && let Err(e) = c.record(obj)
                     {
-                        checkpoint_error.get_or_insert(e);
+                        checkpoint_error.get_or_insert(e.to_string());
                         stop.store(true, Ordering::SeqCst);
                     }
                 }
