@@ -8,8 +8,8 @@
 //! entered. Each level is listed with the same concurrency as the ingestion.
 //!
 //! A [`Checkpoint`] file records each object ingested in full, one `s3://bucket/key` per line,
-//! appended and flushed as it completes, so an interrupted run (Ctrl-C, a crash, a lost
-//! terminal) resumes where it stopped.
+//! appended as it completes, so an interrupted run (Ctrl-C, a crash, a lost terminal) resumes
+//! where it stopped. See [`Checkpoint::record`] for what survives which crash.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -17,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
@@ -421,12 +422,20 @@ async fn list_pages<T>(
     Ok((out, calls))
 }
 
+/// How often [`Checkpoint::record`] makes the file durable (`fdatasync`). Syncing every line
+/// measured 4.2 ms a line on the 2-core development machine (8.4 s for 2,000 objects): a
+/// quarter of the 16.7 ms an object took in the README's local-stack backfill (240 files in
+/// 4.0 s), spent while no ingestion in flight is polled.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The objects already ingested by earlier runs, and the file that records new ones.
 #[derive(Debug)]
 pub struct Checkpoint {
     path: PathBuf,
     done: HashSet<String>,
     file: File,
+    /// When the file was last synced to the disk.
+    synced: Instant,
 }
 
 impl Checkpoint {
@@ -465,6 +474,7 @@ impl Checkpoint {
             path: path.to_owned(),
             done,
             file,
+            synced: Instant::now(),
         })
     }
 
@@ -492,9 +502,14 @@ impl Checkpoint {
         &self.path
     }
 
-    /// Records an object as ingested: one `write` of a whole line, then `fdatasync`, so the line
-    /// is on the disk (not only in the page cache) when this returns, and survives a crash of
-    /// the machine as well as of the process.
+    /// Records an object as ingested, with one `write` of a whole line (no buffer of ours), and
+    /// syncs the file to the disk (`fdatasync`) when the last sync is [`SYNC_INTERVAL`] old,
+    /// and when the checkpoint is dropped. What that guarantees:
+    /// - once this returns, the line is the kernel's: it survives the process ending in any way
+    ///   (Ctrl-C, a panic, `kill -9`, a lost terminal);
+    /// - a crash of the machine itself (power, kernel) may lose the lines of the last second;
+    ///   a rerun then ingests those objects again, which only overwrites the same items;
+    /// - a line cut short by such a crash is ignored when the file is read back.
     ///
     /// # Errors
     /// [`BackfillError::CheckpointWrite`], naming the file.
@@ -502,13 +517,27 @@ impl Checkpoint {
         let line = format!("{object}\n");
         self.file
             .write_all(line.as_bytes())
-            .and_then(|()| self.file.sync_data())
+            .and_then(|()| {
+                if self.synced.elapsed() >= SYNC_INTERVAL {
+                    self.file.sync_data()?;
+                    self.synced = Instant::now();
+                }
+                Ok(())
+            })
             .map_err(|source| BackfillError::CheckpointWrite {
                 path: self.path.clone(),
                 source,
             })?;
         self.done.insert(object.to_string());
         Ok(())
+    }
+}
+
+impl Drop for Checkpoint {
+    /// Syncs the lines written since the last sync. A failure here has no one to be told to:
+    /// the lines are already the kernel's, and only a crash of the machine could lose them.
+    fn drop(&mut self) {
+        let _ = self.file.sync_data();
     }
 }
 
