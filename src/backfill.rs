@@ -8,8 +8,8 @@
 //! entered. Each level is listed with the same concurrency as the ingestion.
 //!
 //! A [`Checkpoint`] file records each object ingested in full, one `s3://bucket/key` per line,
-//! appended and flushed as it completes, so an interrupted run (Ctrl-C, a crash, a lost
-//! terminal) resumes where it stopped.
+//! appended as it completes, so an interrupted run (Ctrl-C, a crash, a lost terminal) resumes
+//! where it stopped. See [`Checkpoint::record`] for what survives which crash.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -17,57 +17,111 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
 use futures::stream::{self, StreamExt};
+use jiff::civil::Date;
 
 use crate::dynamodb::BatchWriter;
 use crate::error::IngestError;
 use crate::handler::{Ingestor, ObjectSummary, OnMissing};
-use crate::notification::{ObjectRef, SkipReason, skip_reason};
+use crate::notification::{Disposition, ObjectRef, S3Location, SkipReason};
 use crate::s3::ObjectStore;
 
-/// A calendar day (UTC), as in CloudTrail's `YYYY/MM/DD/` folders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Day {
-    /// Year.
-    pub year: u16,
-    /// Month, 1–12.
-    pub month: u8,
-    /// Day of the month, 1–31.
-    pub day: u8,
+/// Why a backfill cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// A `--since`/`--until` text that is not a date.
+    #[error("{text:?} is not a date (YYYY-MM-DD)")]
+    BadDate {
+        /// The text.
+        text: String,
+        /// jiff's reason, when the text has the date's layout but names no date.
+        #[source]
+        source: Option<jiff::Error>,
+    },
+    /// A prefix whose `AWSLogs` folder is not named `AWSLogs` exactly (`AWSLogsX/`).
+    #[error("{prefix}: expected AWSLogs/ where {segment:?} is")]
+    NotAwsLogs {
+        /// The prefix asked for.
+        prefix: String,
+        /// What stands where `AWSLogs` should.
+        segment: String,
+    },
+    /// A prefix that leaves CloudTrail's key layout.
+    #[error(
+        "{prefix}: {segment:?} does not fit CloudTrail's key layout AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/"
+    )]
+    OffLayout {
+        /// The prefix asked for.
+        prefix: String,
+        /// Its first segment that does not fit.
+        segment: String,
+    },
+    /// A ListObjectsV2 call failed.
+    #[error("cannot list s3://{bucket}/{prefix}: {detail}")]
+    List {
+        /// Bucket.
+        bucket: String,
+        /// The prefix listed.
+        prefix: String,
+        /// The service's error code, message and request ID (or the chain of causes).
+        detail: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<SdkError<ListObjectsV2Error, HttpResponse>>,
+    },
+    /// The checkpoint file cannot be read.
+    #[error("cannot read checkpoint {}: {source}", path.display())]
+    CheckpointRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The checkpoint file cannot be written.
+    #[error("cannot write checkpoint {}: {source}", path.display())]
+    CheckpointWrite {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
+/// A calendar day (UTC), as in CloudTrail's `YYYY/MM/DD/` folders: always a real date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(Date);
+
 impl Day {
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD`, a date that exists (`2024-02-29`, never `2023-02-29` or
+    /// `2024-02-31`).
     ///
     /// # Errors
-    /// A message when the text is not such a date.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a date (YYYY-MM-DD)");
-        let mut parts = text.split('-');
-        let (Some(y), Some(m), Some(d), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
+    /// [`BackfillError::BadDate`] when the text is not such a date.
+    pub fn parse(text: &str) -> Result<Self, BackfillError> {
+        let bad = |source| BackfillError::BadDate {
+            text: text.to_owned(),
+            source,
         };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-            return Err(bad());
+        // jiff reads the values; the layout is checked first because jiff also takes other
+        // ISO 8601 forms (`20240305`, `+002024-03-05`, a time after the date).
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return Err(bad(None));
         }
-        let day = Self {
-            year: y.parse().map_err(|_| bad())?,
-            month: m.parse().map_err(|_| bad())?,
-            day: d.parse().map_err(|_| bad())?,
-        };
-        if !(1..=12).contains(&day.month) || !(1..=31).contains(&day.day) {
-            return Err(bad());
-        }
-        Ok(day)
+        text.parse().map(Self).map_err(|e| bad(Some(e)))
     }
 }
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+        self.0.fmt(f)
     }
 }
 
@@ -81,53 +135,40 @@ pub struct DayRange {
 }
 
 impl DayRange {
-    fn first(&self) -> (u16, u8, u8) {
-        self.since.map_or((0, 0, 0), |d| (d.year, d.month, d.day))
-    }
-
-    fn last(&self) -> (u16, u8, u8) {
-        self.until
-            .map_or((u16::MAX, u8::MAX, u8::MAX), |d| (d.year, d.month, d.day))
+    /// Whether any day of `first..=last` is in range.
+    fn meets(&self, first: Date, last: Date) -> bool {
+        self.since.is_none_or(|s| s.0 <= last) && self.until.is_none_or(|u| first <= u.0)
     }
 
     /// Whether any day of `year` is in range.
     #[must_use]
     pub fn has_year(&self, year: u16) -> bool {
-        (self.first().0..=self.last().0).contains(&year)
+        date(year, 1, 1).is_some_and(|first| self.meets(first, first.last_of_year()))
     }
 
-    /// Whether any day of `year`-`month` is in range.
+    /// Whether any day of `year`-`month` is in range (none of a month that does not exist).
     #[must_use]
     pub fn has_month(&self, year: u16, month: u8) -> bool {
-        let (a, b) = (self.first(), self.last());
-        ((a.0, a.1)..=(b.0, b.1)).contains(&(year, month))
+        date(year, month, 1).is_some_and(|first| self.meets(first, first.last_of_month()))
     }
 
-    /// Whether the day is in range.
+    /// Whether the day is in range (never a day that does not exist, such as February 31st).
     #[must_use]
     pub fn has_day(&self, year: u16, month: u8, day: u8) -> bool {
-        (self.first()..=self.last()).contains(&(year, month, day))
+        date(year, month, day).is_some_and(|d| self.meets(d, d))
     }
 }
 
-/// Splits `s3://BUCKET[/PREFIX]` into the bucket and the prefix.
-///
-/// # Errors
-/// A message when it is not such a URI.
-pub fn parse_location(uri: &str) -> Result<(String, String), String> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .ok_or_else(|| format!("{uri}: expected s3://BUCKET/PREFIX"))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(format!("{uri}: expected s3://BUCKET/PREFIX"));
-    }
-    Ok((bucket.to_owned(), prefix.to_owned()))
+/// The date, if it exists (and is within jiff's years, -9999 to 9999).
+fn date(year: u16, month: u8, day: u8) -> Option<Date> {
+    let year = i16::try_from(year).ok()?;
+    let (month, day) = (i8::try_from(month).ok()?, i8::try_from(day).ok()?);
+    Date::new(year, month, day).ok()
 }
 
 /// A level of CloudTrail's key layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+enum Level {
     /// `.../AWSLogs/`: organization folders (`o-...`) or accounts.
     AwsLogs,
     /// `.../AWSLogs/o-ORG/`: accounts.
@@ -148,20 +189,21 @@ pub enum Level {
 
 /// A folder of the layout to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Folder {
+struct Folder {
     /// The key prefix, ending with `/`.
-    pub prefix: String,
+    prefix: String,
     /// Its level.
-    pub level: Level,
+    level: Level,
 }
 
 /// Where a user's prefix sits in the layout. A prefix above `AWSLogs/` (a trail's prefix, or
 /// nothing) starts at its `AWSLogs/` folder; one inside it starts at the level it reaches.
 ///
 /// # Errors
-/// A message when a segment after `AWSLogs/` does not fit the layout (a year that is not a
-/// number, a folder other than `CloudTrail/` under an account, ...).
-pub fn start(prefix: &str) -> Result<Folder, String> {
+/// [`BackfillError::OffLayout`] when a segment after `AWSLogs/` does not fit the layout (a year
+/// that is not a number, a folder other than `CloudTrail/` under an account, ...), or
+/// [`BackfillError::NotAwsLogs`] for a folder merely starting with `AWSLogs`.
+fn start(prefix: &str) -> Result<Folder, BackfillError> {
     let Some(at) = prefix
         .match_indices("AWSLogs")
         .map(|(i, _)| i)
@@ -185,12 +227,18 @@ pub fn start(prefix: &str) -> Result<Folder, String> {
     let mut segments: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
     let first = segments.remove(0);
     if first != "AWSLogs" {
-        return Err(format!("{prefix}: expected AWSLogs/ where {first:?} is"));
+        return Err(BackfillError::NotAwsLogs {
+            prefix: prefix.to_owned(),
+            segment: first.to_owned(),
+        });
     }
+    let off_layout = |segment: &str| BackfillError::OffLayout {
+        prefix: prefix.to_owned(),
+        segment: segment.to_owned(),
+    };
     folder.prefix.push_str("AWSLogs/");
     for segment in segments {
-        let next = child_level(folder.level, segment)
-            .ok_or_else(|| format!("{prefix}: {segment:?} does not fit CloudTrail's key layout AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/"))?;
+        let next = child_level(folder.level, segment).ok_or_else(|| off_layout(segment))?;
         folder.prefix.push_str(segment);
         folder.prefix.push('/');
         folder.level = next;
@@ -222,8 +270,7 @@ fn child_level(level: Level, name: &str) -> Option<Level> {
 
 /// The child folders worth listing, from the common prefixes of a delimiter listing of
 /// `folder`, keeping only days in `range`.
-#[must_use]
-pub fn children(folder: &Folder, common_prefixes: &[String], range: &DayRange) -> Vec<Folder> {
+fn children(folder: &Folder, common_prefixes: &[String], range: &DayRange) -> Vec<Folder> {
     common_prefixes
         .iter()
         .filter_map(|p| {
@@ -245,14 +292,6 @@ pub fn children(folder: &Folder, common_prefixes: &[String], range: &DayRange) -
         .collect()
 }
 
-/// The delivery day of a key in the layout (`.../YYYY/MM/DD/file`), if it has one.
-#[must_use]
-pub fn day_of_key(key: &str) -> Option<Day> {
-    let mut parts = key.rsplit('/').skip(1);
-    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
-    Day::parse(&format!("{y}-{m}-{d}")).ok()
-}
-
 /// What listing found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
@@ -266,21 +305,22 @@ pub struct Listing {
     pub calls: usize,
 }
 
-/// Lists the log files under `s3://bucket/prefix` delivered on days in `range`.
+/// Lists the log files under `location` (a bucket, and a prefix in it) delivered on days in
+/// `range`.
 ///
 /// # Errors
-/// The first listing that fails (with the SDK's description), or a prefix that does not fit
-/// the layout.
+/// [`BackfillError::List`] for the first listing that fails, or [`BackfillError::OffLayout`]
+/// for a prefix that does not fit the layout.
 pub async fn list(
     client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
+    location: &S3Location,
     range: &DayRange,
     concurrency: usize,
     mut on_progress: impl FnMut(&Listing),
-) -> Result<Listing, String> {
+) -> Result<Listing, BackfillError> {
+    let bucket = location.bucket.as_str();
     let mut listing = Listing::default();
-    let mut frontier = vec![start(prefix)?];
+    let mut frontier = vec![start(&location.path)?];
     while !frontier.is_empty() {
         let (days, folders): (Vec<Folder>, Vec<Folder>) =
             frontier.into_iter().partition(|f| f.level == Level::Day);
@@ -304,9 +344,9 @@ pub async fn list(
             listing.calls += calls;
             listing.days += 1;
             for object in objects {
-                match skip_reason(&object.key, object.size) {
-                    Some(reason) => listing.skipped.push((object, reason)),
-                    None => listing.objects.push(object),
+                match Disposition::new(object, true) {
+                    Disposition::Skip(object, reason) => listing.skipped.push((object, reason)),
+                    Disposition::Ingest(object) => listing.objects.push(object),
                 }
             }
             on_progress(&listing);
@@ -323,7 +363,7 @@ async fn list_prefixes(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<(Vec<String>, usize), String> {
+) -> Result<(Vec<String>, usize), BackfillError> {
     list_pages(client, bucket, prefix, true, |page| {
         page.common_prefixes()
             .iter()
@@ -338,7 +378,7 @@ async fn list_objects(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<(Vec<ObjectRef>, usize), String> {
+) -> Result<(Vec<ObjectRef>, usize), BackfillError> {
     list_pages(client, bucket, prefix, false, |page| {
         page.contents()
             .iter()
@@ -361,7 +401,7 @@ async fn list_pages<T>(
     prefix: &str,
     folders: bool,
     take: impl Fn(&aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> Vec<T>,
-) -> Result<(Vec<T>, usize), String> {
+) -> Result<(Vec<T>, usize), BackfillError> {
     let mut request = client.list_objects_v2().bucket(bucket).prefix(prefix);
     if folders {
         request = request.delimiter("/");
@@ -371,16 +411,22 @@ async fn list_pages<T>(
     let mut calls = 0;
     while let Some(page) = pages.next().await {
         calls += 1;
-        let page = page.map_err(|e| {
-            format!(
-                "cannot list s3://{bucket}/{prefix}: {}",
-                crate::aws::describe_error(&e)
-            )
+        let page = page.map_err(|source| BackfillError::List {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            detail: crate::aws::describe_error(&source),
+            source: Box::new(source),
         })?;
         out.extend(take(&page));
     }
     Ok((out, calls))
 }
+
+/// How often [`Checkpoint::record`] makes the file durable (`fdatasync`). Syncing every line
+/// measured 4.2 ms a line on the 2-core development machine (8.4 s for 2,000 objects): a
+/// quarter of the 16.7 ms an object took in the README's local-stack backfill (240 files in
+/// 4.0 s), spent while no ingestion in flight is polled.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The objects already ingested by earlier runs, and the file that records new ones.
 #[derive(Debug)]
@@ -388,37 +434,47 @@ pub struct Checkpoint {
     path: PathBuf,
     done: HashSet<String>,
     file: File,
+    /// When the file was last synced to the disk.
+    synced: Instant,
 }
 
 impl Checkpoint {
     /// Opens (or creates) a checkpoint file and reads what it records.
     ///
     /// # Errors
-    /// The I/O error, naming the file.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let name = path.display();
+    /// [`BackfillError::CheckpointRead`] or [`BackfillError::CheckpointWrite`], naming the file.
+    pub fn open(path: &Path) -> Result<Self, BackfillError> {
+        let read_error = |source| BackfillError::CheckpointRead {
+            path: path.to_owned(),
+            source,
+        };
         let done = match File::open(path) {
-            Ok(f) => parse_checkpoint(BufReader::new(f))
-                .map_err(|e| format!("cannot read checkpoint {name}: {e}"))?,
+            Ok(f) => parse_checkpoint(BufReader::new(f)).map_err(read_error)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
-            Err(e) => return Err(format!("cannot read checkpoint {name}: {e}")),
+            Err(e) => return Err(read_error(e)),
         };
         let fresh = done.is_empty() && !path.exists();
+        let write_error = |source| BackfillError::CheckpointWrite {
+            path: path.to_owned(),
+            source,
+        };
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("cannot write checkpoint {name}: {e}"))?;
+            .map_err(write_error)?;
         if fresh {
             file.write_all(
                 b"# asg-trail backfill checkpoint: objects ingested in full, one per line\n",
             )
-            .map_err(|e| format!("cannot write checkpoint {name}: {e}"))?;
+            .and_then(|()| file.sync_data())
+            .map_err(write_error)?;
         }
         Ok(Self {
             path: path.to_owned(),
             done,
             file,
+            synced: Instant::now(),
         })
     }
 
@@ -446,18 +502,42 @@ impl Checkpoint {
         &self.path
     }
 
-    /// Records an object as ingested, on disk at once (one `write` of a whole line).
+    /// Records an object as ingested, with one `write` of a whole line (no buffer of ours), and
+    /// syncs the file to the disk (`fdatasync`) when the last sync is [`SYNC_INTERVAL`] old,
+    /// and when the checkpoint is dropped. What that guarantees:
+    /// - once this returns, the line is the kernel's: it survives the process ending in any way
+    ///   (Ctrl-C, a panic, `kill -9`, a lost terminal);
+    /// - a crash of the machine itself (power, kernel) may lose the lines of the last second;
+    ///   a rerun then ingests those objects again, which only overwrites the same items;
+    /// - a line cut short by such a crash is ignored when the file is read back.
     ///
     /// # Errors
-    /// The I/O error, naming the file.
-    pub fn record(&mut self, object: &ObjectRef) -> Result<(), String> {
+    /// [`BackfillError::CheckpointWrite`], naming the file.
+    pub fn record(&mut self, object: &ObjectRef) -> Result<(), BackfillError> {
         let line = format!("{object}\n");
         self.file
             .write_all(line.as_bytes())
-            .and_then(|()| self.file.flush())
-            .map_err(|e| format!("cannot write checkpoint {}: {e}", self.path.display()))?;
+            .and_then(|()| {
+                if self.synced.elapsed() >= SYNC_INTERVAL {
+                    self.file.sync_data()?;
+                    self.synced = Instant::now();
+                }
+                Ok(())
+            })
+            .map_err(|source| BackfillError::CheckpointWrite {
+                path: self.path.clone(),
+                source,
+            })?;
         self.done.insert(object.to_string());
         Ok(())
+    }
+}
+
+impl Drop for Checkpoint {
+    /// Syncs the lines written since the last sync. A failure here has no one to be told to:
+    /// the lines are already the kernel's, and only a crash of the machine could lose them.
+    fn drop(&mut self) {
+        let _ = self.file.sync_data();
     }
 }
 
@@ -466,7 +546,7 @@ impl Checkpoint {
 ///
 /// # Errors
 /// The I/O error.
-pub fn parse_checkpoint(reader: impl BufRead) -> std::io::Result<HashSet<String>> {
+fn parse_checkpoint(reader: impl BufRead) -> std::io::Result<HashSet<String>> {
     let mut done = HashSet::new();
     let mut reader = reader;
     let mut line = String::new();
@@ -517,14 +597,7 @@ mod tests {
 
     #[test]
     fn dates_parse_and_order() {
-        assert_eq!(
-            day("2024-03-05"),
-            Day {
-                year: 2024,
-                month: 3,
-                day: 5
-            }
-        );
+        assert_eq!(day("2024-03-05"), Day(jiff::civil::date(2024, 3, 5)));
         assert!(day("2024-03-05") < day("2024-03-06") && day("2023-12-31") < day("2024-01-01"));
         for bad in [
             "2024-3-5",
@@ -533,10 +606,28 @@ mod tests {
             "2024-00-10",
             "x",
             "2024-03-05T00",
+            // Days that do not exist.
+            "2024-02-31",
+            "2023-02-29",
+            "2100-02-29",
+            "2024-04-31",
+            "2024-01-32",
+            "2024-01-00",
+            // Other ISO 8601 forms of a valid day.
+            "20240305",
+            "+002024-03-05",
+            "2024-03-05 ",
+            " 2024-03-05",
+            "",
         ] {
-            assert!(Day::parse(bad).is_err(), "{bad}");
+            let e = Day::parse(bad).expect_err(bad);
+            assert_eq!(e.to_string(), format!("{bad:?} is not a date (YYYY-MM-DD)"));
+        }
+        for leap in ["2024-02-29", "2000-02-29", "1996-02-29"] {
+            assert_eq!(day(leap).to_string(), leap);
         }
         assert_eq!(day("2024-03-05").to_string(), "2024-03-05");
+        assert_eq!(day("0001-01-01").to_string(), "0001-01-01");
     }
 
     #[test]
@@ -550,8 +641,14 @@ mod tests {
         assert!(!r.has_month(2024, 3));
         assert!(r.has_day(2023, 11, 30) && !r.has_day(2023, 11, 29));
         assert!(r.has_day(2024, 2, 2) && !r.has_day(2024, 2, 3));
+        assert!(r.has_day(2024, 1, 31) && !r.has_day(2024, 1, 32) && !r.has_day(2024, 2, 0));
+        assert!(!r.has_month(2024, 13) && !r.has_month(2024, 0));
         let open = DayRange::default();
         assert!(open.has_year(1999) && open.has_day(2999, 12, 31));
+        assert!(
+            open.has_day(2024, 2, 29) && !open.has_day(2023, 2, 29) && !open.has_day(2024, 2, 31)
+        );
+        assert!(!open.has_month(2024, 13));
         let since = DayRange {
             since: Some(day("2024-03-05")),
             until: None,
@@ -560,16 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn locations_and_starting_points() {
-        assert_eq!(
-            parse_location("s3://b/p/q").expect("ok"),
-            ("b".into(), "p/q".into())
-        );
-        assert_eq!(
-            parse_location("s3://b").expect("ok"),
-            ("b".into(), String::new())
-        );
-        assert!(parse_location("b/p").is_err() && parse_location("s3:///p").is_err());
+    fn starting_points() {
         let f = |p: &str| start(p).expect(p);
         assert_eq!(
             f(""),
@@ -599,7 +687,12 @@ mod tests {
             Level::Day
         );
         let e = start("AWSLogs/123456789012/CloudTrail-Digest/").expect_err("digest");
-        assert!(e.contains("CloudTrail-Digest"), "{e}");
+        assert!(e.to_string().contains("CloudTrail-Digest"), "{e}");
+        let e = start("p/AWSLogsX/1/").expect_err("not AWSLogs");
+        assert_eq!(
+            e.to_string(),
+            "p/AWSLogsX/1/: expected AWSLogs/ where \"AWSLogsX\" is"
+        );
         assert!(start("AWSLogs/123456789012/CloudTrail/r/24/").is_err());
     }
 
@@ -653,15 +746,6 @@ mod tests {
                 ("06/".to_owned(), Level::Day)
             ]
         );
-    }
-
-    #[test]
-    fn days_of_keys() {
-        assert_eq!(
-            day_of_key("AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json.gz"),
-            Some(day("2024-03-05"))
-        );
-        assert_eq!(day_of_key("x.json.gz"), None);
     }
 
     #[test]

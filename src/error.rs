@@ -134,20 +134,12 @@ impl fmt::Display for Failures<'_> {
 }
 
 impl InvocationError {
-    /// Lambda's `errorType` of a notification that is not understood.
-    #[must_use]
-    pub fn notification_error_type(error: &NotificationError) -> &'static str {
-        match error {
-            NotificationError::UnknownShape { .. } => "UnknownEventShape",
-            _ => "InvalidNotification",
-        }
-    }
 
     /// Lambda's `errorType`: the failure class when there is one, `MultipleFailures` otherwise.
     #[must_use]
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::Notification(e) => Self::notification_error_type(e),
+            Self::Notification(e) => e.error_type(),
             Self::Objects { failed, .. } => match failed.as_slice() {
                 [one] => one.kind(),
                 _ => "MultipleFailures",

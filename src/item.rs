@@ -257,48 +257,31 @@ pub fn expires_at(event_time: &str, retention_days: u32) -> Option<u64> {
 }
 
 /// Epoch seconds of a CloudTrail `eventTime`: `YYYY-MM-DDTHH:MM:SSZ`, optionally with
-/// fractional seconds (dropped). `None` for anything else, or a time before 1970.
+/// fractional seconds (dropped). `None` for anything else, a date that does not exist
+/// (`2024-02-31`), or a time before 1970.
 #[must_use]
 pub fn epoch_seconds(time: &str) -> Option<u64> {
-    let b = time.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<u64> {
-        let part = b.get(range)?;
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-    };
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-    if separators.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
+    // The layout is checked here, the values by jiff (which also reads forms CloudTrail never
+    // writes: a space for the `T`, an offset, no seconds).
+    let (civil, zone) = (time.get(..19)?, time.get(19..)?);
+    let layout = civil.bytes().enumerate().all(|(i, b)| match i {
+        4 | 7 => b == b'-',
+        10 => b == b'T',
+        13 | 16 => b == b':',
+        _ => b.is_ascii_digit(),
+    });
+    let fraction = |f: &str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit());
+    let utc = zone == "Z"
+        || zone
+            .strip_prefix('.')
+            .and_then(|z| z.strip_suffix('Z'))
+            .is_some_and(fraction);
+    if !(layout && utc) {
         return None;
     }
-    let rest = b.get(19..)?;
-    let utc = rest == b"Z"
-        || (rest.len() > 2
-            && rest[0] == b'.'
-            && rest[rest.len() - 1] == b'Z'
-            && rest[1..rest.len() - 1].iter().all(u8::is_ascii_digit));
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !utc
-        || year < 1970
-        || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    // Days since 1970-01-01 of a proleptic Gregorian date (years counted from March, so the
-    // leap day is the last day of the year).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let days = y * 365 + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + day - 1;
-    let days = days.checked_sub(719_468)?; // the same count for 1970-01-01
-    Some(days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second)
+    let civil: jiff::civil::DateTime = civil.parse().ok()?;
+    let instant = jiff::tz::Offset::UTC.to_timestamp(civil).ok()?;
+    u64::try_from(instant.as_second()).ok()
 }
 
 /// The group name an `autoScalingGroupName` value stands for: the value itself, or the
@@ -482,6 +465,23 @@ mod tests {
             ("2024-13-05T12:00:01Z", None),
             ("1969-12-31T23:59:59Z", None),
             ("2024-03-05T12:00:01.Z", None),
+            ("2024-03-05T12:00:01.123456789012Z", Some(1_709_640_001)),
+            ("2024-03-05t12:00:01Z", None),
+            ("2024-03-05T12:00:01z", None),
+            ("2024-03-05T12:00Z", None),
+            ("2024-03-05T24:00:00Z", None),
+            ("2024-03-05T12:60:00Z", None),
+            // Dates that do not exist.
+            ("2024-02-31T12:00:00Z", None),
+            ("2023-02-29T12:00:00Z", None),
+            ("2100-02-29T12:00:00Z", None),
+            ("2024-04-31T12:00:00Z", None),
+            ("2024-00-10T12:00:00Z", None),
+            ("2024-01-00T12:00:00Z", None),
+            ("2024-01-32T12:00:00Z", None),
+            ("2000-02-29T00:00:00Z", Some(951_782_400)),
+            // A leap second is read as the second before it (jiff's rule).
+            ("2016-12-31T23:59:60Z", Some(1_483_228_799)),
             ("", None),
             ("t", None),
         ];

@@ -3,17 +3,26 @@
 //!
 //! Objects that are not CloudTrail log files — digest and Insights files, folders, zero-byte
 //! objects, other suffixes — are skipped, each with a reason the handler logs; a skip is never an
-//! error.
+//! error ([`Disposition::new`] holds that rule for every trigger and for backfill's listing).
+//!
+//! `s3://BUCKET/KEY` and `s3://BUCKET[/PREFIX]` texts (the CLI's arguments) are parsed here too,
+//! by one parser: [`S3Location`] and [`ObjectRef`]'s `FromStr`.
 
 pub mod trigger;
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
 
 use aws_lambda_events::event::s3::S3Event;
 use percent_encoding::percent_decode_str;
 
 /// An S3 object to ingest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Two refs are equal (and hash alike) when they name the same object, bucket and key: the
+/// size is what one notification said and takes no part, so a batch naming one object twice,
+/// with different sizes or with a size only once, names it once.
+#[derive(Debug, Clone)]
 pub struct ObjectRef {
     /// Bucket name.
     pub bucket: String,
@@ -23,10 +32,89 @@ pub struct ObjectRef {
     pub size: Option<u64>,
 }
 
+impl PartialEq for ObjectRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.bucket == other.bucket && self.key == other.key
+    }
+}
+
+impl Eq for ObjectRef {}
+
+impl Hash for ObjectRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bucket.hash(state);
+        self.key.hash(state);
+    }
+}
+
+/// `s3://BUCKET/KEY`, the object's [`Display`](fmt::Display) form; the key is taken as it is
+/// (not URL-decoded), and the size is unknown.
+impl FromStr for ObjectRef {
+    type Err = S3UriError;
+
+    fn from_str(uri: &str) -> Result<Self, Self::Err> {
+        match uri.parse::<S3Location>() {
+            Ok(S3Location { bucket, path }) if !path.is_empty() => Ok(Self {
+                bucket,
+                key: path,
+                size: None,
+            }),
+            _ => Err(S3UriError::NotAnObject {
+                uri: uri.to_owned(),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)
     }
+}
+
+/// `s3://BUCKET[/PATH]`: a bucket, and a key or a key prefix (empty for the whole bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    /// Bucket name, never empty.
+    pub bucket: String,
+    /// Everything after the bucket's `/`, as it is (not URL-decoded); may be empty.
+    pub path: String,
+}
+
+impl FromStr for S3Location {
+    type Err = S3UriError;
+
+    fn from_str(uri: &str) -> Result<Self, Self::Err> {
+        let not_a_location = || S3UriError::NotALocation {
+            uri: uri.to_owned(),
+        };
+        let rest = uri.strip_prefix("s3://").ok_or_else(not_a_location)?;
+        let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(not_a_location());
+        }
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// A text that is not the `s3://` URI asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum S3UriError {
+    /// Not `s3://BUCKET[/PREFIX]`.
+    #[error("{uri}: expected s3://BUCKET/PREFIX")]
+    NotALocation {
+        /// The text.
+        uri: String,
+    },
+    /// Not `s3://BUCKET/KEY` with a non-empty key.
+    #[error("{uri}: expected s3://BUCKET/KEY")]
+    NotAnObject {
+        /// The text.
+        uri: String,
+    },
 }
 
 /// Why an object is not ingested.
@@ -76,6 +164,23 @@ pub enum Disposition {
     Skip(ObjectRef, SkipReason),
 }
 
+impl Disposition {
+    /// What to do with `object`: skip it when the notification is not of its creation
+    /// (`created` false), or when it is not a log file ([`skip_reason`]); else ingest it.
+    #[must_use]
+    pub fn new(object: ObjectRef, created: bool) -> Self {
+        let reason = if created {
+            skip_reason(&object.key, object.size)
+        } else {
+            Some(SkipReason::NotObjectCreated)
+        };
+        match reason {
+            Some(reason) => Self::Skip(object, reason),
+            None => Self::Ingest(object),
+        }
+    }
+}
+
 /// A notification that cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotificationError {
@@ -109,6 +214,20 @@ pub enum NotificationError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl NotificationError {
+    /// The `errorType` a Lambda reports for this error: `UnknownEventShape` for a payload of no
+    /// known shape, `InvalidNotification` for any other.
+    #[must_use]
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::UnknownShape { .. } => "UnknownEventShape",
+            Self::Missing { .. } | Self::BadKey { .. } | Self::Invalid { .. } => {
+                "InvalidNotification"
+            }
+        }
+    }
 }
 
 /// Lists what to do with each record of an S3 event notification, in order.
@@ -181,17 +300,8 @@ fn s3_record(
         index,
         key: raw_key.to_owned(),
     })?;
-    let object = ObjectRef { bucket, key, size };
     let created = event_name.is_some_and(|n| n.starts_with("ObjectCreated"));
-    let skip = if created {
-        skip_reason(&object.key, object.size)
-    } else {
-        Some(SkipReason::NotObjectCreated)
-    };
-    Ok(match skip {
-        Some(reason) => Disposition::Skip(object, reason),
-        None => Disposition::Ingest(object),
-    })
+    Ok(Disposition::new(ObjectRef { bucket, key, size }, created))
 }
 
 /// Decodes an object key as S3 writes it into notifications: `+` stands for a space, then
@@ -346,7 +456,93 @@ mod tests {
             ]
         );
         assert_eq!(got[1].clone(), Disposition::Ingest(obj(LOG)));
+        assert!(got.iter().all(|d| match d {
+            Disposition::Ingest(o) | Disposition::Skip(o, _) => o.size == Some(10),
+        }));
         assert_eq!(obj("k").to_string(), "s3://trail/k");
+    }
+
+    #[test]
+    fn object_refs_are_equal_and_hash_alike_by_bucket_and_key_only() {
+        use std::collections::HashSet;
+        use std::hash::BuildHasher;
+        let with = |size| ObjectRef {
+            bucket: "trail".into(),
+            key: LOG.into(),
+            size,
+        };
+        let state = std::collections::hash_map::RandomState::new();
+        for (a, b) in [(Some(10), Some(11)), (Some(10), None)] {
+            assert_eq!(with(a), with(b));
+            assert_eq!(state.hash_one(with(a)), state.hash_one(with(b)));
+        }
+        let batch: HashSet<ObjectRef> = [with(Some(10)), with(None), with(Some(12))].into();
+        assert_eq!(batch.len(), 1);
+        let other_key = ObjectRef {
+            key: format!("{LOG}.x"),
+            ..with(Some(10))
+        };
+        let other_bucket = ObjectRef {
+            bucket: "other".into(),
+            ..with(Some(10))
+        };
+        assert_ne!(with(Some(10)), other_key);
+        assert_ne!(with(Some(10)), other_bucket);
+    }
+
+    #[test]
+    fn s3_uris_parse_to_locations_and_objects() {
+        let loc = |uri: &str| uri.parse::<S3Location>();
+        let at = |bucket: &str, path: &str| S3Location {
+            bucket: bucket.into(),
+            path: path.into(),
+        };
+        assert_eq!(loc("s3://b/p/q"), Ok(at("b", "p/q")));
+        assert_eq!(loc("s3://b"), Ok(at("b", "")));
+        assert_eq!(loc("s3://b/"), Ok(at("b", "")));
+        for bad in ["b/p", "s3:///p", "s3://", "", "S3://b/p"] {
+            assert_eq!(
+                loc(bad).map_err(|e| e.to_string()),
+                Err(format!("{bad}: expected s3://BUCKET/PREFIX")),
+                "{bad}"
+            );
+        }
+        let object: ObjectRef = "s3://b/my logs/a%20b.json.gz".parse().expect("object");
+        assert_eq!(
+            (object.bucket.as_str(), object.key.as_str(), object.size),
+            ("b", "my logs/a%20b.json.gz", None)
+        );
+        assert_eq!(object.to_string().parse::<ObjectRef>(), Ok(object));
+        for bad in ["s3://b", "s3://b/", "s3:///k", "b/k", "k"] {
+            assert_eq!(
+                bad.parse::<ObjectRef>().map_err(|e| e.to_string()),
+                Err(format!("{bad}: expected s3://BUCKET/KEY")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_types_name_unknown_shapes_apart() {
+        let unknown = NotificationError::UnknownShape { shape: "x".into() };
+        assert_eq!(unknown.error_type(), "UnknownEventShape");
+        let others = [
+            NotificationError::Missing {
+                index: 0,
+                missing: "object key",
+            },
+            NotificationError::BadKey {
+                index: 0,
+                key: "%FF".into(),
+            },
+            NotificationError::Invalid {
+                shape: "SQS".into(),
+                reason: "r".into(),
+            },
+        ];
+        for e in others {
+            assert_eq!(e.error_type(), "InvalidNotification", "{e}");
+        }
     }
 
     #[test]

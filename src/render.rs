@@ -110,33 +110,37 @@ pub const CSV_COLUMNS: &[&str] = &[
 /// Events as CSV (RFC 4180), one row per event, objects as compact JSON.
 #[must_use]
 pub fn events_csv(rows: &[Value]) -> String {
-    let mut out = csv_line(CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
-    for row in rows {
-        out.push_str(&csv_line(CSV_COLUMNS.iter().map(|c| match row.get(*c) {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        })));
-    }
-    out
+    csv_text(
+        CSV_COLUMNS,
+        rows.iter().map(|row| {
+            CSV_COLUMNS
+                .iter()
+                .map(|c| match row.get(*c) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                })
+                .collect()
+        }),
+    )
 }
 
-/// One CSV line: fields with a comma, quote or line break are quoted, quotes doubled.
-#[must_use]
-pub fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
-    let mut line = fields
-        .into_iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
-    line
+/// A header line and one line per row, as RFC 4180 says: `\r\n` after each line, a field
+/// quoted only when it holds a comma, a quote or a line break, quotes doubled. Every row must
+/// have as many fields as the header.
+fn csv_text(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::new());
+    // Writing to memory fails only on rows of unequal lengths, which the callers never build.
+    let written = writer.write_record(header).and_then(|()| {
+        rows.into_iter()
+            .try_for_each(|row| writer.write_record(row))
+    });
+    written.expect("CSV rows as long as their header");
+    let bytes = writer.into_inner().expect("a Vec takes every byte");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
 
 /// Whether an event changed something: not flagged `readOnly`, and not a `Describe*`,
@@ -315,8 +319,8 @@ pub fn changes_table(changes: &[Change]) -> String {
 /// Changes as CSV: eventTime, eventName, who, userArn, errorCode, errorMessage, set.
 #[must_use]
 pub fn changes_csv(changes: &[Change]) -> String {
-    let mut out = csv_line(
-        [
+    csv_text(
+        &[
             "eventTime",
             "eventName",
             "who",
@@ -324,21 +328,19 @@ pub fn changes_csv(changes: &[Change]) -> String {
             "errorCode",
             "errorMessage",
             "set",
-        ]
-        .map(str::to_owned),
-    );
-    for c in changes {
-        out.push_str(&csv_line([
-            c.event_time.clone(),
-            c.event_name.clone(),
-            c.who.clone(),
-            c.user_arn.clone().unwrap_or_default(),
-            c.error_code.clone().unwrap_or_default(),
-            c.error_message.clone().unwrap_or_default(),
-            set_text(&c.set),
-        ]));
-    }
-    out
+        ],
+        changes.iter().map(|c| {
+            vec![
+                c.event_time.clone(),
+                c.event_name.clone(),
+                c.who.clone(),
+                c.user_arn.clone().unwrap_or_default(),
+                c.error_code.clone().unwrap_or_default(),
+                c.error_message.clone().unwrap_or_default(),
+                set_text(&c.set),
+            ]
+        }),
+    )
 }
 
 /// `minSize=2 maxSize=6 ...`.
@@ -428,6 +430,12 @@ mod tests {
                    "requestParameters": {"autoScalingGroupName": "g", "desiredCapacity": 3, "honorCooldown": false}}),
         ];
         let got = changes(&rows);
+        assert_eq!(
+            changes_csv(&got),
+            "eventTime,eventName,who,userArn,errorCode,errorMessage,set\r\n\
+             t,StartInstanceRefresh,gha,,InstanceRefreshInProgress,busy,-\r\n\
+             t,SetDesiredCapacity,arn:x,arn:x,,,desiredCapacity=3 honorCooldown=false\r\n"
+        );
         let table = changes_table(&got);
         assert_eq!(
             table,
@@ -444,9 +452,24 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_needs_it() {
+        let fields = [
+            "a",
+            "b,c",
+            "say \"hi\"",
+            "",
+            "two\nlines",
+            "cr\rhere",
+            " pad ",
+            "#x",
+            "é",
+        ];
         assert_eq!(
-            csv_line(["a".into(), "b,c".into(), "say \"hi\"".into(), String::new()]),
-            "a,\"b,c\",\"say \"\"hi\"\"\",\r\n"
+            csv_text(
+                &["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9"],
+                [fields.map(str::to_owned).to_vec()]
+            ),
+            "h1,h2,h3,h4,h5,h6,h7,h8,h9\r\n\
+             a,\"b,c\",\"say \"\"hi\"\"\",,\"two\nlines\",\"cr\rhere\", pad ,#x,é\r\n"
         );
         let csv = events_csv(&[update()]);
         let mut lines = csv.lines();

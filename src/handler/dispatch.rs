@@ -141,7 +141,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                         .await
                 }
                 Err(error) => {
-                    tracing::error!(message_id = %message.message_id, error_type = InvocationError::notification_error_type(error), error = %error, "SQS message not understood; reported as a batch item failure");
+                    tracing::error!(message_id = %message.message_id, error_type = error.error_type(), error = %error, "SQS message not understood; reported as a batch item failure");
                     false
                 }
             };

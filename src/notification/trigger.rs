@@ -19,7 +19,7 @@
 
 use serde_json::Value;
 
-use super::{Disposition, NotificationError, ObjectRef, SkipReason, decode_key, skip_reason};
+use super::{Disposition, NotificationError, ObjectRef, decode_key};
 
 /// How deeply envelopes may nest (SQS → SNS → S3 is 2).
 const MAX_DEPTH: u8 = 3;
@@ -300,7 +300,7 @@ fn cloudtrail(v: &Value, shape: String) -> Result<Batch, String> {
             .ok_or_else(|| format!("s3ObjectKey[{index}] is not a key"))?;
         batch
             .dispositions
-            .push(disposition(bucket.to_owned(), key.to_owned(), None, true));
+            .push(Disposition::new(object(bucket, key, None), true));
     }
     Ok(batch)
 }
@@ -338,10 +338,8 @@ fn eventbridge(v: &Value, shape: String) -> Result<Batch, NotificationError> {
         .ok_or_else(|| invalid("no detail.object.key"))?;
     let size = detail.pointer("/object/size").and_then(Value::as_u64);
     let mut batch = Batch::new(shape);
-    batch.dispositions.push(disposition(
-        bucket.to_owned(),
-        key.to_owned(),
-        size,
+    batch.dispositions.push(Disposition::new(
+        object(bucket, key, size),
         detail_type == "Object Created",
     ));
     Ok(batch)
@@ -429,19 +427,21 @@ fn batch_task(task: &Value, schema: &str) -> Result<Disposition, String> {
     };
     let raw = text("s3Key").ok_or("task has no s3Key")?;
     let key = decode_key(raw).ok_or_else(|| format!("s3Key {raw:?} is not URL-encoded UTF-8"))?;
-    Ok(disposition(bucket, key, None, true))
+    Ok(Disposition::new(
+        ObjectRef {
+            bucket,
+            key,
+            size: None,
+        },
+        true,
+    ))
 }
 
-fn disposition(bucket: String, key: String, size: Option<u64>, created: bool) -> Disposition {
-    let reason = if created {
-        skip_reason(&key, size)
-    } else {
-        Some(SkipReason::NotObjectCreated)
-    };
-    let object = ObjectRef { bucket, key, size };
-    match reason {
-        Some(reason) => Disposition::Skip(object, reason),
-        None => Disposition::Ingest(object),
+fn object(bucket: &str, key: &str, size: Option<u64>) -> ObjectRef {
+    ObjectRef {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size,
     }
 }
 
@@ -479,6 +479,7 @@ fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notification::SkipReason;
     use serde_json::json;
 
     const LOG: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
@@ -521,6 +522,16 @@ mod tests {
         }
     }
 
+    /// The sizes of the objects, which `ObjectRef`'s equality leaves out.
+    fn sizes(dispositions: &[Disposition]) -> Vec<Option<u64>> {
+        dispositions
+            .iter()
+            .map(|d| match d {
+                Disposition::Ingest(o) | Disposition::Skip(o, _) => o.size,
+            })
+            .collect()
+    }
+
     fn objects(trigger: Trigger) -> Batch {
         match trigger {
             Trigger::Objects(b) => b,
@@ -540,6 +551,7 @@ mod tests {
                 Some(5)
             ))]
         );
+        assert_eq!(sizes(&b.dispositions), [Some(5)]);
     }
 
     #[test]
@@ -555,6 +567,7 @@ mod tests {
                 Disposition::Skip(obj("trail", DIGEST, Some(5)), SkipReason::Digest)
             ]
         );
+        assert_eq!(sizes(&b.dispositions), [Some(5), Some(5)]);
     }
 
     #[test]
@@ -577,12 +590,14 @@ mod tests {
             m1.dispositions,
             [Disposition::Ingest(obj("trail", LOG, Some(9)))]
         );
+        assert_eq!(sizes(&m1.dispositions), [Some(9)]);
         let m2 = messages[1].content.as_ref().expect("m2");
         assert_eq!(m2.shape, "SQS > SNS > S3");
         assert_eq!(
             m2.dispositions,
             [Disposition::Ingest(obj("trail", "x y.json", Some(3)))]
         );
+        assert_eq!(sizes(&m2.dispositions), [Some(3)]);
         let m3 = messages[2].content.as_ref().expect_err("m3");
         assert!(m3.to_string().contains("body is not JSON"), "{m3}");
         let m4 = messages[3].content.as_ref().expect_err("m4");
@@ -620,6 +635,7 @@ mod tests {
                 ),
             ]
         );
+        assert_eq!(sizes(&b.dispositions), [None, None, None]);
         // Through SQS too (SNS → SQS without raw delivery).
         let event = json!({"Records": [sqs_record("m", &sns_envelope(&message).to_string())]});
         let Trigger::Sqs(m) = parse(&event).expect("parses") else {
@@ -665,6 +681,7 @@ mod tests {
                 Some(7)
             ))]
         );
+        assert_eq!(sizes(&b.dispositions), [Some(7)]);
         let b = objects(parse(&eventbridge_event("Object Deleted", LOG, 7)).expect("ok"));
         assert_eq!(
             b.dispositions,
@@ -681,6 +698,7 @@ mod tests {
                 SkipReason::Empty
             )]
         );
+        assert_eq!(sizes(&b.dispositions), [Some(0)]);
         let mut ec2 = eventbridge_event("EC2 Instance State-change Notification", LOG, 1);
         ec2["source"] = json!("aws.ec2");
         let e = parse(&ec2).expect_err("unknown");

@@ -14,7 +14,7 @@ use asg_trail::config::Config;
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::error::IngestError;
 use asg_trail::handler::{Ingestor, ObjectSummary};
-use asg_trail::notification::ObjectRef;
+use asg_trail::notification::{ObjectRef, S3Location};
 use asg_trail::s3::S3Store;
 
 use crate::progress::{Counts, HumanDuration, Progress};
@@ -125,7 +125,7 @@ async fn execute(
     range: &DayRange,
     mut checkpoint: Option<Checkpoint>,
 ) -> ExitCode {
-    let (bucket, prefix) = match engine::parse_location(&args.location) {
+    let location: S3Location = match args.location.parse() {
         Ok(v) => v,
         Err(e) => return fail(&e.to_string()),
     };
@@ -138,7 +138,7 @@ async fn execute(
     );
     let listed_at = Instant::now();
     let listing =
-        match engine::list(&clients.s3, &bucket, &prefix, range, concurrency, |_| {}).await {
+        match engine::list(&clients.s3, &location, range, concurrency, |_| {}).await {
             Ok(l) => l,
             Err(e) => return fail(&e.to_string()),
         };

@@ -34,8 +34,8 @@ pub async fn run(args: &Args) -> Result<()> {
     let objects = args
         .objects
         .iter()
-        .map(|u| parse_s3_uri(u))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|u| u.parse::<ObjectRef>())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut wanted = Vec::with_capacity(objects.len());
     for object in objects {
         match notification::skip_reason(&object.key, object.size) {
@@ -65,19 +65,5 @@ pub async fn run(args: &Args) -> Result<()> {
             wanted.len(),
             failed.join("\n  ")
         )
-    }
-}
-
-fn parse_s3_uri(uri: &str) -> Result<ObjectRef> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .ok_or_else(|| anyhow::anyhow!("{uri}: expected s3://BUCKET/KEY"))?;
-    match rest.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(ObjectRef {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: None,
-        }),
-        _ => bail!("{uri}: expected s3://BUCKET/KEY"),
     }
 }
