@@ -624,13 +624,12 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 .await
                 .map_err(|_| IngestError::Read {
                     object: name.clone(),
-                    cause: ReadError {
-                        kind: ReadErrorKind::Transient,
-                        message: "still reading when the invocation's deadline was near \
-                                  (DEADLINE_MARGIN_MS is kept to report this): the object \
-                                  arrives too slowly"
-                            .into(),
-                    },
+                    cause: ReadError::new(
+                        ReadErrorKind::Transient,
+                        "still reading when the invocation's deadline was near \
+                         (DEADLINE_MARGIN_MS is kept to report this): the object \
+                         arrives too slowly",
+                    ),
                 })?
         } else {
             work.await
@@ -683,10 +682,7 @@ mod tests {
                 .0
                 .get(&(object.bucket.clone(), object.key.clone()))
                 .cloned()
-                .ok_or(ReadError {
-                    kind: ReadErrorKind::NotFound,
-                    message: "NoSuchKey".into(),
-                })?;
+                .ok_or(ReadError::new(ReadErrorKind::NotFound, "NoSuchKey"))?;
             Ok(ObjectBody {
                 length: Some(bytes.len() as u64),
                 reader: Box::pin(std::io::Cursor::new(bytes)),
@@ -714,11 +710,7 @@ mod tests {
             *calls += 1;
             if self.fail_after.is_some_and(|n| *calls > n) {
                 if self.hard_error {
-                    return Err(BatchError {
-                        retryable: false,
-                        throttled: false,
-                        message: "AccessDeniedException".into(),
-                    });
+                    return Err(BatchError::new("AccessDeniedException"));
                 }
                 return Ok((0..items.len()).collect());
             }
