@@ -9,11 +9,12 @@
 //!
 //! serde_dynamo was weighed for this mapping and not adopted: it would not make the code simpler
 //! without changing the items. It writes every JSON number as N with Rust's formatting of the
-//! value (so `1e300` becomes a 301-digit N that DynamoDB rejects, failing the whole batch, and
-//! `0.0` is stored as `0`), a `Vec<String>` as a list unless the item model itself is annotated
-//! with its string-set helpers, and sets come back in the order DynamoDB gives. The trimming
-//! measures the JSON form, so that form is built anyway; what serde_dynamo would replace is the
-//! two short `match`es below, at the price of a dependency and a pass to fix numbers and sets.
+//! value, so `1e300` becomes a 301-digit N that DynamoDB rejects (failing the whole batch) and
+//! `0.0` is stored as `0`. It writes a `Vec<String>` as a list (L) unless the field carries its
+//! `string_set` annotation, which the JSON form the trimming works on no longer has (and which
+//! would bring a DynamoDB crate into the pure item model). It gives sets back in DynamoDB's
+//! order. So the JSON form is built anyway, and what serde_dynamo would replace are the two
+//! short `match`es below, at the price of a dependency and a second pass to fix numbers and sets.
 
 use std::collections::HashMap;
 
@@ -178,7 +179,7 @@ fn number_attribute(n: &Number) -> AttributeValue {
     }
 }
 
-/// A DynamoDB item as plain JSON (the inverse of [`to_attributes`]; sets become sorted arrays,
+/// A DynamoDB item as plain JSON (the inverse of `to_attributes`; sets become sorted arrays,
 /// since DynamoDB returns their members in any order).
 #[must_use]
 pub fn to_json(item: &HashMap<String, AttributeValue>) -> Value {

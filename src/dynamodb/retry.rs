@@ -4,7 +4,8 @@
 //! with exponential backoff and full jitter until it is written or the attempts or the time run
 //! out. Throttling slows it down but never makes it give up before the time is up (see
 //! [`RetryPolicy`]); the SDK's own retries are off for BatchWriteItem, so this loop is the only
-//! one, and it knows the deadline.
+//! one, and it knows the deadline. The first batch that cannot be written closes the queue, so
+//! the producer can stop reading the file.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
