@@ -1,9 +1,11 @@
 //! Building the SDK clients, once per process, from the standard AWS configuration chain
 //! (environment, profile, Lambda role). `AWS_ENDPOINT_URL` (or the per-service
 //! `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_DYNAMODB`) points them at a local server; S3 then
-//! uses path-style addressing, since `bucket.localhost` does not resolve.
+//! uses path-style addressing, since `bucket.localhost` does not resolve. Also what every adapter
+//! reads from a failed call: its error code, its request ID and a one-line description.
 
 use aws_config::BehaviorVersion;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// The two clients the ingestion needs.
 #[derive(Debug, Clone)]
@@ -29,11 +31,32 @@ pub async fn load() -> Clients {
     }
 }
 
+/// The service's error code of a failed call (`NoSuchKey`, `ThrottlingException`, ...), when
+/// the service answered.
+pub fn error_code<E, R>(err: &SdkError<E, R>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .map(str::to_owned)
+}
+
+/// The request ID the service gave a failed call, when it answered.
+pub fn request_id<E, R>(err: &SdkError<E, R>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|service| service.meta().extra("aws_request_id"))
+        .map(str::to_owned)
+}
+
 /// One line describing an SDK error: `Code: message (request id ...)` for a service error, the
 /// chain of causes otherwise (timeouts, connection failures). Never the raw HTTP response.
-pub fn describe_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+pub fn describe_error<E, R>(err: &SdkError<E, R>) -> String
 where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     if let Some(service) = err.as_service_error() {
@@ -42,7 +65,7 @@ where
             Some(message) if !message.is_empty() => format!("{code}: {message}"),
             _ => code.to_owned(),
         };
-        if let Some(id) = service.meta().extra("aws_request_id") {
+        if let Some(id) = request_id(err) {
             text.push_str(&format!(" (request id {id})"));
         }
         return text;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::cloudtrail::ParseError;
+use crate::dynamodb::BatchError;
 use crate::notification::NotificationError;
 
 /// How reading an object from the store failed.
@@ -19,18 +20,43 @@ pub enum ReadErrorKind {
     Other,
 }
 
+/// An error behind another one: an SDK error, kept whole so that its chain of causes can be
+/// read.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Reading an object from the store failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ReadError {
     /// The kind of failure.
     pub kind: ReadErrorKind,
-    /// What the store said.
+    /// What the store said, and what to do about it: one line.
     pub message: String,
+    /// The store's error code (`NoSuchKey`, `AccessDenied`, ...), when it answered.
+    pub code: Option<String>,
+    /// The request ID the store gave the call, when it answered.
+    pub request_id: Option<String>,
+    /// The SDK error, when there is one.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl ReadError {
+    /// A failure with no SDK error behind it.
+    #[must_use]
+    pub fn new(kind: ReadErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            code: None,
+            request_id: None,
+            source: None,
+        }
+    }
 }
 
 /// Writing items to the table failed after all retries (or at once, when retrying cannot help).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error(
     "{unwritten} of {total} items were not written to table {table} after {attempts} attempt(s): {message}"
 )]
@@ -39,12 +65,30 @@ pub struct WriteError {
     pub table: String,
     /// Items that were not written.
     pub unwritten: usize,
-    /// Items that were to be written.
+    /// Items that were to be written (taken from the queue before the writer stopped).
     pub total: usize,
     /// Calls made for the batch that failed.
     pub attempts: u32,
     /// The last error, or why the retries stopped.
     pub message: String,
+    /// The last failed call, when there was one (not when the time ran out before a call).
+    #[source]
+    pub last_call: Option<BatchError>,
+}
+
+impl WriteError {
+    /// DynamoDB's error code of the last failed call (`ProvisionedThroughputExceededException`,
+    /// ...), when DynamoDB answered it.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        self.last_call.as_ref()?.code.as_deref()
+    }
+
+    /// The request ID of the last failed call, when DynamoDB answered it.
+    #[must_use]
+    pub fn request_id(&self) -> Option<&str> {
+        self.last_call.as_ref()?.request_id.as_deref()
+    }
 }
 
 /// The failure of one object's ingestion.
@@ -101,6 +145,27 @@ impl IngestError {
             Self::Internal { .. } => "InternalError",
         }
     }
+
+    /// The service's error code behind the failure (S3's `AccessDenied`, DynamoDB's
+    /// `ProvisionedThroughputExceededException`, ...), when a service answered: for logs.
+    #[must_use]
+    pub fn aws_error_code(&self) -> Option<&str> {
+        match self {
+            Self::Read { cause, .. } => cause.code.as_deref(),
+            Self::Write { cause, .. } => cause.code(),
+            Self::Parse { .. } | Self::Internal { .. } => None,
+        }
+    }
+
+    /// The request ID of the failed call, when a service answered: what AWS support asks for.
+    #[must_use]
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Read { cause, .. } => cause.request_id.as_deref(),
+            Self::Write { cause, .. } => cause.request_id(),
+            Self::Parse { .. } | Self::Internal { .. } => None,
+        }
+    }
 }
 
 /// The failure of an invocation: the notification could not be understood, or one or more of
@@ -134,7 +199,6 @@ impl fmt::Display for Failures<'_> {
 }
 
 impl InvocationError {
-
     /// Lambda's `errorType`: the failure class when there is one, `MultipleFailures` otherwise.
     #[must_use]
     pub fn error_type(&self) -> &'static str {
@@ -156,10 +220,7 @@ mod tests {
     fn messages_name_the_object_and_reason() {
         let e = IngestError::Read {
             object: "s3://b/k.json.gz".into(),
-            cause: ReadError {
-                kind: ReadErrorKind::AccessDenied,
-                message: "AccessDenied: s3:GetObject".into(),
-            },
+            cause: ReadError::new(ReadErrorKind::AccessDenied, "AccessDenied: s3:GetObject"),
         };
         assert_eq!(
             e.to_string(),
@@ -173,6 +234,7 @@ mod tests {
                 total: 30,
                 attempts: 8,
                 message: "throttled".into(),
+                last_call: None,
             },
         };
         let inv = InvocationError::Objects {

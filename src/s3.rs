@@ -51,7 +51,7 @@ impl ObjectStore for S3Store {
             .key(&object.key)
             .send()
             .await
-            .map_err(|e| read_error(object, &e))?;
+            .map_err(|e| read_error(object, e))?;
         let length = output.content_length().and_then(|n| u64::try_from(n).ok());
         Ok(ObjectBody {
             reader: Box::pin(output.body.into_async_read()),
@@ -60,45 +60,46 @@ impl ObjectStore for S3Store {
     }
 }
 
-/// Classifies a GetObject failure and says what to do about it.
-fn read_error<E, R>(object: &ObjectRef, err: &SdkError<E, R>) -> ReadError
+/// Classifies a GetObject failure and says what to do about it, keeping the SDK error, its code
+/// and its request ID.
+fn read_error<E, R>(object: &ObjectRef, err: SdkError<E, R>) -> ReadError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
-    let detail = crate::aws::describe_error(err);
-    match code {
-        Some("NoSuchKey" | "NotFound") => ReadError {
-            kind: ReadErrorKind::NotFound,
-            message: format!("NoSuchKey: the object no longer exists ({detail})"),
-        },
-        Some("AccessDenied" | "Forbidden" | "KMS.AccessDeniedException") => ReadError {
-            kind: ReadErrorKind::AccessDenied,
-            message: format!(
+    let code = crate::aws::error_code(&err);
+    let detail = crate::aws::describe_error(&err);
+    let (kind, message) = match code.as_deref() {
+        Some("NoSuchKey" | "NotFound") => (
+            ReadErrorKind::NotFound,
+            format!("NoSuchKey: the object no longer exists ({detail})"),
+        ),
+        Some("AccessDenied" | "Forbidden" | "KMS.AccessDeniedException") => (
+            ReadErrorKind::AccessDenied,
+            format!(
                 "AccessDenied: the function's role needs s3:GetObject on arn:aws:s3:::{}/{} \
                  (and kms:Decrypt on the bucket's KMS key if the trail encrypts with SSE-KMS) ({detail})",
                 object.bucket, object.key
             ),
-        },
-        Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout") => ReadError {
-            kind: ReadErrorKind::Transient,
-            message: detail,
-        },
+        ),
+        Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout") => {
+            (ReadErrorKind::Transient, detail)
+        }
         _ if matches!(
             err,
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         ) =>
         {
-            ReadError {
-                kind: ReadErrorKind::Transient,
-                message: detail,
-            }
+            (ReadErrorKind::Transient, detail)
         }
-        _ => ReadError {
-            kind: ReadErrorKind::Other,
-            message: detail,
-        },
+        _ => (ReadErrorKind::Other, detail),
+    };
+    ReadError {
+        kind,
+        message,
+        request_id: crate::aws::request_id(&err),
+        code,
+        source: Some(Box::new(err)),
     }
 }
 
@@ -107,20 +108,22 @@ mod tests {
     use super::*;
     use aws_sdk_s3::Client;
     use aws_sdk_s3::config::http::HttpResponse;
-    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
     use aws_sdk_s3::primitives::{ByteStream, SdkBody};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use tokio::io::AsyncReadExt;
 
     /// An S3 error response as the service sends it.
     fn s3_error(status: u16, code: &str, message: &str) -> HttpResponse {
-        HttpResponse::new(
+        let mut response = HttpResponse::new(
             status.try_into().expect("status"),
             SdkBody::from(format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
                  <Error><Code>{code}</Code><Message>{message}</Message><RequestId>R1</RequestId></Error>"
             )),
-        )
+        );
+        response.headers_mut().insert("x-amz-request-id", "R1");
+        response
     }
 
     fn object() -> ObjectRef {
@@ -172,5 +175,27 @@ mod tests {
             "{}",
             err.message
         );
+        assert!(
+            err.message
+                .ends_with("(AccessDenied: Access Denied (request id R1))"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.code.as_deref(), Some("AccessDenied"));
+        assert_eq!(err.request_id.as_deref(), Some("R1"));
+        let source = std::error::Error::source(&err).expect("the SDK error is the source");
+        assert!(
+            source
+                .downcast_ref::<SdkError<GetObjectError, HttpResponse>>()
+                .is_some(),
+            "{source:?}"
+        );
+        let failed = crate::error::IngestError::Read {
+            object: "s3://trail/x".into(),
+            cause: err,
+        };
+        assert_eq!(failed.aws_error_code(), Some("AccessDenied"));
+        assert_eq!(failed.request_id(), Some("R1"));
+        assert_eq!(failed.kind(), "ObjectAccessDenied");
     }
 }

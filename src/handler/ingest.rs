@@ -201,13 +201,11 @@ fn outcome(
     if was_cut {
         return Err(IngestError::Read {
             object,
-            cause: ReadError {
-                kind: ReadErrorKind::Transient,
-                message: "still reading when the invocation's deadline was near \
-                          (DEADLINE_MARGIN_MS is kept to report this): the object arrives \
-                          too slowly"
-                    .into(),
-            },
+            cause: ReadError::new(
+                ReadErrorKind::Transient,
+                "still reading when the invocation's deadline was near \
+                 (DEADLINE_MARGIN_MS is kept to report this): the object arrives too slowly",
+            ),
         });
     }
     if let Err(cause) = written {
@@ -248,6 +246,8 @@ fn log_summary(
         Some(error) => object_line!(
             tracing::Level::ERROR,
             error_type = error.kind(),
+            aws_error_code = error.aws_error_code(),
+            aws_request_id = error.request_id(),
             error = %error,
             "object failed"
         ),

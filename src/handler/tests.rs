@@ -29,10 +29,7 @@ impl ObjectStore for MemStore {
             .0
             .get(&(object.bucket.clone(), object.key.clone()))
             .cloned()
-            .ok_or(ReadError {
-                kind: ReadErrorKind::NotFound,
-                message: "NoSuchKey".into(),
-            })?;
+            .ok_or(ReadError::new(ReadErrorKind::NotFound, "NoSuchKey"))?;
         Ok(ObjectBody {
             length: Some(bytes.len() as u64),
             reader: Box::pin(std::io::Cursor::new(bytes)),
@@ -56,11 +53,7 @@ impl BatchWriter for MemTable {
         *calls += 1;
         if self.fail_after.is_some_and(|n| *calls > n) {
             if self.hard_error {
-                return Err(BatchError {
-                    retryable: false,
-                    throttled: false,
-                    message: "AccessDeniedException".into(),
-                });
+                return Err(BatchError::new("AccessDeniedException"));
             }
             return Ok((0..items.len()).collect());
         }

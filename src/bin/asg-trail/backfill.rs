@@ -137,11 +137,10 @@ async fn execute(
         args.location
     );
     let listed_at = Instant::now();
-    let listing =
-        match engine::list(&clients.s3, &location, range, concurrency, |_| {}).await {
-            Ok(l) => l,
-            Err(e) => return fail(&e.to_string()),
-        };
+    let listing = match engine::list(&clients.s3, &location, range, concurrency, |_| {}).await {
+        Ok(l) => l,
+        Err(e) => return fail(&e.to_string()),
+    };
     let (done, todo): (Vec<ObjectRef>, Vec<ObjectRef>) = listing
         .objects
         .iter()

@@ -167,7 +167,6 @@ async fn read(table: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
     let clients = asg_trail::aws::load().await;
     let items = dynamodb::query(&clients.dynamodb, table, spec)
         .await
-        .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot query table {table} for {}", describe_target(spec)))?;
     Ok(items.iter().map(dynamodb::to_json).collect())
 }

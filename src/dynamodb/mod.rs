@@ -1,0 +1,26 @@
+//! Writing items to the table and reading them back, one job per module:
+//!
+//! - `write`: the [`BatchWriter`] trait the handler depends on (one BatchWriteItem call) and
+//!   its SDK adapter, [`DynamoDbWriter`];
+//! - `retry`: [`write_stream`], which batches the items of a queue (at most 25, distinct
+//!   keys: the first item with a key is kept, later ones are dropped) and retries each batch
+//!   with backoff until it is written or the attempts or the time run out; the first failure
+//!   closes the queue;
+//! - `codec`: an item's DynamoDB attributes (kept within 400 KB) and a stored item as JSON
+//!   ([`to_json`]);
+//! - `plan`: what a query reads ([`QuerySpec`]) and the request that reads it, never a scan;
+//! - `query`: running it through every page ([`query()`]), with typed errors.
+
+mod codec;
+mod plan;
+mod query;
+mod retry;
+#[cfg(test)]
+mod testing;
+mod write;
+
+pub use codec::to_json;
+pub use plan::{BY_EVENT_NAME, BY_USER, QuerySpec, QueryTarget, SpecError, TimeRange};
+pub use query::{QueryError, query};
+pub use retry::{WriteStats, write_stream};
+pub use write::{BatchError, BatchWriter, DynamoDbWriter, MAX_BATCH};
