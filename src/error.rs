@@ -73,7 +73,7 @@ pub struct WriteError {
     pub message: String,
     /// The last failed call, when there was one (not when the time ran out before a call).
     #[source]
-    pub last_call: Option<BatchError>,
+    pub last_call: Option<Box<BatchError>>,
 }
 
 impl WriteError {

@@ -108,7 +108,7 @@ pub async fn write_stream<W: BatchWriter>(
             } else {
                 f.message
             },
-            last_call: f.last_call,
+            last_call: f.last_call.map(Box::new),
         }),
     }
 }
