@@ -242,88 +242,29 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the variable that is missing or invalid.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table_name = lookup("TABLE_NAME").filter(|v| !v.trim().is_empty());
-        let defaults = RetryPolicy::default();
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match lookup(name) {
-                None => Ok(default),
-                Some(value) => match value.trim().parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        value,
-                        reason: "expected a positive integer",
-                    }),
-                },
-            }
-        };
-        let max_attempts = number("WRITE_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
-        let write_concurrency = usize::try_from(number(
-            "WRITE_CONCURRENCY",
-            DEFAULT_WRITE_CONCURRENCY as u64,
-        )?)
-        .unwrap_or(usize::MAX);
-        let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-            number(name, default).map(Duration::from_millis)
-        };
-        let retry = RetryPolicy {
-            max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
-            base_delay: millis("WRITE_BACKOFF_BASE_MS", defaults.base_delay)?,
-            max_delay: millis("WRITE_BACKOFF_MAX_MS", defaults.max_delay)?,
-            max_elapsed: millis("WRITE_MAX_ELAPSED_MS", defaults.max_elapsed)?,
-            attempt_timeout: millis("WRITE_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout)?,
-            deadline_margin: millis("DEADLINE_MARGIN_MS", defaults.deadline_margin)?,
-            deadline: None,
-        };
-        let default_limits = Limits::default();
-        let limits = Limits {
-            max_decompressed_bytes: number(
-                "MAX_DECOMPRESSED_BYTES",
-                default_limits.max_decompressed_bytes,
-            )?,
-            max_record_bytes: number("MAX_RECORD_BYTES", default_limits.max_record_bytes)?,
-        };
-        let flag = |name: &'static str| -> Result<bool, ConfigError> {
-            match lookup(name) {
-                None => Ok(false),
-                Some(value) => parse_bool(&value).ok_or(ConfigError::Invalid {
-                    name,
-                    value,
-                    reason: "expected true or false",
-                }),
-            }
-        };
-        let names = |name: &'static str| {
-            lookup(name)
-                .map(|v| Filters::event_names(&v))
-                .unwrap_or_default()
-        };
-        let filters = Filters {
-            include_service_actions: flag("INCLUDE_SERVICE_ACTIONS")?,
-            exclude_read_only: flag("EXCLUDE_READ_ONLY")?,
-            event_names_include: names("EVENT_NAMES_INCLUDE"),
-            event_names_exclude: names("EVENT_NAMES_EXCLUDE"),
-        };
-        let retention_days = match lookup("RETENTION_DAYS") {
-            None => 0,
-            Some(value) if value.trim().is_empty() => 0,
-            Some(value) => value
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| ConfigError::Invalid {
-                    name: "RETENTION_DAYS",
-                    value,
-                    reason: "expected a whole number of days (0 = keep forever)",
-                })?,
-        };
+        let vars = Vars(lookup);
         Ok(Self {
-            table_name,
-            retry,
-            filters,
-            retention_days,
-            write_concurrency,
-            limits,
+            table_name: vars.get("TABLE_NAME"),
+            retry: vars.retry()?,
+            filters: Filters {
+                include_service_actions: vars.flag("INCLUDE_SERVICE_ACTIONS")?,
+                exclude_read_only: vars.flag("EXCLUDE_READ_ONLY")?,
+                event_names_include: vars.names("EVENT_NAMES_INCLUDE"),
+                event_names_exclude: vars.names("EVENT_NAMES_EXCLUDE"),
+            },
+            retention_days: vars.retention_days()?,
+            write_concurrency: usize::try_from(
+                vars.number("WRITE_CONCURRENCY", DEFAULT_WRITE_CONCURRENCY as u64)?,
+            )
+            .unwrap_or(usize::MAX),
+            limits: Limits {
+                max_decompressed_bytes: vars.number(
+                    "MAX_DECOMPRESSED_BYTES",
+                    Limits::default().max_decompressed_bytes,
+                )?,
+                max_record_bytes: vars
+                    .number("MAX_RECORD_BYTES", Limits::default().max_record_bytes)?,
+            },
         })
     }
 
@@ -335,6 +276,81 @@ impl Config {
         self.table_name
             .as_deref()
             .ok_or(ConfigError::Missing("TABLE_NAME"))
+    }
+}
+
+/// The variables, read through a lookup; a blank value is an unset one.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn invalid(name: &'static str, value: String, reason: &'static str) -> ConfigError {
+        ConfigError::Invalid {
+            name,
+            value,
+            reason,
+        }
+    }
+
+    /// A positive integer.
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        let Some(value) = self.get(name) else {
+            return Ok(default);
+        };
+        match value.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(Self::invalid(name, value, "expected a positive integer")),
+        }
+    }
+
+    /// A positive number of milliseconds.
+    fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+        self.number(name, default).map(Duration::from_millis)
+    }
+
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(value) => parse_bool(&value)
+                .ok_or_else(|| Self::invalid(name, value, "expected true or false")),
+        }
+    }
+
+    fn names(&self, name: &'static str) -> std::collections::BTreeSet<String> {
+        self.get(name)
+            .map(|v| Filters::event_names(&v))
+            .unwrap_or_default()
+    }
+
+    fn retention_days(&self) -> Result<u32, ConfigError> {
+        let Some(value) = self.get("RETENTION_DAYS") else {
+            return Ok(0);
+        };
+        value.trim().parse::<u32>().map_err(|_| {
+            Self::invalid(
+                "RETENTION_DAYS",
+                value,
+                "expected a whole number of days (0 = keep forever)",
+            )
+        })
+    }
+
+    fn retry(&self) -> Result<RetryPolicy, ConfigError> {
+        let defaults = RetryPolicy::default();
+        let attempts = self.number("WRITE_MAX_ATTEMPTS", u64::from(defaults.max_attempts))?;
+        Ok(RetryPolicy {
+            max_attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            base_delay: self.millis("WRITE_BACKOFF_BASE_MS", defaults.base_delay)?,
+            max_delay: self.millis("WRITE_BACKOFF_MAX_MS", defaults.max_delay)?,
+            max_elapsed: self.millis("WRITE_MAX_ELAPSED_MS", defaults.max_elapsed)?,
+            attempt_timeout: self.millis("WRITE_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout)?,
+            deadline_margin: self.millis("DEADLINE_MARGIN_MS", defaults.deadline_margin)?,
+            deadline: None,
+        })
     }
 }
 
