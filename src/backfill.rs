@@ -503,7 +503,7 @@ impl Checkpoint {
     }
 
     /// Records an object as ingested, with one `write` of a whole line (no buffer of ours), and
-    /// syncs the file to the disk (`fdatasync`) when the last sync is [`SYNC_INTERVAL`] old,
+    /// syncs the file to the disk (`fdatasync`) when the last sync is `SYNC_INTERVAL` (1 s) old,
     /// and when the checkpoint is dropped. What that guarantees:
     /// - once this returns, the line is the kernel's: it survives the process ending in any way
     ///   (Ctrl-C, a panic, `kill -9`, a lost terminal);

@@ -1,18 +1,20 @@
 //! asg-trail: ingests Amazon EC2 Auto Scaling events from AWS CloudTrail log files in S3 into a
 //! DynamoDB table keyed by Auto Scaling group name and event time.
 //!
-//! Data flows one way (see `ARCHITECTURE.md` in the shared docs):
+//! Data flows one way (the README's "Developing" section maps the files):
 //!
 //! ```text
-//! S3 notification ─► notification ─► s3 (ObjectStore) ─► cloudtrail (gunzip + streaming parse)
-//!                                                      ─► extract (record → items)
+//! S3 notification ─► notification ─► s3 (ObjectStore) ─► pipeline: cloudtrail (gunzip + streaming parse)
+//!                                                                 ─► extract (record → items)
 //!                                                      ─► dynamodb (batched, retried writes)
 //! ```
 //!
 //! The pure core — [`notification`] (with [`notification::trigger`], every trigger shape),
-//! [`cloudtrail`], [`extract`], [`item`], [`render`] — imports neither tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
+//! [`cloudtrail`], [`scan`], [`extract`], [`item`], [`pipeline`], [`render`] — imports neither
+//! tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
 //! [`handler`] wires them together for both binaries (`bootstrap`, the Lambda, and `asg-trail`,
-//! the CLI); [`backfill`] drives the same [`handler::Ingestor`] over a bucket's history.
+//! the CLI); [`backfill`] drives the same [`handler::Ingestor`] over a bucket's history. One
+//! settings type, [`config::Config`], serves every binary and path.
 
 pub mod aws;
 pub mod backfill;

@@ -1,6 +1,6 @@
 //! The ingestion of an invocation's objects, shared by the Lambda and the CLI: which objects a
-//! trigger names and how its source wants the answer ([`dispatch`]), and each object end to end
-//! — fetch, gunzip and parse, extract, write, one summary log line ([`ingest`]).
+//! trigger names and how its source wants the answer (`dispatch`), and each object end to end
+//! — fetch, gunzip and parse, extract, write, one summary log line (`ingest`).
 //!
 //! Every failure reaches the result: an invocation reports success only when every object it
 //! was given was read to the end and every item of it was written. The one exception is an
