@@ -180,7 +180,7 @@ impl RetryPolicy {
 /// The [`Instant`] of a wall-clock deadline given in milliseconds since the Unix epoch (the
 /// Lambda context's `deadline`); a deadline already past is now.
 #[must_use]
-pub fn instant_at_epoch_ms(deadline_ms: u64) -> Instant {
+fn instant_at_epoch_ms(deadline_ms: u64) -> Instant {
     let now = Instant::now();
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -357,7 +357,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
 /// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case, trimmed); an
 /// empty value is `false` (a template parameter left blank). `None` for anything else.
 #[must_use]
-pub fn parse_bool(value: &str) -> Option<bool> {
+fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" | "" => Some(false),

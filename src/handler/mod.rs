@@ -52,12 +52,6 @@ impl<S, W> Ingestor<S, W> {
             config,
         })
     }
-
-    /// The settings it was built with.
-    #[must_use]
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
 }
 
 #[cfg(test)]
