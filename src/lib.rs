@@ -25,6 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod handler;
 pub mod item;
+pub mod metrics;
 pub mod notification;
 pub mod pipeline;
 pub mod render;

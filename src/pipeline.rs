@@ -12,6 +12,17 @@ use crate::config::Config;
 use crate::extract::{self, FileStats};
 use crate::item::{self, Item};
 
+/// What a log file gave, besides its items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Records read, events kept, dropped, rejected.
+    pub file: FileStats,
+    /// The latest `eventTime` among the items handed out.
+    pub newest_event_time: Option<String>,
+    /// Attributes left out of the items handed out (see [`Item::omitted`]).
+    pub omitted_attributes: u64,
+}
+
 /// Reads one log file and hands each item it yields, as it will be stored, to `on_item`, in
 /// file order, until the file ends or `on_item` says stop (then nothing more is read).
 ///
@@ -23,9 +34,11 @@ pub fn log_items<R: Read + Send>(
     source_object: &str,
     config: &Config,
     mut on_item: impl FnMut(Item) -> ControlFlow<()>,
-) -> (FileStats, Result<(), ParseError>) {
+) -> (LogStats, Result<(), ParseError>) {
     let days = config.retention_days;
-    extract::extract_log_with(
+    let mut newest: Option<String> = None;
+    let mut omitted = 0;
+    let (file, parsed) = extract::extract_log_with(
         input,
         format,
         source_object,
@@ -35,26 +48,39 @@ pub fn log_items<R: Read + Send>(
             if days > 0 {
                 item.expires_at = item::expires_at(&item.event_time, days);
             }
+            if newest
+                .as_deref()
+                .is_none_or(|n| item.event_time.as_str() > n)
+            {
+                newest = Some(item.event_time.clone());
+            }
+            omitted += item.omitted.len() as u64;
             let _ = on_item(item);
         },
-    )
+    );
+    let stats = LogStats {
+        file,
+        newest_event_time: newest,
+        omitted_attributes: omitted,
+    };
+    (stats, parsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(id: &str) -> serde_json::Value {
+    fn record(id: &str, time: &str) -> serde_json::Value {
         serde_json::json!({
             "eventSource": "autoscaling.amazonaws.com", "eventName": "SetDesiredCapacity",
-            "eventTime": "2024-03-05T12:00:00Z", "eventID": id, "readOnly": false,
+            "eventTime": time, "eventID": id, "readOnly": false,
             "recipientAccountId": "123456789012",
             "requestParameters": {"autoScalingGroupName": "g", "desiredCapacity": 2}
         })
     }
 
     fn items(config: &Config) -> Vec<Item> {
-        let log = serde_json::json!({"Records": [record("a"), record("b")]}).to_string();
+        let log = serde_json::json!({"Records": [record("a", "2024-03-05T12:00:07Z"), record("b", "2024-03-05T12:00:00Z")]}).to_string();
         let mut out = Vec::new();
         let (stats, parsed) =
             log_items(log.as_bytes(), Format::Delivery, "s3://b/k", config, |i| {
@@ -62,7 +88,11 @@ mod tests {
                 ControlFlow::Continue(())
             });
         parsed.expect("a valid log");
-        assert_eq!(stats.items, 2);
+        assert_eq!(stats.file.items, 2);
+        assert_eq!(
+            stats.newest_event_time.as_deref(),
+            Some("2024-03-05T12:00:07Z")
+        );
         out
     }
 
@@ -78,8 +108,11 @@ mod tests {
             ..Config::default()
         };
         // 2024-03-05T12:00:00Z = 1709640000.
-        for item in items(&config) {
-            assert_eq!(item.expires_at, Some(1_709_640_000 + 30 * 86_400));
-        }
+        let stamped: Vec<Option<u64>> = items(&config).iter().map(|i| i.expires_at).collect();
+        let day = 30 * 86_400;
+        assert_eq!(
+            stamped,
+            [Some(1_709_640_007 + day), Some(1_709_640_000 + day)]
+        );
     }
 }

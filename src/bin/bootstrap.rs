@@ -25,6 +25,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
     )
     .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    // One Embedded Metric Format line per object, for the template's alarms and dashboard.
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let ingestor = ingestor.publishing_metrics(function);
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // Write retries stop in time for the failure to be reported before the Lambda timeout.

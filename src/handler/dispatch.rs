@@ -17,6 +17,7 @@ use super::response::{
 use super::{Ingestor, OnMissing};
 use crate::dynamodb::BatchWriter;
 use crate::error::InvocationError;
+use crate::metrics::{ObjectMetrics, Outcome};
 use crate::notification::trigger::{self, Batch, BatchJob, SqsMessage, Trigger};
 use crate::notification::{Disposition, ObjectRef, SkipReason};
 use crate::s3::ObjectStore;
@@ -38,22 +39,30 @@ fn log_test_events(batch: &Batch, message_id: Option<&str>, summary: &mut Invoca
     }
 }
 
-/// Logs the skipped objects, counts them, and returns the ones to ingest.
-fn triage(dispositions: &[Disposition], summary: &mut InvocationSummary) -> Vec<ObjectRef> {
-    let mut objects = Vec::with_capacity(dispositions.len());
-    for disposition in dispositions {
-        match disposition {
-            Disposition::Ingest(object) => objects.push(object.clone()),
-            Disposition::Skip(object, reason) => {
-                summary.objects_skipped += 1;
-                log_skip(object, *reason);
+impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
+    /// Logs the skipped objects, counts them, and returns the ones to ingest.
+    fn triage(
+        &self,
+        dispositions: &[Disposition],
+        summary: &mut InvocationSummary,
+    ) -> Vec<ObjectRef> {
+        let mut objects = Vec::with_capacity(dispositions.len());
+        for disposition in dispositions {
+            match disposition {
+                Disposition::Ingest(object) => objects.push(object.clone()),
+                Disposition::Skip(object, reason) => {
+                    summary.objects_skipped += 1;
+                    log_skip(object, *reason);
+                    self.publish(&ObjectMetrics {
+                        outcome: Some(Outcome::Skipped),
+                        ..ObjectMetrics::default()
+                    });
+                }
             }
         }
+        objects
     }
-    objects
-}
 
-impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// Handles an invocation of any shape [`trigger::parse`] knows, answering in the form that
     /// shape's source expects:
     ///
@@ -101,7 +110,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             ..InvocationSummary::default()
         };
         log_test_events(batch, None, &mut summary);
-        let objects = triage(&batch.dispositions, &mut summary);
+        let objects = self.triage(&batch.dispositions, &mut summary);
         let ingested = self.ingest_all(&objects, deadline, OnMissing::Skip).await;
         let mut failed = Vec::new();
         for result in ingested {
@@ -173,7 +182,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     ) -> bool {
         log_test_events(batch, Some(&message.message_id), summary);
         let mut ok = true;
-        for object in triage(&batch.dispositions, summary) {
+        for object in self.triage(&batch.dispositions, summary) {
             if let Some(&known) = done.get(&object) {
                 ok &= known;
                 continue;

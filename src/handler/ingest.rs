@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::ops::ControlFlow;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,17 +23,17 @@ use crate::cloudtrail::{Format, ParseError};
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::{IngestError, ReadError, ReadErrorKind, WriteError};
-use crate::extract::FileStats;
-use crate::item::Item;
+use crate::item::{self, Item};
+use crate::metrics::{ObjectMetrics, Outcome};
 use crate::notification::ObjectRef;
-use crate::pipeline;
+use crate::pipeline::{self, LogStats};
 use crate::s3::ObjectStore;
 
 /// Items the parser may run ahead of the writer (a few batches' worth).
 const ITEM_QUEUE: usize = 256;
 
 /// What the parsing thread gives back.
-type Parsed = (FileStats, Result<(), ParseError>);
+type Parsed = (LogStats, Result<(), ParseError>);
 
 impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// Ingests objects one after the other; one result per object, in order.
@@ -81,9 +81,16 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 "object skipped: it no longer exists (NoSuchKey), nothing to ingest"
             );
             summary.gone = true;
+            self.publish(&metrics(&summary, Outcome::Skipped));
             return Ok(summary);
         }
         log_summary(object, &summary, duration_ms, result.as_ref().err());
+        let outcome = if result.is_ok() {
+            Outcome::Ingested
+        } else {
+            Outcome::Failed
+        };
+        self.publish(&metrics(&summary, outcome));
         result.map(|()| summary)
     }
 
@@ -185,12 +192,14 @@ async fn write_until<F: Future>(
 /// failure, and a file that could not be read to its end.
 fn outcome(
     object: String,
-    (file, parsed): Parsed,
+    (stats, parsed): Parsed,
     written: Result<WriteStats, WriteError>,
     was_cut: bool,
     summary: &mut ObjectSummary,
 ) -> Result<(), IngestError> {
-    summary.file = file;
+    summary.file = stats.file;
+    summary.omitted_attributes = stats.omitted_attributes;
+    summary.ingestion_lag = stats.newest_event_time.as_deref().and_then(lag);
     match &written {
         Ok(stats) => {
             summary.items_written = stats.items;
@@ -212,6 +221,26 @@ fn outcome(
         return Err(IngestError::Write { object, cause });
     }
     parsed.map_err(|cause| IngestError::Parse { object, cause })
+}
+
+/// Seconds from `event_time` to now (0 for a time in the future).
+fn lag(event_time: &str) -> Option<u64> {
+    let then = item::epoch_seconds(event_time)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(now.saturating_sub(then))
+}
+
+/// One object's metrics.
+fn metrics(summary: &ObjectSummary, outcome: Outcome) -> ObjectMetrics {
+    ObjectMetrics {
+        outcome: Some(outcome),
+        events: summary.file.events,
+        items_written: summary.items_written as u64,
+        rejected: summary.file.rejected,
+        filtered: summary.file.filtered,
+        omitted_attributes: summary.omitted_attributes,
+        ingestion_lag: summary.ingestion_lag,
+    }
 }
 
 /// One summary line per object, the same fields whether it succeeded or not.
@@ -236,6 +265,8 @@ fn log_summary(
                 filtered = f.filtered,
                 rejected = f.rejected,
                 write_calls = summary.write_calls,
+                omitted_attributes = summary.omitted_attributes,
+                ingestion_lag_s = summary.ingestion_lag,
                 duration_ms,
                 $($outcome)+
             )

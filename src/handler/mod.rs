@@ -16,7 +16,10 @@ pub use response::{
     TaskResult, result_code,
 };
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use crate::config::{Config, ConfigError};
+use crate::metrics::ObjectMetrics;
 
 /// What to do with an object that does not exist (`NoSuchKey`), per caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct Ingestor<S, W> {
     writer: W,
     table: String,
     config: Config,
+    /// The function whose metrics are published (the Lambda's name), if any.
+    metrics_for: Option<String>,
 }
 
 impl<S, W> Ingestor<S, W> {
@@ -50,7 +55,29 @@ impl<S, W> Ingestor<S, W> {
             writer,
             table,
             config,
+            metrics_for: None,
         })
+    }
+
+    /// The same ingestor, publishing one Embedded Metric Format line per object on stdout
+    /// under the dimension `FunctionName` = `function` (see [`crate::metrics`]). For the
+    /// Lambda only: the CLI's stdout is data.
+    #[must_use]
+    pub fn publishing_metrics(self, function: impl Into<String>) -> Self {
+        Self {
+            metrics_for: Some(function.into()),
+            ..self
+        }
+    }
+
+    /// Publishes one object's metrics, if asked to.
+    fn publish(&self, metrics: &ObjectMetrics) {
+        if let Some(function) = &self.metrics_for {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            println!("{}", metrics.emf(function, now_ms));
+        }
     }
 }
 

@@ -20,6 +20,11 @@ pub struct ObjectSummary {
     pub items_written: usize,
     /// BatchWriteItem calls made.
     pub write_calls: u32,
+    /// Attributes left out of the items to fit DynamoDB's limits.
+    pub omitted_attributes: u64,
+    /// Seconds from the newest event of the object to when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingestion_lag: Option<u64>,
     /// The object no longer exists (`NoSuchKey`): skipped, nothing read.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gone: bool,

@@ -538,19 +538,11 @@ pub(crate) fn run_cli(args: &[&str]) -> Output {
     run_cli_with_env(args, &[])
 }
 
-/// The filter variables, cleared for every CLI run unless a test sets them.
-const FILTER_ENV: &[&str] = &[
-    "INCLUDE_SERVICE_ACTIONS",
-    "EXCLUDE_READ_ONLY",
-    "EVENT_NAMES_INCLUDE",
-    "EVENT_NAMES_EXCLUDE",
-];
-
 /// [`run_cli`] with extra env vars.
 fn run_cli_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let bin = env!("CARGO_BIN_EXE_asg-trail");
     let mut cmd = Command::new(bin);
-    for k in stack::ENV_TO_CLEAR.iter().chain(FILTER_ENV) {
+    for k in stack::ENV_TO_CLEAR {
         cmd.env_remove(k);
     }
     let mut child = cmd
@@ -730,6 +722,49 @@ async fn lambda_ingests_a_cloudtrail_file_and_a_redelivery_changes_nothing() {
 }
 
 #[tokio::test]
+async fn lambda_publishes_one_metrics_record_per_object() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let gz = fixture_gz();
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+    let event = notification(vec![
+        s3_put_record(&bucket, LOG_KEY_ENCODED, gz.len()),
+        s3_put_record(&bucket, DIGEST_KEY_ENCODED, 10),
+    ]);
+    let lambda = Lambda::start(&table);
+    let outcome = lambda.invoke(event).await;
+    assert!(outcome.is_ok(), "{outcome:?}\n{}", lambda.logs());
+    let records: Vec<Value> = lambda
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 2, "one per object:\n{}", lambda.logs());
+    let ingested = &records
+        .iter()
+        .find(|r| r["ObjectsIngested"] == 1)
+        .expect("ingested");
+    let skipped = &records
+        .iter()
+        .find(|r| r["ObjectsSkipped"] == 1)
+        .expect("skipped");
+    let spec = &ingested["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(spec["Namespace"], "AsgTrail");
+    assert_eq!(ingested["FunctionName"], "asg-trail-it");
+    let items = stack::scan_all(&table).await.len() as u64;
+    assert_eq!(ingested["ItemsWritten"].as_u64(), Some(items));
+    assert!(ingested["Events"].as_u64().is_some_and(|n| n > 0));
+    // The fixture's events are from the past: the lag is their age.
+    assert!(
+        ingested["IngestionLag"]
+            .as_u64()
+            .is_some_and(|s| s > 86_400)
+    );
+    assert_eq!(skipped["ItemsWritten"], 0);
+}
+
+#[tokio::test]
 async fn lambda_invocation_fails_when_the_table_does_not_exist() {
     let bucket = stack::fresh_bucket().await;
     let gz = fixture_gz();
@@ -835,6 +870,82 @@ async fn cli_ingest_writes_the_same_items_as_the_lambda() {
     assert!(out.status.success(), "{}", describe(&args, &out));
     let items = stack::scan_all(&table).await;
     assert_items(items, &expected_items(&url), &|| describe(&args, &out));
+}
+
+#[tokio::test]
+async fn cli_ingest_of_a_missing_object_fails_naming_it() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let url = format!("s3://{bucket}/{LOG_KEY}");
+    let args = ["ingest", "--table", &table, &url];
+    let out = run_cli(&args);
+    assert!(!out.status.success(), "{}", describe(&args, &out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&url) && stderr.contains("NoSuchKey"),
+        "{}",
+        describe(&args, &out)
+    );
+}
+
+#[tokio::test]
+async fn cli_paths_stamp_the_retention_and_honour_the_settings_like_the_lambda() {
+    let bucket = stack::fresh_bucket().await;
+    stack::put_object(&bucket, LOG_KEY, fixture_gz()).await;
+    let url = format!("s3://{bucket}/{LOG_KEY}");
+    let expires = |items: &[Value]| -> Vec<Option<u64>> {
+        items.iter().map(|i| i["expiresAt"].as_u64()).collect()
+    };
+    // extract: the items the Lambda would write with RETENTION_DAYS=30.
+    let args = ["extract", FIXTURE_GZ];
+    let out = run_cli_with_env(&args, &[("RETENTION_DAYS", "30")]);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let extracted = json_lines(&args, &out);
+    assert!(!extracted.is_empty());
+    assert!(
+        expires(&extracted).iter().all(Option::is_some),
+        "{extracted:?}"
+    );
+    // ingest and backfill: the same expiry, by variable or by flag.
+    for args in [
+        vec!["ingest", &url],
+        vec![
+            "backfill",
+            "--progress-every",
+            "0",
+            "--retention-days",
+            "30",
+        ],
+    ] {
+        let table = stack::fresh_table().await;
+        let mut args: Vec<&str> = args.clone();
+        let location = format!("s3://{bucket}/my logs/");
+        if args[0] == "backfill" {
+            args.push(&location);
+        }
+        args.extend(["--table", &table]);
+        let out = run_cli_with_env(&args, &[("RETENTION_DAYS", "30")]);
+        assert!(out.status.success(), "{}", describe(&args, &out));
+        let mut stored = stack::scan_all(&table).await;
+        stored.sort_by_key(|i| i["eventKey"].to_string() + &i["groupName"].to_string());
+        let mut want = extracted.clone();
+        want.sort_by_key(|i| i["eventKey"].to_string() + &i["groupName"].to_string());
+        assert_eq!(
+            expires(&stored),
+            expires(&want),
+            "{}",
+            describe(&args, &out)
+        );
+    }
+    // A malformed setting stops the CLI before any call, naming the variable.
+    let args = ["ingest", "--table", "t", &url];
+    let out = run_cli_with_env(&args, &[("WRITE_MAX_ATTEMPTS", "zero")]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("WRITE_MAX_ATTEMPTS"),
+        "{}",
+        describe(&args, &out)
+    );
 }
 
 #[tokio::test]

@@ -62,6 +62,7 @@ pub fn run(args: &Args) -> Result<()> {
             return Err(e).context("cannot write to stdout");
         }
         out.flush().context("cannot write to stdout")?;
+        let stats = stats.file;
         total.add(&stats);
         parsed.with_context(|| path.clone())?;
         tracing::info!(

@@ -1,0 +1,145 @@
+//! The function's per-object metrics, in CloudWatch's Embedded Metric Format: one JSON line per
+//! object on stdout, which CloudWatch Logs turns into metrics without an API call or a
+//! permission. The template's alarms and dashboard read them (namespace [`NAMESPACE`], one
+//! dimension `FunctionName`, so two stacks side by side never mix). Pure: the line is built
+//! here and written by the binary that wants it (the Lambda, never the CLI, whose stdout is
+//! data).
+
+use serde_json::{Map, Value, json};
+
+/// The metrics' namespace.
+pub const NAMESPACE: &str = "AsgTrail";
+
+/// How an object ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read to the end and every item written.
+    Ingested,
+    /// Failed (the invocation, or its message or task, reports it).
+    Failed,
+    /// Not ingested on purpose: not a log file, or gone (`NoSuchKey`).
+    Skipped,
+}
+
+/// What one object came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjectMetrics {
+    /// How it ended (`None`: nothing to count yet).
+    pub outcome: Option<Outcome>,
+    /// EC2 Auto Scaling events kept.
+    pub events: u64,
+    /// Items written.
+    pub items_written: u64,
+    /// Records that could not be stored.
+    pub rejected: u64,
+    /// Events dropped by the filters.
+    pub filtered: u64,
+    /// Attributes left out of items to fit DynamoDB's limits.
+    pub omitted_attributes: u64,
+    /// Seconds from the newest event of the object to now: how far ingestion runs behind.
+    pub ingestion_lag: Option<u64>,
+}
+
+impl ObjectMetrics {
+    /// The Embedded Metric Format record of these metrics, for the function `function`, at
+    /// `timestamp_ms` (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn emf(&self, function: &str, timestamp_ms: u64) -> Value {
+        let one = |o: Outcome| u64::from(self.outcome == Some(o));
+        let mut values: Vec<(&str, u64, &str)> = vec![
+            ("ObjectsIngested", one(Outcome::Ingested), "Count"),
+            ("ObjectsFailed", one(Outcome::Failed), "Count"),
+            ("ObjectsSkipped", one(Outcome::Skipped), "Count"),
+            ("Events", self.events, "Count"),
+            ("ItemsWritten", self.items_written, "Count"),
+            ("Rejected", self.rejected, "Count"),
+            ("Filtered", self.filtered, "Count"),
+            ("OmittedAttributes", self.omitted_attributes, "Count"),
+        ];
+        if let Some(lag) = self.ingestion_lag {
+            values.push(("IngestionLag", lag, "Seconds"));
+        }
+        let definitions: Vec<Value> = values
+            .iter()
+            .map(|(name, _, unit)| json!({"Name": name, "Unit": unit}))
+            .collect();
+        let mut record = Map::new();
+        record.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        record.insert("FunctionName".into(), Value::from(function));
+        for (name, value, _) in values {
+            record.insert(name.into(), Value::from(value));
+        }
+        Value::Object(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_declares_every_metric_it_carries() {
+        let m = ObjectMetrics {
+            outcome: Some(Outcome::Ingested),
+            events: 7,
+            items_written: 9,
+            rejected: 1,
+            filtered: 2,
+            omitted_attributes: 0,
+            ingestion_lag: Some(310),
+        };
+        let v = m.emf("asg-trail-Function-X", 1_709_640_000_000);
+        let spec = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], "AsgTrail");
+        assert_eq!(spec["Dimensions"], json!([["FunctionName"]]));
+        assert_eq!(v["_aws"]["Timestamp"], 1_709_640_000_000_u64);
+        assert_eq!(v["FunctionName"], "asg-trail-Function-X");
+        let declared: Vec<&str> = spec["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .map(|d| d["Name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(declared.len(), 9);
+        for name in &declared {
+            assert!(v[*name].is_u64(), "{name} is declared and carried");
+        }
+        assert_eq!(
+            (v["ObjectsIngested"].as_u64(), v["ObjectsFailed"].as_u64()),
+            (Some(1), Some(0))
+        );
+        assert_eq!(v["ItemsWritten"], 9);
+        assert_eq!(v["IngestionLag"], 310);
+        assert_eq!(
+            spec["Metrics"][8],
+            json!({"Name": "IngestionLag", "Unit": "Seconds"})
+        );
+    }
+
+    #[test]
+    fn no_lag_without_an_event() {
+        let v = ObjectMetrics {
+            outcome: Some(Outcome::Skipped),
+            ..ObjectMetrics::default()
+        }
+        .emf("f", 0);
+        assert!(v.get("IngestionLag").is_none());
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .map(Vec::len),
+            Some(8)
+        );
+        assert_eq!(v["ObjectsSkipped"], 1);
+    }
+}
