@@ -292,7 +292,7 @@ async fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
     ];
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_asg-trail"));
-    for k in stack::ENV_TO_CLEAR {
+    for k in stack::env_to_clear() {
         cmd.env_remove(k);
     }
     let child = cmd

@@ -542,7 +542,7 @@ pub(crate) fn run_cli(args: &[&str]) -> Output {
 fn run_cli_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let bin = env!("CARGO_BIN_EXE_asg-trail");
     let mut cmd = Command::new(bin);
-    for k in stack::ENV_TO_CLEAR {
+    for k in stack::env_to_clear() {
         cmd.env_remove(k);
     }
     let mut child = cmd

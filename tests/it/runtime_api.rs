@@ -80,7 +80,7 @@ impl Lambda {
 
         let bin = env!("CARGO_BIN_EXE_bootstrap");
         let mut cmd = Command::new(bin);
-        for k in stack::ENV_TO_CLEAR {
+        for k in stack::env_to_clear() {
             cmd.env_remove(k);
         }
         cmd.envs(env)
