@@ -600,6 +600,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                     // The writer reads the queue to its end, even after a failure: never
                     // closed early.
                     let _ = items.blocking_send(item);
+                    std::ops::ControlFlow::Continue(())
                 },
             )
         });
@@ -653,7 +654,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 });
             }
         }
-        parsed.map_err(|cause| IngestError::Parse {
+        parsed.map(drop).map_err(|cause| IngestError::Parse {
             object: name,
             cause,
         })

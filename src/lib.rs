@@ -27,4 +27,3 @@ pub mod notification;
 pub mod render;
 pub mod s3;
 pub mod scan;
-pub mod synth;

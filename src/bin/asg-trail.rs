@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -335,11 +336,15 @@ fn extract_files(files: &[String], print_stats: bool, filters: &Filters) -> Resu
         };
         let mut write_error = None;
         let (stats, parsed) = extract::extract_log(input, Format::Any, path, filters, |item| {
-            if write_error.is_none() {
-                let line = serde_json::to_writer(&mut out, &item)
-                    .map_err(io::Error::from)
-                    .and_then(|()| out.write_all(b"\n"));
-                write_error = line.err();
+            let line = serde_json::to_writer(&mut out, &item)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            match line {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    write_error = Some(e);
+                    ControlFlow::Break(())
+                }
             }
         });
         if let Some(e) = write_error {
