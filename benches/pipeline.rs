@@ -6,14 +6,19 @@
 #![allow(missing_docs)]
 
 use std::io::{Read, Write};
+use std::ops::ControlFlow;
 
-use asg_trail::cloudtrail::Format;
+use asg_trail::cloudtrail::{Format, Limits};
 use asg_trail::extract::{self, Filters};
 use asg_trail::scan::RecordScanner;
-use asg_trail::synth::{self, SynthOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+
+#[path = "../tests/synth/mod.rs"]
+mod synth;
+
+use synth::SynthOptions;
 
 fn inputs() -> (Vec<u8>, Vec<u8>) {
     let mut plain = Vec::new();
@@ -42,10 +47,14 @@ fn stages(c: &mut Criterion) {
     });
     group.bench_function("scan records (decoded input)", |b| {
         b.iter(|| {
-            let mut scanner = RecordScanner::new();
+            let mut scanner = RecordScanner::new(Limits::default().max_record_bytes);
             let mut n = 0u64;
             for chunk in plain.chunks(256 * 1024) {
-                scanner.push(chunk, &mut |_| n += 1).expect("valid");
+                let flow = scanner.push(chunk, &mut |_| {
+                    n += 1;
+                    ControlFlow::Continue(())
+                });
+                assert_eq!(flow, Ok(ControlFlow::Continue(())));
             }
             scanner.finish().expect("complete")
         });
@@ -57,7 +66,7 @@ fn stages(c: &mut Criterion) {
                 Format::Delivery,
                 "bench",
                 &Filters::default(),
-                |_| {},
+                |_| ControlFlow::Continue(()),
             );
             result.expect("valid");
             stats.items
@@ -70,7 +79,7 @@ fn stages(c: &mut Criterion) {
                 Format::Delivery,
                 "bench",
                 &Filters::default(),
-                |_| {},
+                |_| ControlFlow::Continue(()),
             );
             result.expect("valid");
             stats.items

@@ -1,4 +1,4 @@
-//! Writes a synthetic, seeded CloudTrail log file (see `asg_trail::synth`), gzip-compressed like
+//! Writes a synthetic, seeded CloudTrail log file (see `tests/synth`), gzip-compressed like
 //! CloudTrail's own deliveries, for benchmarks:
 //!
 //! ```sh
@@ -9,10 +9,14 @@ use std::fs::File;
 use std::io::BufWriter;
 
 use anyhow::{Context, Result, bail};
-use asg_trail::synth::{self, SynthOptions};
 use clap::Parser;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+
+#[path = "../tests/synth/mod.rs"]
+mod synth;
+
+use synth::SynthOptions;
 
 #[derive(Parser)]
 struct Args {

@@ -16,16 +16,18 @@ pub mod version;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::cloudtrail::{self, Format};
+use crate::cloudtrail::{self, Finish, Format};
 use crate::item::{self, Item, Origin};
 pub use version::EventVersion;
 
-/// The event source shared by EC2 Auto Scaling and Application Auto Scaling.
+/// The event source shared by EC2 Auto Scaling and Application Auto Scaling; also the
+/// principal (`invokedBy`) and source address of the calls EC2 Auto Scaling makes itself.
 pub const AUTOSCALING_EVENT_SOURCE: &str = "autoscaling.amazonaws.com";
 /// The `eventType` of CloudTrail Insights events, which are not API calls.
 pub const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
@@ -217,31 +219,9 @@ struct AdditionalEventData<'a> {
 #[must_use]
 pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcome {
     let json = raw.get();
-    let probe: Probe<'_> = match serde_json::from_str(json) {
-        Ok(p) => p,
-        Err(e) => return reject(json, format!("not a CloudTrail record: {e}")),
-    };
-    if probe.event_type.as_deref() == Some(INSIGHT_EVENT_TYPE) {
-        return Outcome::Other;
-    }
-    let origin = match probe.event_source.as_deref() {
-        Some(AUTOSCALING_EVENT_SOURCE) => Origin::Api,
-        Some(service::EC2_EVENT_SOURCE) if filters.include_service_actions => {
-            let invoked_by = probe
-                .user_identity
-                .and_then(|raw| serde_json::from_str::<InvokedBy<'_>>(raw.get()).ok())
-                .unwrap_or_default()
-                .invoked_by;
-            if service::made_by_autoscaling(
-                invoked_by.as_deref(),
-                probe.source_ip_address.as_deref(),
-            ) {
-                Origin::Service
-            } else {
-                return Outcome::Other;
-            }
-        }
-        _ => return Outcome::Other,
+    let origin = match origin(json, filters) {
+        Ok(origin) => origin,
+        Err(outcome) => return outcome,
     };
     let record: Record<'_> = match serde_json::from_str(json) {
         Ok(r) => r,
@@ -263,7 +243,65 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
             request_id: record.request_id.map(Cow::into_owned),
         });
     };
+    let key = (event_time.to_owned(), event_id.to_owned());
+    let (item, groups) = build_item(record, origin, key, source_object);
+    // DynamoDB refuses keys over its limits (and with them the whole batch): such an event
+    // cannot be stored, so it is rejected here, counted and logged, and the file goes on.
+    let longest_group = groups.iter().map(String::len).max().unwrap_or(0);
+    let problem = groups
+        .iter()
+        .find(|g| g.len() == longest_group)
+        .map_or_else(
+            || item::key_problem(&item::account_partition(&item.account_id), &item.event_key),
+            |g| item::key_problem(g, &item.event_key),
+        );
+    if let Some(problem) = problem {
+        return Outcome::Rejected(Rejection {
+            reason: format!("the event cannot be keyed: {problem}"),
+            event_name: item.event_name,
+            request_id: item.request_id,
+        });
+    }
+    Outcome::Kept(fan_out(item, groups))
+}
 
+/// Whose call a record is, on a first cheap read of it: an Auto Scaling API call, one of Auto
+/// Scaling's own EC2 calls (when the filters ask for them), or the outcome of anything else.
+fn origin(json: &str, filters: &Filters) -> Result<Origin, Outcome> {
+    let probe: Probe<'_> = serde_json::from_str(json)
+        .map_err(|e| reject(json, format!("not a CloudTrail record: {e}")))?;
+    if probe.event_type.as_deref() == Some(INSIGHT_EVENT_TYPE) {
+        return Err(Outcome::Other);
+    }
+    match probe.event_source.as_deref() {
+        Some(AUTOSCALING_EVENT_SOURCE) => Ok(Origin::Api),
+        Some(service::EC2_EVENT_SOURCE) if filters.include_service_actions => {
+            let invoked_by = probe
+                .user_identity
+                .and_then(|raw| serde_json::from_str::<InvokedBy<'_>>(raw.get()).ok())
+                .unwrap_or_default()
+                .invoked_by;
+            if service::made_by_autoscaling(
+                invoked_by.as_deref(),
+                probe.source_ip_address.as_deref(),
+            ) {
+                Ok(Origin::Service)
+            } else {
+                Err(Outcome::Other)
+            }
+        }
+        _ => Err(Outcome::Other),
+    }
+}
+
+/// The item of a kept record (its partition key not yet set) and the groups it names.
+/// `key` is the record's `(eventTime, eventID)`.
+fn build_item(
+    record: Record<'_>,
+    origin: Origin,
+    (event_time, event_id): (String, String),
+    source_object: &str,
+) -> (Item, BTreeSet<String>) {
     let identity = record.user_identity.unwrap_or_default();
     let account_id = record
         .recipient_account_id
@@ -272,18 +310,7 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown")
         .to_owned();
-    let user_name = identity
-        .user_name
-        .as_deref()
-        .or_else(|| {
-            identity
-                .session_context
-                .as_ref()
-                .and_then(|c| c.session_issuer.as_ref())
-                .and_then(|i| i.user_name.as_deref())
-        })
-        .or_else(|| identity.arn.as_deref().and_then(session_name_from_arn))
-        .map(str::to_owned);
+    let user_name = user_name(&identity);
     let mut omitted = BTreeMap::new();
     let request_parameters = record
         .request_parameters
@@ -305,12 +332,11 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
             "Auto Scaling action not in the rule table: attributed by the generic rules"
         );
     }
-
     let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
     let item = Item {
-        event_key: item::event_key(event_time, event_id),
-        event_time: event_time.to_owned(),
-        event_id: event_id.to_owned(),
+        event_key: item::event_key(&event_time, &event_id),
+        event_time,
+        event_id,
         group_name: String::new(),
         group_names: groups.iter().cloned().collect(),
         origin,
@@ -335,24 +361,24 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
         expires_at: None, // set at write time from RETENTION_DAYS (handler)
         omitted,
     };
-    // DynamoDB refuses keys over its limits (and with them the whole batch): such an event
-    // cannot be stored, so it is rejected here, counted and logged, and the file goes on.
-    let longest_group = groups.iter().map(String::len).max().unwrap_or(0);
-    let problem = groups
-        .iter()
-        .find(|g| g.len() == longest_group)
-        .map_or_else(
-            || item::key_problem(&item::account_partition(&item.account_id), &item.event_key),
-            |g| item::key_problem(g, &item.event_key),
-        );
-    if let Some(problem) = problem {
-        return Outcome::Rejected(Rejection {
-            reason: format!("the event cannot be keyed: {problem}"),
-            event_name: item.event_name,
-            request_id: item.request_id,
-        });
-    }
-    Outcome::Kept(fan_out(item, groups))
+    (item, groups)
+}
+
+/// Who made the call: the IAM user, else the role a session was issued by, else the session
+/// (or federated user) named in the ARN.
+fn user_name(identity: &UserIdentity<'_>) -> Option<String> {
+    identity
+        .user_name
+        .as_deref()
+        .or_else(|| {
+            identity
+                .session_context
+                .as_ref()
+                .and_then(|c| c.session_issuer.as_ref())
+                .and_then(|i| i.user_name.as_deref())
+        })
+        .or_else(|| identity.arn.as_deref().and_then(session_name_from_arn))
+        .map(str::to_owned)
 }
 
 /// One item per group, each with the group as its partition key; or one item in the account
@@ -411,6 +437,40 @@ pub struct FileStats {
 }
 
 impl FileStats {
+    /// Counts what became of the last record read (and logs it when it is rejected).
+    fn count(&mut self, outcome: &Outcome, source_object: &str) {
+        match outcome {
+            Outcome::Kept(items) => {
+                self.events += 1;
+                self.items += items.len() as u64;
+                if let Some(first) = items.first() {
+                    if first.group_names.is_empty() {
+                        self.events_in_account += 1;
+                    } else {
+                        self.events_in_groups += 1;
+                    }
+                    if first.origin == Origin::Service {
+                        self.service_events += 1;
+                    }
+                }
+            }
+            Outcome::Other => {}
+            Outcome::ApplicationAutoScaling => self.application_autoscaling += 1,
+            Outcome::Filtered(_) => self.filtered += 1,
+            Outcome::Rejected(rejection) => {
+                self.rejected += 1;
+                tracing::warn!(
+                    source_object,
+                    record = self.records,
+                    event_name = rejection.event_name.as_deref(),
+                    request_id = rejection.request_id.as_deref(),
+                    reason = %rejection.reason,
+                    "record rejected"
+                );
+            }
+        }
+    }
+
     /// Adds another file's counts to these.
     pub fn add(&mut self, other: &Self) {
         self.bytes += other.bytes;
@@ -441,6 +501,10 @@ impl FileStats {
 /// every item it yields to `on_item`, in file order. Rejected records are logged (with their
 /// `eventName` and `requestID`) and counted, and the rest of the file is still read.
 ///
+/// When `on_item` returns [`ControlFlow::Break`], reading stops at once (the rest of the file is
+/// neither read nor decompressed, the items of the same event not yet handed out are dropped)
+/// and the result is `Ok(`[`Finish::Stopped`]`)`.
+///
 /// The statistics are returned even when the file fails half-way, together with the error:
 /// the items handed out before the failure are real and may be kept.
 pub fn extract_log<R: std::io::Read + Send>(
@@ -448,8 +512,8 @@ pub fn extract_log<R: std::io::Read + Send>(
     format: Format,
     source_object: &str,
     filters: &Filters,
-    on_item: impl FnMut(Item),
-) -> (FileStats, Result<(), cloudtrail::ParseError>) {
+    on_item: impl FnMut(Item) -> ControlFlow<()>,
+) -> (FileStats, Result<Finish, cloudtrail::ParseError>) {
     extract_log_with(
         input,
         format,
@@ -467,8 +531,8 @@ pub fn extract_log_with<R: std::io::Read + Send>(
     source_object: &str,
     filters: &Filters,
     limits: &cloudtrail::Limits,
-    mut on_item: impl FnMut(Item),
-) -> (FileStats, Result<(), cloudtrail::ParseError>) {
+    mut on_item: impl FnMut(Item) -> ControlFlow<()>,
+) -> (FileStats, Result<Finish, cloudtrail::ParseError>) {
     let mut stats = FileStats::default();
     let mut newest: Option<EventVersion> = None;
     let records = std::cell::Cell::new(0);
@@ -486,45 +550,24 @@ pub fn extract_log_with<R: std::io::Read + Send>(
                 Ok(raw) => extract(raw, source_object, filters),
                 Err(e) => reject_invalid(&e),
             };
+            if let Outcome::Kept(items) = &outcome
+                && let Some(first) = items.first()
+            {
+                note_version(first, source_object, &mut newest);
+            }
+            stats.count(&outcome, source_object);
             match outcome {
-                Outcome::Kept(items) => {
-                    stats.events += 1;
-                    stats.items += items.len() as u64;
-                    if let Some(first) = items.first() {
-                        if first.group_names.is_empty() {
-                            stats.events_in_account += 1;
-                        } else {
-                            stats.events_in_groups += 1;
-                        }
-                        if first.origin == Origin::Service {
-                            stats.service_events += 1;
-                        }
-                        note_version(first, source_object, &mut newest);
-                    }
-                    items.into_iter().for_each(&mut on_item);
-                }
-                Outcome::Other => {}
-                Outcome::ApplicationAutoScaling => stats.application_autoscaling += 1,
-                Outcome::Filtered(_) => stats.filtered += 1,
-                Outcome::Rejected(rejection) => {
-                    stats.rejected += 1;
-                    tracing::warn!(
-                        source_object,
-                        record = stats.records,
-                        event_name = rejection.event_name.as_deref(),
-                        request_id = rejection.request_id.as_deref(),
-                        reason = %rejection.reason,
-                        "record rejected"
-                    );
-                }
+                Outcome::Kept(items) => items.into_iter().try_for_each(&mut on_item),
+                _ => ControlFlow::Continue(()),
             }
         },
     );
     stats.records = records.get();
-    if let Ok(parsed) = &result {
+    let result = result.map(|parsed| {
         stats.bytes = parsed.bytes;
-    }
-    (stats, result.map(|_| ()))
+        parsed.finish
+    });
+    (stats, result)
 }
 
 /// Whether a record's raw text can be an Auto Scaling record (or, with the opt-in, an EC2 call
@@ -714,6 +757,72 @@ mod tests {
             "eventCategory": "Management",
             "someFutureField": {"x": [1, 2]}
         })
+    }
+
+    /// A reader that counts the bytes read from it where the test can see them.
+    struct CountingReader<'a> {
+        inner: &'a [u8],
+        bytes: &'a std::sync::atomic::AtomicU64,
+    }
+
+    impl std::io::Read for CountingReader<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.bytes
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_item_callback_that_says_stop_ends_the_read_at_once() {
+        // Auto Scaling events among some 16 MB of records gzip cannot shrink much.
+        let mut rng = fastrand::Rng::with_seed(4);
+        let mut records = Vec::new();
+        for i in 0..8_000 {
+            let mut record = update_record();
+            record["eventID"] = json!(format!("evt-{i}"));
+            let pad: String = (0..128).map(|_| format!("{:016x}", rng.u64(..))).collect();
+            record["pad"] = json!(pad);
+            records.push(record);
+        }
+        let plain = serde_json::to_vec(&json!({ "Records": records })).expect("json");
+        let mut lines = Vec::new();
+        for record in &records {
+            serde_json::to_writer(&mut lines, record).expect("json");
+            lines.push(b'\n');
+        }
+        for (what, input, format) in [
+            ("delivery", plain, Format::Delivery),
+            ("JSON lines", lines, Format::Any),
+        ] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, &input).expect("gzip");
+            let gz = gz.finish().expect("gzip");
+            let bytes = std::sync::atomic::AtomicU64::new(0);
+            let reader = CountingReader {
+                inner: &gz,
+                bytes: &bytes,
+            };
+            let mut items = Vec::new();
+            let (stats, result) = extract_log(reader, format, "big", &Filters::default(), |i| {
+                items.push(i);
+                ControlFlow::Break(())
+            });
+            assert_eq!(
+                result.expect("a stop is not an error"),
+                Finish::Stopped,
+                "{what}"
+            );
+            assert_eq!(
+                (items.len(), stats.items, stats.records),
+                (1, 1, 1),
+                "{what}"
+            );
+            let read = bytes.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(stats.bytes, read, "{what}");
+            assert!(read < gz.len() as u64 / 8, "{what}: {read} of {}", gz.len());
+        }
     }
 
     #[test]
@@ -939,7 +1048,10 @@ mod tests {
             Format::Delivery,
             "userguide.json",
             &Filters::default(),
-            |i| groups.push((i.event_name, i.group_name)),
+            |i| {
+                groups.push((i.event_name, i.group_name));
+                ControlFlow::Continue(())
+            },
         );
         result.expect("parses");
         assert_eq!(
@@ -1030,7 +1142,8 @@ mod tests {
             let mut items = Vec::new();
             let (stats, result) =
                 extract_log(file, Format::Delivery, name, &Filters::default(), |i| {
-                    items.push(i)
+                    items.push(i);
+                    ControlFlow::Continue(())
                 });
             result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
@@ -1379,7 +1492,8 @@ mod tests {
             let mut items = Vec::new();
             let (stats, result) =
                 extract_log(records.as_bytes(), Format::Delivery, "f", filters, |i| {
-                    items.push(i)
+                    items.push(i);
+                    ControlFlow::Continue(())
                 });
             result.expect("parses");
             (stats, items.len())
@@ -1531,7 +1645,10 @@ mod tests {
         let read = |name: &str, filters: &Filters| {
             let file = std::fs::File::open(dir.join(name)).expect(name);
             let mut items = Vec::new();
-            let (stats, result) = extract_log(file, Format::Any, name, filters, |i| items.push(i));
+            let (stats, result) = extract_log(file, Format::Any, name, filters, |i| {
+                items.push(i);
+                ControlFlow::Continue(())
+            });
             result.unwrap_or_else(|e| panic!("{name}: {e}"));
             (stats, items)
         };
@@ -1576,7 +1693,9 @@ mod tests {
             dir.join("awsdocs-extracted/logging-using-cloudtrail__963b99699c.json.txt"),
         )
         .expect("fixture");
-        let (_, result) = extract_log(file, Format::Any, "x", &Filters::default(), |_| {});
+        let (_, result) = extract_log(file, Format::Any, "x", &Filters::default(), |_| {
+            ControlFlow::Continue(())
+        });
         assert!(
             matches!(result, Err(cloudtrail::ParseError::Format { .. })),
             "{result:?}"
@@ -1609,7 +1728,7 @@ mod tests {
             Format::Delivery,
             "x",
             &Filters::default(),
-            |_| {},
+            |_| ControlFlow::Continue(()),
         );
         result.expect("reads");
         assert_eq!((stats.records, stats.events), (1, 1));
@@ -1624,7 +1743,7 @@ mod tests {
         struct Read {
             stats: FileStats,
             items: Vec<Item>,
-            result: Result<(), ParseError>,
+            result: Result<cloudtrail::Finish, ParseError>,
         }
 
         fn read(name: &str) -> Read {
@@ -1639,7 +1758,10 @@ mod tests {
                 name,
                 &Filters::default(),
                 &Limits::default(),
-                |i| items.push(i),
+                |i| {
+                    items.push(i);
+                    ControlFlow::Continue(())
+                },
             );
             Read {
                 stats,

@@ -31,4 +31,3 @@ pub mod pipeline;
 pub mod render;
 pub mod s3;
 pub mod scan;
-pub mod synth;

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use crate::cloudtrail::{Format, ParseError};
+use crate::cloudtrail::{Finish, Format, ParseError};
 use crate::config::Config;
 use crate::extract::{self, FileStats};
 use crate::item::{self, Item};
@@ -24,7 +24,8 @@ pub struct LogStats {
 }
 
 /// Reads one log file and hands each item it yields, as it will be stored, to `on_item`, in
-/// file order, until the file ends or `on_item` says stop (then nothing more is read).
+/// file order, until the file ends or `on_item` says stop (then nothing more is read, and the
+/// result says [`Finish::Stopped`]).
 ///
 /// The statistics are returned even when the file fails half-way, together with the error:
 /// the items handed out before the failure are real and may be kept.
@@ -34,7 +35,7 @@ pub fn log_items<R: Read + Send>(
     source_object: &str,
     config: &Config,
     mut on_item: impl FnMut(Item) -> ControlFlow<()>,
-) -> (LogStats, Result<(), ParseError>) {
+) -> (LogStats, Result<Finish, ParseError>) {
     let days = config.retention_days;
     let mut newest: Option<String> = None;
     let mut omitted = 0;
@@ -55,7 +56,7 @@ pub fn log_items<R: Read + Send>(
                 newest = Some(item.event_time.clone());
             }
             omitted += item.omitted.len() as u64;
-            let _ = on_item(item);
+            on_item(item)
         },
     );
     let stats = LogStats {
@@ -87,7 +88,7 @@ mod tests {
                 out.push(i);
                 ControlFlow::Continue(())
             });
-        parsed.expect("a valid log");
+        assert_eq!(parsed.expect("a valid log"), Finish::End);
         assert_eq!(stats.file.items, 2);
         assert_eq!(
             stats.newest_event_time.as_deref(),

@@ -13,10 +13,7 @@
 //! caller can fall back to a general parser.
 
 use std::fmt;
-
-/// Longest single record accepted (CloudTrail records are a few KB; the service drops request
-/// and response bodies above 100 KB).
-pub const MAX_RECORD_BYTES: usize = 32 << 20;
+use std::ops::ControlFlow;
 
 /// Why the scan stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +66,16 @@ enum Phase {
     Done,
 }
 
+/// What a phase of the scan leads to.
+enum Step {
+    /// Go on with the next phase.
+    Next,
+    /// The buffer is used up: feed more.
+    NeedMore,
+    /// The caller said stop after the record just handed over.
+    Stop,
+}
+
 /// The scanner's state; feed it with [`RecordScanner::push`], end with
 /// [`RecordScanner::finish`].
 #[derive(Debug)]
@@ -88,22 +95,17 @@ pub struct RecordScanner {
     records: u64,
     /// Accept several documents one after the other (`{"Records":[..]}{"Records":[..]}`).
     concatenated: bool,
-    /// The largest record accepted, in bytes.
+    /// The largest record accepted, in bytes (also the bound of the members after `Records`).
     max_record: u64,
-}
-
-impl Default for RecordScanner {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 const PREFIX: [&[u8]; 4] = [b"{", b"\"Records\"", b":", b"["];
 
 impl RecordScanner {
-    /// A scanner at the start of a document.
+    /// A scanner at the start of a document that refuses records larger than `max_record_bytes`
+    /// (the configured [`crate::cloudtrail::Limits::max_record_bytes`]).
     #[must_use]
-    pub fn new() -> Self {
+    pub fn new(max_record_bytes: u64) -> Self {
         Self {
             buf: Vec::with_capacity(256 * 1024),
             base: 0,
@@ -115,23 +117,17 @@ impl RecordScanner {
             scalar: false,
             records: 0,
             concatenated: false,
-            max_record: MAX_RECORD_BYTES as u64,
+            max_record: max_record_bytes,
         }
     }
 
-    /// The same scanner with another record size limit.
+    /// A scanner ([`RecordScanner::new`]) that also accepts more delivery documents after the
+    /// first one.
     #[must_use]
-    pub fn with_record_limit(mut self, bytes: u64) -> Self {
-        self.max_record = bytes;
-        self
-    }
-
-    /// A scanner that also accepts more delivery documents after the first one.
-    #[must_use]
-    pub fn concatenated() -> Self {
+    pub fn concatenated(max_record_bytes: u64) -> Self {
         Self {
             concatenated: true,
-            ..Self::new()
+            ..Self::new(max_record_bytes)
         }
     }
 
@@ -154,7 +150,9 @@ impl RecordScanner {
         self.buf
     }
 
-    /// Scans `chunk`, calling `on_record` with the raw text of every record it completes.
+    /// Scans `chunk`, calling `on_record` with the raw text of every record it completes. When
+    /// `on_record` returns [`ControlFlow::Break`], the scan stops right after that record and
+    /// `push` returns `Break` (the rest of `chunk` is left unscanned).
     ///
     /// # Errors
     /// [`ScanError::NotDelivery`] when the document is not a delivery file (the bytes fed so
@@ -163,8 +161,8 @@ impl RecordScanner {
     pub fn push(
         &mut self,
         chunk: &[u8],
-        on_record: &mut impl FnMut(&[u8]),
-    ) -> Result<(), ScanError> {
+        on_record: &mut impl FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, ScanError> {
         self.compact();
         self.buf.extend_from_slice(chunk);
         self.scan(on_record)
@@ -175,7 +173,7 @@ impl RecordScanner {
     /// # Errors
     /// [`ScanError::Syntax`] when the document stops early or has a broken tail,
     /// [`ScanError::NotDelivery`] when it was too short to tell.
-    pub fn finish(mut self) -> Result<u64, ScanError> {
+    pub fn finish(&mut self) -> Result<u64, ScanError> {
         match self.phase {
             Phase::Done => Ok(self.records),
             Phase::Tail => {
@@ -199,11 +197,6 @@ impl RecordScanner {
                 Err(self.error(self.pos, "the document is empty"))
             }
             Phase::Prefix(_) => Err(ScanError::NotDelivery),
-            Phase::Record if self.scalar => {
-                // A bare scalar ends at the end of input only in a broken document.
-                self.pos = self.buf.len();
-                Err(self.error(self.pos, "unexpected end of file inside the Records array"))
-            }
             _ => {
                 self.pos = self.buf.len();
                 Err(self.error(self.pos, "unexpected end of file inside the Records array"))
@@ -233,124 +226,151 @@ impl RecordScanner {
         }
     }
 
-    fn scan(&mut self, on_record: &mut impl FnMut(&[u8])) -> Result<(), ScanError> {
+    fn scan(
+        &mut self,
+        on_record: &mut impl FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, ScanError> {
         loop {
-            match self.phase {
-                Phase::Prefix(token) => {
-                    let Some(i) = self.skip_whitespace() else {
-                        return Ok(());
-                    };
-                    let want = PREFIX[usize::from(token)];
-                    let have = &self.buf[i..];
-                    if have.len() < want.len() {
-                        if want.starts_with(have) {
-                            return Ok(());
-                        }
-                        return Err(ScanError::NotDelivery);
-                    }
-                    if !have.starts_with(want) {
-                        return Err(ScanError::NotDelivery);
-                    }
-                    self.pos = i + want.len();
-                    self.phase = if usize::from(token) + 1 == PREFIX.len() {
-                        Phase::Between { after_value: false }
-                    } else {
-                        Phase::Prefix(token + 1)
-                    };
-                }
-                Phase::Between { after_value } => {
-                    let Some(i) = self.skip_whitespace() else {
-                        return Ok(());
-                    };
-                    match (self.buf[i], after_value) {
-                        (b']', _) => {
-                            if !after_value && self.records > 0 {
-                                return Err(self.error(i, "a comma before ']'"));
-                            }
-                            self.pos = i + 1;
-                            self.phase = Phase::AfterArray;
-                        }
-                        (b',', true) => {
-                            self.pos = i + 1;
-                            self.phase = Phase::Between { after_value: false };
-                        }
-                        (_, true) => {
-                            return Err(self.error(i, "expected ',' or ']' after a record"));
-                        }
-                        (b',', false) => return Err(self.error(i, "expected a record, found ','")),
-                        (first, false) => {
-                            self.start = i;
-                            self.pos = i;
-                            self.depth = 0;
-                            self.in_string = false;
-                            self.scalar = !matches!(first, b'{' | b'[' | b'"');
-                            self.phase = Phase::Record;
-                        }
-                    }
-                }
-                Phase::Record => {
-                    let Some(end) = self.record_end()? else {
-                        if (self.buf.len() - self.start) as u64 > self.max_record {
-                            return Err(ScanError::RecordTooLarge {
-                                record: self.records + 1,
-                                limit: self.max_record,
-                            });
-                        }
-                        return Ok(());
-                    };
-                    if (end - self.start) as u64 > self.max_record {
-                        return Err(ScanError::RecordTooLarge {
-                            record: self.records + 1,
-                            limit: self.max_record,
-                        });
-                    }
-                    on_record(&self.buf[self.start..end]);
-                    self.records += 1;
-                    self.pos = end;
-                    self.phase = Phase::Between { after_value: true };
-                }
-                Phase::AfterArray => {
-                    let Some(i) = self.skip_whitespace() else {
-                        return Ok(());
-                    };
-                    match self.buf[i] {
-                        b'}' => {
-                            self.pos = i + 1;
-                            self.phase = Phase::Done;
-                        }
-                        b',' => {
-                            self.pos = i + 1;
-                            self.start = i + 1;
-                            self.phase = Phase::Tail;
-                        }
-                        _ => {
-                            return Err(
-                                self.error(i, "expected '}' or ',' after the Records array")
-                            );
-                        }
-                    }
-                }
-                Phase::Tail => {
-                    if self.buf.len() - self.start > MAX_RECORD_BYTES {
-                        return Err(
-                            self.error(self.start, "members after \"Records\" are too large")
-                        );
-                    }
-                    self.pos = self.buf.len();
-                    return Ok(());
-                }
-                Phase::Done => match self.skip_whitespace() {
-                    None => return Ok(()),
-                    Some(i) if self.concatenated => {
-                        self.buf.drain(..i);
-                        self.base += i as u64;
-                        self.pos = 0;
-                        self.start = 0;
-                        self.phase = Phase::Prefix(0);
-                    }
-                    Some(i) => return Err(self.error(i, "trailing characters after the document")),
-                },
+            let step = match self.phase {
+                Phase::Prefix(token) => self.prefix(token)?,
+                Phase::Between { after_value } => self.between(after_value)?,
+                Phase::Record => self.record(on_record)?,
+                Phase::AfterArray => self.after_array()?,
+                Phase::Tail => self.tail()?,
+                Phase::Done => self.done()?,
+            };
+            match step {
+                Step::Next => {}
+                Step::NeedMore => return Ok(ControlFlow::Continue(())),
+                Step::Stop => return Ok(ControlFlow::Break(())),
             }
+        }
+    }
+
+    /// Matches the next token of `{"Records":[`.
+    fn prefix(&mut self, token: u8) -> Result<Step, ScanError> {
+        let Some(i) = self.skip_whitespace() else {
+            return Ok(Step::NeedMore);
+        };
+        let want = PREFIX[usize::from(token)];
+        let have = &self.buf[i..];
+        if have.len() < want.len() {
+            if want.starts_with(have) {
+                return Ok(Step::NeedMore);
+            }
+            return Err(ScanError::NotDelivery);
+        }
+        if !have.starts_with(want) {
+            return Err(ScanError::NotDelivery);
+        }
+        self.pos = i + want.len();
+        self.phase = if usize::from(token) + 1 == PREFIX.len() {
+            Phase::Between { after_value: false }
+        } else {
+            Phase::Prefix(token + 1)
+        };
+        Ok(Step::Next)
+    }
+
+    /// Between records: a record starts, a comma, or the array's closing `]`.
+    fn between(&mut self, after_value: bool) -> Result<Step, ScanError> {
+        let Some(i) = self.skip_whitespace() else {
+            return Ok(Step::NeedMore);
+        };
+        match (self.buf[i], after_value) {
+            (b']', _) => {
+                if !after_value && self.records > 0 {
+                    return Err(self.error(i, "a comma before ']'"));
+                }
+                self.pos = i + 1;
+                self.phase = Phase::AfterArray;
+            }
+            (b',', true) => {
+                self.pos = i + 1;
+                self.phase = Phase::Between { after_value: false };
+            }
+            (_, true) => return Err(self.error(i, "expected ',' or ']' after a record")),
+            (b',', false) => return Err(self.error(i, "expected a record, found ','")),
+            (first, false) => {
+                self.start = i;
+                self.pos = i;
+                self.depth = 0;
+                self.in_string = false;
+                self.scalar = !matches!(first, b'{' | b'[' | b'"');
+                self.phase = Phase::Record;
+            }
+        }
+        Ok(Step::Next)
+    }
+
+    /// Continues the record in progress; hands it over once complete.
+    fn record(
+        &mut self,
+        on_record: &mut impl FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<Step, ScanError> {
+        let end = self.record_end()?;
+        let len = end.unwrap_or(self.buf.len()) - self.start;
+        if len as u64 > self.max_record {
+            return Err(ScanError::RecordTooLarge {
+                record: self.records + 1,
+                limit: self.max_record,
+            });
+        }
+        let Some(end) = end else {
+            return Ok(Step::NeedMore);
+        };
+        let flow = on_record(&self.buf[self.start..end]);
+        self.records += 1;
+        self.pos = end;
+        self.phase = Phase::Between { after_value: true };
+        Ok(match flow {
+            ControlFlow::Continue(()) => Step::Next,
+            ControlFlow::Break(()) => Step::Stop,
+        })
+    }
+
+    /// After the array's `]`: the object closes, or more members follow.
+    fn after_array(&mut self) -> Result<Step, ScanError> {
+        let Some(i) = self.skip_whitespace() else {
+            return Ok(Step::NeedMore);
+        };
+        match self.buf[i] {
+            b'}' => {
+                self.pos = i + 1;
+                self.phase = Phase::Done;
+            }
+            b',' => {
+                self.pos = i + 1;
+                self.start = i + 1;
+                self.phase = Phase::Tail;
+            }
+            _ => return Err(self.error(i, "expected '}' or ',' after the Records array")),
+        }
+        Ok(Step::Next)
+    }
+
+    /// The members after `Records` are kept whole (within the record limit) until the end.
+    fn tail(&mut self) -> Result<Step, ScanError> {
+        if (self.buf.len() - self.start) as u64 > self.max_record {
+            return Err(self.error(self.start, "members after \"Records\" are too large"));
+        }
+        self.pos = self.buf.len();
+        Ok(Step::NeedMore)
+    }
+
+    /// After the document: only whitespace, or (when concatenated) the next document.
+    fn done(&mut self) -> Result<Step, ScanError> {
+        match self.skip_whitespace() {
+            None => Ok(Step::NeedMore),
+            Some(i) if self.concatenated => {
+                self.buf.drain(..i);
+                self.base += i as u64;
+                self.pos = 0;
+                self.start = 0;
+                self.phase = Phase::Prefix(0);
+                Ok(Step::Next)
+            }
+            Some(i) => Err(self.error(i, "trailing characters after the document")),
         }
     }
 
@@ -437,14 +457,28 @@ impl RecordScanner {
 mod tests {
     use super::*;
 
+    const LIMIT: u64 = 32 << 20;
+
+    /// A record callback that goes on.
+    fn go() -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
     /// Scans `doc` fed in chunks of `size` bytes; the records, or the error.
     fn scan(doc: &[u8], size: usize) -> Result<Vec<String>, ScanError> {
-        let mut scanner = RecordScanner::new();
+        scan_within(doc, size, LIMIT)
+    }
+
+    /// [`scan`] with a record limit of `limit` bytes.
+    fn scan_within(doc: &[u8], size: usize, limit: u64) -> Result<Vec<String>, ScanError> {
+        let mut scanner = RecordScanner::new(limit);
         let mut seen = Vec::new();
         for chunk in doc.chunks(size.max(1)) {
-            scanner.push(chunk, &mut |r| {
-                seen.push(String::from_utf8_lossy(r).into_owned())
+            let flow = scanner.push(chunk, &mut |r| {
+                seen.push(String::from_utf8_lossy(r).into_owned());
+                go()
             })?;
+            assert_eq!(flow, go());
         }
         let n = scanner.finish()?;
         assert_eq!(n as usize, seen.len());
@@ -474,10 +508,14 @@ mod tests {
     #[test]
     fn concatenated_documents_when_asked() {
         let doc = br#"{"Records":[{"a":1}]} {"Records":[{"b":2},{"c":3}]}"#;
-        let mut scanner = RecordScanner::concatenated();
+        let mut scanner = RecordScanner::concatenated(LIMIT);
         let mut n = 0;
         for chunk in doc.chunks(3) {
-            scanner.push(chunk, &mut |_| n += 1).expect("valid");
+            let flow = scanner.push(chunk, &mut |_| {
+                n += 1;
+                go()
+            });
+            assert_eq!(flow, Ok(go()));
         }
         assert_eq!((scanner.finish(), n), (Ok(3), 3));
         assert!(matches!(scan(doc, 3), Err(ScanError::Syntax { .. })));
@@ -501,9 +539,9 @@ mod tests {
             b"{}",
             b"{\"Rec",
         ] {
-            let mut scanner = RecordScanner::new();
-            let result = scanner.push(doc, &mut |_| {});
-            let result = result.and_then(|()| scanner.finish().map(|_| ()));
+            let mut scanner = RecordScanner::new(LIMIT);
+            let result = scanner.push(doc, &mut |_| go());
+            let result = result.and_then(|_| scanner.finish().map(|_| ()));
             assert_eq!(
                 result,
                 Err(ScanError::NotDelivery),
@@ -511,9 +549,9 @@ mod tests {
                 String::from_utf8_lossy(doc)
             );
         }
-        let mut scanner = RecordScanner::new();
+        let mut scanner = RecordScanner::new(LIMIT);
         assert_eq!(
-            scanner.push(b"[1]", &mut |_| {}),
+            scanner.push(b"[1]", &mut |_| go()),
             Err(ScanError::NotDelivery)
         );
         assert_eq!(scanner.into_consumed(), b"[1]");
@@ -565,16 +603,16 @@ mod tests {
 
     #[test]
     fn memory_holds_one_record_not_the_file() {
-        let mut scanner = RecordScanner::new();
-        scanner
-            .push(br#"{"Records":["#, &mut |_| {})
-            .expect("prefix");
+        let mut scanner = RecordScanner::new(LIMIT);
+        assert_eq!(scanner.push(br#"{"Records":["#, &mut |_| go()), Ok(go()));
         let record = format!(r#"{{"pad":"{}"}},"#, "x".repeat(1000));
         let mut n = 0;
         for _ in 0..10_000 {
-            scanner
-                .push(record.as_bytes(), &mut |_| n += 1)
-                .expect("record");
+            let flow = scanner.push(record.as_bytes(), &mut |_| {
+                n += 1;
+                go()
+            });
+            assert_eq!(flow, Ok(go()));
             assert!(
                 scanner.buf.len() < 4 * record.len(),
                 "{}",
@@ -582,5 +620,49 @@ mod tests {
             );
         }
         assert_eq!(n, 10_000);
+    }
+
+    #[test]
+    fn a_break_stops_the_scan_right_after_that_record() {
+        let doc = br#"{"Records":[{"a":1},{"b":2},{"c":3}]}"#;
+        let mut scanner = RecordScanner::new(LIMIT);
+        let mut seen = Vec::new();
+        let flow = scanner
+            .push(doc, &mut |r| {
+                seen.push(r.to_vec());
+                if seen.len() == 2 {
+                    ControlFlow::Break(())
+                } else {
+                    go()
+                }
+            })
+            .expect("valid");
+        assert_eq!(flow, ControlFlow::Break(()));
+        assert_eq!(seen, [br#"{"a":1}"#.to_vec(), br#"{"b":2}"#.to_vec()]);
+        assert_eq!(scanner.records(), 2);
+    }
+
+    #[test]
+    fn the_configured_record_limit_bounds_records_and_the_members_after_them() {
+        let limit = 64;
+        let pad = "x".repeat(100);
+        let record = format!(r#"{{"Records":[{{"a":1}},{{"a":"{pad}"}}]}}"#);
+        let tail = format!(r#"{{"Records":[{{"a":1}}],"x":"{pad}"}}"#);
+        for size in [1, 7, 1000] {
+            assert_eq!(
+                scan_within(record.as_bytes(), size, limit),
+                Err(ScanError::RecordTooLarge { record: 2, limit }),
+                "chunks of {size}"
+            );
+            match scan_within(tail.as_bytes(), size, limit) {
+                Err(ScanError::Syntax { message, .. }) => {
+                    assert!(message.contains("too large"), "{message}");
+                }
+                other => panic!("chunks of {size}: {other:?}"),
+            }
+            // Both fit the default limit.
+            assert_eq!(scan(record.as_bytes(), size).map(|r| r.len()), Ok(2));
+            assert_eq!(scan(tail.as_bytes(), size).map(|r| r.len()), Ok(1));
+        }
     }
 }

@@ -5,6 +5,7 @@
 #![no_main]
 
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use asg_trail_pure::cloudtrail::{Format, Limits};
 use asg_trail_pure::extract::{FileStats, Filters, extract_log_with};
@@ -26,6 +27,7 @@ fn run(data: &[u8], format: Format) -> (FileStats, Vec<String>, bool) {
         extract_log_with(data, format, "s3://fuzz/key", &filters, &LIMITS, |item| {
             check(&item);
             items.push(serde_json::to_string(&item).expect("an item serializes"));
+            ControlFlow::Continue(())
         });
     assert!(stats.events <= stats.records, "{stats:?}");
     assert!(stats.items >= stats.events, "{stats:?}");

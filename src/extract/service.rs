@@ -7,12 +7,11 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::AUTOSCALING_EVENT_SOURCE;
 use crate::item;
 
 /// The event source of the EC2 API.
 pub const EC2_EVENT_SOURCE: &str = "ec2.amazonaws.com";
-/// The principal (and source address) Auto Scaling's own calls carry.
-pub const AUTOSCALING_SERVICE: &str = "autoscaling.amazonaws.com";
 /// The tag Auto Scaling puts on every instance (and fleet request) of a group.
 pub const GROUP_TAG: &str = "aws:autoscaling:groupName";
 
@@ -22,7 +21,8 @@ const MAX_DEPTH: usize = 12;
 /// Whether a call was made by Auto Scaling itself.
 #[must_use]
 pub fn made_by_autoscaling(invoked_by: Option<&str>, source_ip_address: Option<&str>) -> bool {
-    invoked_by == Some(AUTOSCALING_SERVICE) || source_ip_address == Some(AUTOSCALING_SERVICE)
+    invoked_by == Some(AUTOSCALING_EVENT_SOURCE)
+        || source_ip_address == Some(AUTOSCALING_EVENT_SOURCE)
 }
 
 /// The groups named by `aws:autoscaling:groupName` tags anywhere in the request (RunInstances'
@@ -77,11 +77,11 @@ mod tests {
 
     #[test]
     fn who_made_the_call() {
-        assert!(made_by_autoscaling(Some(AUTOSCALING_SERVICE), None));
-        assert!(made_by_autoscaling(None, Some(AUTOSCALING_SERVICE)));
+        assert!(made_by_autoscaling(Some(AUTOSCALING_EVENT_SOURCE), None));
+        assert!(made_by_autoscaling(None, Some(AUTOSCALING_EVENT_SOURCE)));
         assert!(made_by_autoscaling(
-            Some(AUTOSCALING_SERVICE),
-            Some(AUTOSCALING_SERVICE)
+            Some(AUTOSCALING_EVENT_SOURCE),
+            Some(AUTOSCALING_EVENT_SOURCE)
         ));
         assert!(!made_by_autoscaling(
             Some("cloudformation.amazonaws.com"),

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::cut::Cuttable;
 use super::response::ObjectSummary;
 use super::{Ingestor, OnMissing};
-use crate::cloudtrail::{Format, ParseError};
+use crate::cloudtrail::{Finish, Format, ParseError};
 use crate::config::RetryPolicy;
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::{IngestError, ReadError, ReadErrorKind, WriteError};
@@ -33,7 +33,7 @@ use crate::s3::ObjectStore;
 const ITEM_QUEUE: usize = 256;
 
 /// What the parsing thread gives back.
-type Parsed = (LogStats, Result<(), ParseError>);
+type Parsed = (LogStats, Result<Finish, ParseError>);
 
 impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// Ingests objects one after the other; one result per object, in order.
@@ -220,7 +220,11 @@ fn outcome(
     if let Err(cause) = written {
         return Err(IngestError::Write { object, cause });
     }
-    parsed.map_err(|cause| IngestError::Parse { object, cause })
+    // Stopped early only when the writer failed, reported above: here the file was read to
+    // its end.
+    parsed
+        .map(drop)
+        .map_err(|cause| IngestError::Parse { object, cause })
 }
 
 /// Seconds from `event_time` to now (0 for a time in the future).

@@ -14,5 +14,7 @@ mod proxy;
 mod queries;
 mod runtime_api;
 mod stack;
+#[path = "../synth/mod.rs"]
+mod synth;
 mod template;
 mod triggers;

@@ -5,9 +5,13 @@
 //! Application Auto Scaling calls that must be left out).
 //!
 //! Pure: writes plain JSON to any [`Write`]; the caller gzips it if it wants to.
+//!
+//! Not part of the library: the benches, the examples and the integration tests include this
+//! file by path (`#[path = ...] mod synth;`); its own tests run in the integration test binary.
 
 use std::io::{self, Write};
 
+use asg_trail::extract::AUTOSCALING_EVENT_SOURCE;
 use serde_json::{Value, json};
 
 /// What to generate.
@@ -275,9 +279,9 @@ fn other_service(rng: &mut fastrand::Rng, epoch: u64) -> Value {
         75..=79 => {
             // Auto Scaling launching an instance for a group: a large record, not an Auto Scaling event.
             let mut r = envelope(rng, epoch, "ec2.amazonaws.com", "RunInstances", false);
-            r["userIdentity"]["invokedBy"] = json!("autoscaling.amazonaws.com");
-            r["sourceIPAddress"] = json!("autoscaling.amazonaws.com");
-            r["userAgent"] = json!("autoscaling.amazonaws.com");
+            r["userIdentity"]["invokedBy"] = json!(AUTOSCALING_EVENT_SOURCE);
+            r["sourceIPAddress"] = json!(AUTOSCALING_EVENT_SOURCE);
+            r["userAgent"] = json!(AUTOSCALING_EVENT_SOURCE);
             let group = format!("asg-{}", rng.u8(0..20));
             let items: Vec<Value> = (0..rng.usize(1..4)).map(|_| json!({
                 "instanceId": format!("i-{:017x}", rng.u64(..1 << 60)), "imageId": "ami-0abcdef1234567890",
@@ -386,7 +390,7 @@ fn autoscaling(rng: &mut fastrand::Rng, epoch: u64) -> Value {
             json!({"launchConfigurationName": format!("lc-{}", rng.u16(..)), "imageId": "ami-0abcdef1234567890", "instanceType": "m6i.large"}),
         ),
     };
-    let mut r = envelope(rng, epoch, "autoscaling.amazonaws.com", name, read_only);
+    let mut r = envelope(rng, epoch, AUTOSCALING_EVENT_SOURCE, name, read_only);
     set(&mut r, request, Value::Null);
     r
 }
@@ -395,7 +399,7 @@ fn application_autoscaling(rng: &mut fastrand::Rng, epoch: u64) -> Value {
     let mut r = envelope(
         rng,
         epoch,
-        "autoscaling.amazonaws.com",
+        AUTOSCALING_EVENT_SOURCE,
         "DescribeScalableTargets",
         true,
     );
@@ -410,6 +414,9 @@ fn application_autoscaling(rng: &mut fastrand::Rng, epoch: u64) -> Value {
 
 #[cfg(test)]
 mod tests {
+    // Also compiled where no test harness runs (the benches, in `cargo test --all-targets`):
+    // the #[test] functions drop out there, and this import is left unused.
+    #![allow(unused_imports)]
     use super::*;
 
     #[test]
@@ -442,12 +449,12 @@ mod tests {
         let mut log = Vec::new();
         let stats = write_log(&mut log, &options).expect("writes");
         assert!(stats.autoscaling > 10, "{stats:?}");
-        let (file, result) = crate::extract::extract_log(
+        let (file, result) = asg_trail::extract::extract_log(
             &log[..],
-            crate::cloudtrail::Format::Delivery,
+            asg_trail::cloudtrail::Format::Delivery,
             "synthetic",
-            &crate::extract::Filters::default(),
-            |_| {},
+            &asg_trail::extract::Filters::default(),
+            |_| std::ops::ControlFlow::Continue(()),
         );
         result.expect("a valid CloudTrail file");
         assert_eq!(file.records, stats.records);
