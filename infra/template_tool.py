@@ -6,16 +6,25 @@ Run with the pinned venv:  infra/.venv/bin/python infra/template_tool.py <comman
   key-schema TEMPLATE              print {"table": {AttributeDefinitions, KeySchema[, GSIs]}}
   transform TEMPLATE OUT.json      SAM -> plain CloudFormation, offline (samtranslator)
   modes                            the deployment modes the checks cover (parameter overrides)
-  resolve TEMPLATE OUT.json [--mode M] [--param K=V ...] [--all-modes]
+  resolve TEMPLATE OUT.json [--mode M] [--param K=V ...] [--all-modes] [--stack-name S]
                                    the template as deployed: transformed, conditions, rules and
-                                   parameters resolved (a rule that rejects the values fails)
+                                   parameters resolved (a rule that rejects the values fails);
+                                   conditions see AWS::Region us-east-1 (AWS_DEFAULT_REGION).
+                                   --stack-name also resolves the pseudo-parameters (stack id,
+                                   account 123456789012), so physical names become literals
   check-iam TEMPLATE [--mode M] [--param K=V ...]
                                    assert least-privilege IAM, in every mode by default
+  samconfig [--config PATH] [--template T]
+                                   `sam build` and `sam deploy` read the same parameter_overrides
+                                   from samconfig.toml, naming every parameter, and a valid,
+                                   least-privilege deployment
   lint TEMPLATE                    cfn-lint + sam validate --lint + transform, then per mode:
                                    resolve + check-iam; cfn-lint of transformed + resolved
-  sam-build [--arch ARCH]          `sam build` (cargo lambda) into a temporary folder; checks the
-                                   bootstrap is an ELF executable of the architecture (default:
-                                   the host's)
+  sam-build [--arch ARCH]          `sam build` (cargo lambda) into a temporary folder, reading
+                                   samconfig.toml as a user's `sam build` does (its Architecture
+                                   set to ARCH, default the host's); checks the bootstrap is an
+                                   ELF executable of the architecture the function resolves to
+                                   under samconfig's deploy overrides
   create-local --endpoint URL --table T --bucket B [--template TEMPLATE]
                                    create the bucket (S3 server) and the table (DynamoDB server)
                                    with the template's key schema; idempotent
@@ -164,6 +173,12 @@ def cmd_transform(args: argparse.Namespace) -> int:
 # least one of them. Values are parameter overrides, as `sam deploy --parameter-overrides`.
 EXAMPLE_KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 EXAMPLE_TOPIC = "arn:aws:sns:eu-west-1:111122223333:org-trail-log-files"
+EXAMPLE_TOPIC_SAME_REGION = "arn:aws:sns:us-east-1:111122223333:org-trail-log-files"
+EXAMPLE_TOPIC_OPT_IN = "arn:aws:sns:ap-east-1:111122223333:org-trail-log-files"
+# What conditions comparing with AWS::Region see (the region the tests and lint run in), and
+# the account and stack id that `resolve --stack-name` gives the pseudo-parameters.
+CHECK_REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+EXAMPLE_ACCOUNT = "123456789012"
 MODES: dict[str, dict[str, str]] = {
     # sam deploy with every default: bucket, trail, S3 notification.
     "turnkey": {},
@@ -185,11 +200,34 @@ MODES: dict[str, dict[str, str]] = {
         "ExistingBucketPrefix": "AWSLogs/o-abc123def4/",
         "KmsKeyArn": EXAMPLE_KMS_KEY,
     },
+    # Turnkey hardened: the trail's own KMS key, a versioned bucket with expiry, a named bucket
+    # and table (a stack created before names were derived), no deletion protection.
+    "turnkey-hardened": {
+        "TrailKmsEncryption": "true",
+        "LogBucketVersioning": "true",
+        "LogFileExpirationDays": "365",
+        "LogBucketName": "asg-trail-logs-111122223333-us-east-1",
+        "TableName": "asg-trail-events",
+        "TableDeletionProtection": "false",
+    },
     # An existing bucket whose notifications go to an SNS topic (in another region).
     "existing-sns": {
         "ExistingBucketName": "org-trail-logs",
         "ExistingBucketTrigger": "SNS",
         "ExistingBucketTopicArn": EXAMPLE_TOPIC,
+    },
+    # The topic in the stack's region (the checks resolve in us-east-1): the failure queue is
+    # the subscription's dead-letter queue.
+    "existing-sns-same-region": {
+        "ExistingBucketName": "org-trail-logs",
+        "ExistingBucketTrigger": "SNS",
+        "ExistingBucketTopicArn": EXAMPLE_TOPIC_SAME_REGION,
+    },
+    # The topic in an opt-in region: the regional SNS principal.
+    "existing-sns-opt-in": {
+        "ExistingBucketName": "org-trail-logs",
+        "ExistingBucketTrigger": "SNS",
+        "ExistingBucketTopicArn": EXAMPLE_TOPIC_OPT_IN,
     },
 }
 
@@ -232,9 +270,13 @@ class _Resolver:
     template as CloudFormation would deploy it: resources and outputs of false conditions removed,
     Fn::If replaced by its branch, AWS::NoValue dropped, parameters substituted."""
 
-    def __init__(self, template: dict[str, Any], values: dict[str, str]) -> None:
+    def __init__(self, template: dict[str, Any], values: dict[str, str],
+                 pseudo: dict[str, str] | None = None) -> None:
+        """pseudo: values of pseudo-parameters (AWS::StackName, ...) to substitute everywhere;
+        without them conditions still see AWS::Region as CHECK_REGION."""
         self.template = template
         self.values = values
+        self.pseudo = pseudo or {}
         self.conditions: dict[str, bool] = {}
 
     def condition(self, name: str) -> bool:
@@ -262,7 +304,8 @@ class _Resolver:
         raise CheckError(f"cannot evaluate condition {_show(expr)}")
 
     def scalar(self, expr: Any) -> str:
-        value = self.value(expr)
+        value = _Resolver(self.template, self.values,
+                          {"AWS::Region": CHECK_REGION, **self.pseudo}).value(expr)
         if isinstance(value, (dict, list)):
             raise CheckError(f"not a literal after resolution: {_show(expr)}")
         return str(value).lower() if isinstance(value, bool) else str(value)
@@ -281,14 +324,34 @@ class _Resolver:
                 return _NO_VALUE
             if fn == "Ref" and args in self.values:
                 return self.values[args]
+            if fn == "Ref" and args in self.pseudo:
+                return self.pseudo[args]
             if fn == "Fn::If":
                 name, yes, no = args
                 return self.value(yes if self.condition(name) else no)
             if fn == "Fn::Sub" and isinstance(args, str):
                 text = args
-                for name, v in self.values.items():
+                for name, v in {**self.values, **self.pseudo}.items():
                     text = text.replace("${" + name + "}", v)
                 return {"Fn::Sub": text} if "${" in text else text
+            if fn == "Fn::Sub" and isinstance(args, list) and len(args) == 2:
+                variables = self.value(args[1])
+                text = self.value({"Fn::Sub": args[0]})
+                if isinstance(text, str) or not isinstance(variables, dict):
+                    return text
+                literal = {k: v for k, v in variables.items() if isinstance(v, str)}
+                rest = {k: v for k, v in variables.items() if k not in literal}
+                text = text["Fn::Sub"]
+                for name, v in literal.items():
+                    text = text.replace("${" + name + "}", v)
+                if "${" not in text:
+                    return text
+                return {"Fn::Sub": [text, rest]} if rest else {"Fn::Sub": text}
+            if fn == "Fn::Join":
+                sep, parts = args[0], self.value(args[1])
+                if isinstance(parts, list) and all(isinstance(p, str) for p in parts):
+                    return sep.join(parts)
+                return {fn: [sep, parts]}
             if fn == "Fn::Split":
                 sep, source = args[0], self.value(args[1])
                 if isinstance(source, str):
@@ -341,13 +404,31 @@ class _NoValue:
 _NO_VALUE: Any = _NoValue()
 
 
-def resolve(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+def pseudo_parameters(stack_name: str) -> dict[str, str]:
+    """Pseudo-parameters of a stack of that name in CHECK_REGION: its id ends in a UUID, as
+    CloudFormation's do (a fixed one per name, so runs compare)."""
+    import uuid
+
+    stack_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"asg-trail-check/{stack_name}")
+    return {
+        "AWS::StackName": stack_name,
+        "AWS::StackId": f"arn:aws:cloudformation:{CHECK_REGION}:{EXAMPLE_ACCOUNT}:stack/{stack_name}/{stack_uuid}",
+        "AWS::Region": CHECK_REGION,
+        "AWS::AccountId": EXAMPLE_ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+def resolve(template: dict[str, Any], overrides: dict[str, str], stack_name: str | None = None) -> dict[str, Any]:
     """The template (SAM or plain) as deployed with these parameter overrides: plain
-    CloudFormation without Conditions, Rules or Parameters. Raises CheckError when a parameter is
-    invalid or a rule of the template rejects the combination."""
+    CloudFormation without Conditions, Rules or Parameters (and with stack_name, the
+    pseudo-parameters too). Raises CheckError when a parameter is invalid or a rule of the
+    template rejects the combination."""
     if "Transform" in template:
         template = transform(template)
-    return _Resolver(template, parameter_values(template, overrides)).resolve()
+    pseudo = pseudo_parameters(stack_name) if stack_name else None
+    return _Resolver(template, parameter_values(template, overrides), pseudo).resolve()
 
 
 def mode_overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -360,18 +441,39 @@ def mode_overrides(args: argparse.Namespace) -> dict[str, str]:
     return overrides
 
 
-def samconfig_overrides(path: Path, env: str = "default") -> dict[str, str]:
-    """The deploy parameter_overrides of a samconfig.toml, parsed by SAM CLI's own parser."""
+def samconfig_overrides(path: Path, command: str = "deploy", env: str = "default") -> dict[str, str]:
+    """The parameter_overrides that `sam <command>` reads from a samconfig.toml (its own
+    [env.command.parameters], else [env.global.parameters]), parsed by SAM CLI's own parser."""
     import tomllib
 
     from samcli.cli.types import CfnParameterOverridesType
 
     with open(path, "rb") as f:
-        config = tomllib.load(f)
-    raw = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides")
+        config = tomllib.load(f).get(env, {})
+    raw = config.get(command, {}).get("parameters", {}).get(
+        "parameter_overrides", config.get("global", {}).get("parameters", {}).get("parameter_overrides"))
     if raw is None:
-        raise CheckError(f"{path}: no [{env}.deploy.parameters] parameter_overrides")
+        raise CheckError(f"{path}: no parameter_overrides for `sam {command}` "
+                         f"([{env}.global.parameters] or [{env}.{command}.parameters])")
     return {k: str(v) for k, v in CfnParameterOverridesType().convert(raw, None, None).items()}
+
+
+def check_samconfig(path: Path, template: dict[str, Any]) -> None:
+    """samconfig.toml gives `sam build` and `sam deploy` the same parameters (so one Architecture),
+    every parameter of the template, and a valid, least-privilege deployment."""
+    build, deploy = samconfig_overrides(path, "build"), samconfig_overrides(path, "deploy")
+    if build != deploy:
+        differ = sorted(k for k in set(build) | set(deploy) if build.get(k) != deploy.get(k))
+        raise CheckError(f"`sam build` and `sam deploy` read different parameter_overrides ({differ}): "
+                         "keep them in [default.global.parameters] only (`sam deploy --guided` saves "
+                         "its answers under [default.deploy.parameters]: move them)")
+    missing = sorted(set(template.get("Parameters", {})) - set(deploy))
+    if missing:
+        raise CheckError(f"parameters missing from parameter_overrides: {missing}")
+    values = parameter_values(template, deploy)
+    problems = check_iam(_Resolver(template, values).resolve(), values)
+    if problems:
+        raise CheckError("; ".join(problems))
 
 
 def cmd_modes(args: argparse.Namespace) -> int:
@@ -385,7 +487,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         plain = transform(template) if "Transform" in template else template
         out: Any = {mode: resolve(plain, overrides) for mode, overrides in MODES.items()}
     else:
-        out = resolve(template, mode_overrides(args))
+        out = resolve(template, mode_overrides(args), args.stack_name)
     Path(args.out).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
@@ -444,16 +546,33 @@ FUNCTION_ACTIONS = {
 }
 
 
-def expected_log_objects(template: dict[str, Any], values: dict[str, str]) -> str:
-    """The one S3 object ARN pattern the function may read: the turnkey bucket's AWSLogs/ (where
-    its bucket policy lets CloudTrail write), or the existing bucket below its prefix."""
+def _sub_parts(value: Any) -> tuple[str, dict[str, Any]] | None:
+    """(text, variables) of a literal string or of {"Fn::Sub": str | [str, {variables}]}."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        sub = value["Fn::Sub"]
+        if isinstance(sub, str):
+            return sub, {}
+        if isinstance(sub, list) and len(sub) in (1, 2) and isinstance(sub[0], str):
+            variables = sub[1] if len(sub) == 2 else {}
+            if isinstance(variables, dict):
+                return sub[0], variables
+    return None
+
+
+def expected_log_objects(template: dict[str, Any], values: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """The one S3 object ARN pattern the function may read, as _sub_parts: the turnkey bucket's
+    AWSLogs/ (where its bucket policy lets CloudTrail write; the same expression as the
+    bucket's name), or the existing bucket below its prefix."""
     if values.get("ExistingBucketName"):
-        return f"arn:${{AWS::Partition}}:s3:::{values['ExistingBucketName']}/{values.get('ExistingBucketPrefix', '')}*"
+        return (f"arn:${{AWS::Partition}}:s3:::{values['ExistingBucketName']}/"
+                f"{values.get('ExistingBucketPrefix', '')}*", {})
     bucket_id, bucket = the_one(template, "AWS::S3::Bucket")
-    name = _sub_string(bucket.get("Properties", {}).get("BucketName"))
+    name = _sub_parts(bucket.get("Properties", {}).get("BucketName"))
     if name is None:
-        raise CheckError(f"{bucket_id}: BucketName must be a literal or a !Sub string")
-    return f"arn:${{AWS::Partition}}:s3:::{name}/AWSLogs/*"
+        raise CheckError(f"{bucket_id}: BucketName must be a literal or a !Sub")
+    return f"arn:${{AWS::Partition}}:s3:::{name[0]}/AWSLogs/*", name[1]
 
 
 def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
@@ -488,7 +607,9 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
     except CheckError as e:
         return [str(e)]
     table_id, _ = the_one(template, "AWS::DynamoDB::Table")
-    kms_key = values.get("KmsKeyArn", "")
+    # KMS keys of the log files: the KmsKeyArn parameter, and the stack's own trail key.
+    kms_keys: list[Any] = [values["KmsKeyArn"]] if values.get("KmsKeyArn") else []
+    kms_keys += [{"Fn::GetAtt": [k, "Arn"]} for k in resources_of_type(template, "AWS::KMS::Key")]
     log_group = fn_props.get("LoggingConfig", {}).get("LogGroup")
     log_group_id = log_group.get("Ref") if isinstance(log_group, dict) else None
     if log_group_id not in resources_of_type(template, "AWS::Logs::LogGroup"):
@@ -557,12 +678,12 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
                                 f"({sorted(FUNCTION_ACTIONS[service])})")
         granted.update(a for a in actions if isinstance(a, str))
         for resource in resources:
-            if service == "s3" and _sub_string(resource) != allowed_objects:
+            if service == "s3" and _sub_parts(resource) != allowed_objects:
                 problems.append(f"{label}: S3 resource {_show(resource)} is not the log files "
-                                f"({allowed_objects})")
-            elif service == "kms" and resource != kms_key:
+                                f"({_show(allowed_objects)})")
+            elif service == "kms" and resource not in kms_keys:
                 problems.append(f"{label}: KMS resource {_show(resource)} is not the KmsKeyArn parameter "
-                                f"({kms_key or 'none given: no KMS grant expected'})")
+                                f"or the trail's key ({_show(kms_keys) if kms_keys else 'none: no KMS grant expected'})")
             elif service == "dynamodb" and not _is_arn_of(resource, table_id, ("", "/index/*")):
                 problems.append(f"{label}: DynamoDB resource {_show(resource)} is not table {table_id} "
                                 "(or its indexes)")
@@ -580,7 +701,7 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
     required = {"s3:GetObject", "dynamodb:BatchWriteItem", "logs:CreateLogStream", "logs:PutLogEvents"}
     if failure_queues:
         required.add("sqs:SendMessage")
-    if kms_key:
+    if kms_keys:
         required.add("kms:Decrypt")
     for action in sorted(required - granted):
         problems.append(f"{role_id}: {action} is not granted (the function needs it)")
@@ -622,6 +743,13 @@ def cmd_check_iam(args: argparse.Namespace) -> int:
         else:
             print(f"check-iam [{name}]: ok")
     return 1 if failed else 0
+
+
+def cmd_samconfig(args: argparse.Namespace) -> int:
+    template = load_template(args.template)
+    check_samconfig(Path(args.config), transform(template) if "Transform" in template else template)
+    print(f"samconfig: {args.config}: ok")
+    return 0
 
 
 # --------------------------------------------------------------------------- lint
@@ -703,16 +831,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
             # parameter given, none unknown, a valid and least-privilege deployment.
             samconfig = template_path.parent / "samconfig.toml"
             if samconfig.is_file():
-                print(f"==> samconfig (deploy parameter_overrides of {samconfig.name})", flush=True)
+                print(f"==> samconfig (deploy parameter_overrides of {samconfig.name}, the same for build)",
+                      flush=True)
                 try:
-                    overrides = samconfig_overrides(samconfig)
-                    missing = sorted(set(transformed.get("Parameters", {})) - set(overrides))
-                    if missing:
-                        raise CheckError(f"parameters missing from parameter_overrides: {missing}")
-                    values = parameter_values(transformed, overrides)
-                    problems = check_iam(_Resolver(transformed, values).resolve(), values)
-                    if problems:
-                        raise CheckError("; ".join(problems))
+                    check_samconfig(samconfig, transformed)
                     print("    ok")
                 except CheckError as e:
                     print(f"    FAILED: {e}")
@@ -759,6 +881,18 @@ def check_bootstrap(path: Path, arch: str) -> str:
     return f"{path.name}: ELF {arch} executable, {path.stat().st_size / 1e6:.1f} MB"
 
 
+def samconfig_with_architecture(path: Path, arch: str) -> str:
+    """samconfig.toml's text with every `Architecture=...` override set to arch (the build can
+    only target what this machine has: CI builds the host's)."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    new, count = re.subn(r'"Architecture=\\"[^"\\]*\\""', f'"Architecture=\\\\"{arch}\\\\""', text)
+    if count == 0:
+        raise CheckError(f"{path}: no Architecture override in parameter_overrides")
+    return new
+
+
 def cmd_sam_build(args: argparse.Namespace) -> int:
     arch = args.arch or host_architecture()
     if arch not in ELF_MACHINES:
@@ -766,14 +900,26 @@ def cmd_sam_build(args: argparse.Namespace) -> int:
     template_path = Path(args.template).resolve()
     with tempfile.TemporaryDirectory(prefix="asg-trail-sam-build-") as tmp:
         build_dir = Path(tmp) / "build"
+        # samconfig.toml as committed, but for this machine's architecture: `sam build` reads it
+        # itself (no --parameter-overrides here), as a user's `sam build` does, and the function's
+        # architecture comes from the deploy overrides of the same file. If the two disagree (the
+        # overrides only in [default.deploy.parameters]), the bootstrap check below fails.
+        config = Path(tmp) / "samconfig.toml"
+        config.write_text(samconfig_with_architecture(template_path.parent / "samconfig.toml", arch),
+                          encoding="utf-8")
+        deployed = resolve(load_template(template_path), samconfig_overrides(config, "deploy"))
+        function_archs = deployed["Resources"]["Function"]["Properties"].get("Architectures", ["x86_64"])
+        if function_archs != [arch]:
+            raise CheckError(f"the function deploys as {function_archs}, expected [{arch!r}]")
         # --no-cached with a throw-away cache dir: SAM's own cache would skip the build this
         # step exists to run; cargo's target directory (CARGO_TARGET_DIR) keeps it incremental.
         argv = [str(VENV_BIN / "sam"), "build", "--template-file", str(template_path),
-                "--build-dir", str(build_dir), "--cache-dir", str(Path(tmp) / "cache"), "--no-cached",
-                "--parameter-overrides", f"Architecture={arch}"]
-        if not _run_step(f"sam build ({arch})", argv, template_path.parent):
+                "--config-file", str(config), "--config-env", "default",
+                "--build-dir", str(build_dir), "--cache-dir", str(Path(tmp) / "cache"), "--no-cached"]
+        if not _run_step(f"sam build ({arch}, parameters from samconfig.toml)", argv, template_path.parent):
             return 1
         print("    " + check_bootstrap(build_dir / "Function" / "bootstrap", arch))
+        print(f"    the function deploys as {function_archs[0]}: the same architecture")
         built = load_template(build_dir / "template.yaml")
         code = built["Resources"]["Function"]["Properties"].get("CodeUri")
         if code != "Function":
@@ -904,6 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", help="one of `modes`")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter override (repeatable)")
     p.add_argument("--all-modes", action="store_true", help="write {mode: resolved template} for every mode")
+    p.add_argument("--stack-name", help="also resolve the pseudo-parameters, for a stack of this name")
     p.set_defaults(func=cmd_resolve)
 
     p = sub.add_parser("check-iam", help="assert least-privilege IAM (every mode unless --mode/--param)")
@@ -911,6 +1058,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", help="one of `modes`")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter override (repeatable)")
     p.set_defaults(func=cmd_check_iam)
+
+    p = sub.add_parser("samconfig", help="build and deploy read the same, complete parameter_overrides")
+    p.add_argument("--config", default=str(ROOT / "samconfig.toml"))
+    p.add_argument("--template", default=str(ROOT / "template.yaml"))
+    p.set_defaults(func=cmd_samconfig)
 
     p = sub.add_parser("lint", help="all template checks, offline")
     p.add_argument("template")

@@ -98,7 +98,41 @@ fn get_att(id: &str, att: &str) -> Value {
     json!({"Fn::GetAtt": [id, att]})
 }
 
-const TURNKEY_BUCKET: &str = "asg-trail-logs-${AWS::AccountId}-${AWS::Region}";
+const TURNKEY_BUCKET: &str = "asg-trail-logs-${AWS::AccountId}-${AWS::Region}-${StackIdTail}";
+
+/// The default bucket name's variable: the last group of the stack id's UUID (lowercase hex).
+fn stack_id_tail() -> Value {
+    json!({"StackIdTail": {"Fn::Select": [4, {"Fn::Split": ["-", {"Fn::Select": [2,
+        {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]}})
+}
+
+/// `!Sub [text, {StackIdTail: ...}]` as the resolved template holds it.
+fn sub_with_stack_id_tail(text: &str) -> Value {
+    json!({"Fn::Sub": [text, stack_id_tail()]})
+}
+
+const ALL_MODES: [&str; 7] = [
+    "turnkey",
+    "turnkey-options",
+    "turnkey-hardened",
+    "existing-eventbridge",
+    "existing-sns",
+    "existing-sns-same-region",
+    "existing-sns-opt-in",
+];
+
+/// The metric contract with the function (namespace AsgTrail, dimension FunctionName).
+const FUNCTION_METRICS: [&str; 9] = [
+    "ObjectsIngested",
+    "ObjectsFailed",
+    "ObjectsSkipped",
+    "Events",
+    "ItemsWritten",
+    "Rejected",
+    "Filtered",
+    "OmittedAttributes",
+    "IngestionLag",
+];
 
 #[test]
 fn template_passes_the_infra_lint() {
@@ -114,8 +148,11 @@ fn template_passes_the_infra_lint() {
         "sam validate --lint",
         "transform",
         "check-iam [turnkey]",
+        "check-iam [turnkey-hardened]",
         "check-iam [existing-eventbridge]",
         "check-iam [existing-sns]",
+        "check-iam [existing-sns-same-region]",
+        "check-iam [existing-sns-opt-in]",
         "samconfig (deploy parameter_overrides",
         "cfn-lint (transformed, and each mode resolved)",
     ] {
@@ -152,18 +189,19 @@ fn table_key_schema_is_group_name_and_event_key() {
 
 #[test]
 fn table_is_kept_protected_and_indexed_in_every_mode() {
-    for name in [
-        "turnkey",
-        "turnkey-options",
-        "existing-eventbridge",
-        "existing-sns",
-    ] {
+    for name in ALL_MODES {
         let table = resource(mode(name), "Table");
-        assert_eq!(table["DeletionPolicy"], "Retain", "{name}");
+        // Kept when the stack is deleted or the table replaced; deleted when the first create
+        // rolls back, so a retry does not meet it.
+        assert_eq!(table["DeletionPolicy"], "RetainExceptOnCreate", "{name}");
         assert_eq!(table["UpdateReplacePolicy"], "Retain", "{name}");
         let p = &table["Properties"];
         assert_eq!(p["BillingMode"], "PAY_PER_REQUEST", "{name}");
-        assert_eq!(p["DeletionProtectionEnabled"], true, "{name}");
+        assert_eq!(
+            p["DeletionProtectionEnabled"],
+            name != "turnkey-hardened",
+            "{name}: on unless TableDeletionProtection=false"
+        );
         assert_eq!(
             p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
             "{name}"
@@ -310,9 +348,14 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
     let t = mode("turnkey");
     assert_eq!(ids_of_type(t, "AWS::S3::Bucket"), ["LogBucket"]);
     let bucket = resource(t, "LogBucket");
-    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    assert_eq!(bucket["DeletionPolicy"], "RetainExceptOnCreate");
+    assert_eq!(bucket["UpdateReplacePolicy"], "Retain");
     let b = &bucket["Properties"];
-    assert_eq!(b["BucketName"], json!({"Fn::Sub": TURNKEY_BUCKET}));
+    assert_eq!(b["BucketName"], sub_with_stack_id_tail(TURNKEY_BUCKET));
+    assert!(
+        b.get("VersioningConfiguration").is_none(),
+        "no versioning by default"
+    );
     assert_eq!(
         b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
             ["SSEAlgorithm"],
@@ -354,7 +397,7 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
     assert_eq!(perm["Principal"], "s3.amazonaws.com");
     assert_eq!(
         perm["SourceArn"],
-        json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{TURNKEY_BUCKET}")})
+        sub_with_stack_id_tail(&format!("arn:${{AWS::Partition}}:s3:::{TURNKEY_BUCKET}"))
     );
     assert_eq!(perm["SourceAccount"], json!({"Ref": "AWS::AccountId"}));
 
@@ -386,6 +429,8 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
     assert_eq!(trail["EnableLogFileValidation"], true);
     assert_eq!(trail["IsLogging"], true);
     assert_eq!(trail["S3BucketName"], json!({"Ref": "LogBucket"}));
+    assert!(trail.get("KMSKeyId").is_none(), "SSE-S3 by default");
+    assert!(ids_of_type(t, "AWS::KMS::Key").is_empty());
     assert_eq!(trail["EventSelectors"][0]["IncludeManagementEvents"], true);
     assert_eq!(
         ids_of_type(mode("turnkey-options"), "AWS::CloudTrail::Trail"),
@@ -402,7 +447,9 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
     let read = statement_for(t, "s3:GetObject").expect("s3:GetObject");
     assert_eq!(
         read["Resource"],
-        json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{TURNKEY_BUCKET}/AWSLogs/*")})
+        sub_with_stack_id_tail(&format!(
+            "arn:${{AWS::Partition}}:s3:::{TURNKEY_BUCKET}/AWSLogs/*"
+        ))
     );
     assert!(
         statement_for(t, "kms:Decrypt").is_none(),
@@ -460,7 +507,7 @@ fn existing_bucket_through_eventbridge_leaves_the_bucket_alone() {
     let kms = statement_for(t, "kms:Decrypt").expect("kms:Decrypt with KmsKeyArn");
     assert_eq!(
         kms["Resource"],
-        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        json!(["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"])
     );
     assert_eq!(
         kms["Condition"],
@@ -486,10 +533,10 @@ fn existing_bucket_through_sns_subscribes_the_function_to_the_topic() {
         "subscribed in the topic's region"
     );
     assert_eq!(sub["Endpoint"], get_att("Function", "Arn"));
-    assert_eq!(
-        sub["RedrivePolicy"]["deadLetterTargetArn"],
-        get_att("FailedEventsQueue", "Arn")
-    );
+    // SNS takes a dead-letter queue in the topic's region only: none for a topic elsewhere, and
+    // so no SNS statement (and here no policy at all) on the stack's queue.
+    assert!(sub.get("RedrivePolicy").is_none(), "{sub}");
+    assert!(ids_of_type(t, "AWS::SQS::QueuePolicy").is_empty());
     let perm = &resource(t, "LogFileTopicPermission")["Properties"];
     assert_eq!(
         (perm["Principal"].clone(), perm["SourceArn"].clone()),
@@ -503,53 +550,146 @@ fn existing_bucket_through_sns_subscribes_the_function_to_the_topic() {
 }
 
 #[test]
-fn alarms_on_errors_throttles_and_failed_events_notify_the_chosen_topics() {
+fn alarms_notify_the_stack_topic_in_every_mode_and_the_given_topic_too() {
     let alarms = |m: &str| -> Vec<(String, String, Value)> {
         ids_of_type(mode(m), "AWS::CloudWatch::Alarm")
             .into_iter()
             .map(|id| {
                 let p = &resource(mode(m), &id)["Properties"];
                 (
+                    id.clone(),
                     format!(
                         "{}/{}",
                         p["Namespace"].as_str().unwrap_or_default(),
                         p["MetricName"].as_str().unwrap_or_default()
                     ),
-                    id.clone(),
                     p["AlarmActions"].clone(),
                 )
             })
             .collect()
     };
     let default = alarms("turnkey");
-    let metrics: Vec<&str> = default.iter().map(|(m, _, _)| m.as_str()).collect();
+    let metrics: Vec<(&str, &str)> = default
+        .iter()
+        .map(|(id, m, _)| (id.as_str(), m.as_str()))
+        .collect();
     assert_eq!(
         metrics,
         [
-            "AWS/SQS/ApproximateNumberOfMessagesVisible",
-            "AWS/Lambda/Errors",
-            "AWS/Lambda/Throttles"
+            (
+                "FailedEventsAlarm",
+                "AWS/SQS/ApproximateNumberOfMessagesVisible"
+            ),
+            (
+                "FailedEventsExpiringAlarm",
+                "AWS/SQS/ApproximateAgeOfOldestMessage"
+            ),
+            ("FunctionErrorsAlarm", "AWS/Lambda/Errors"),
+            ("FunctionThrottlesAlarm", "AWS/Lambda/Throttles"),
+            ("HeartbeatAlarm", "AsgTrail/ObjectsIngested"),
+            ("IngestionLagAlarm", "AsgTrail/IngestionLag"),
+            ("RejectedRecordsAlarm", "AsgTrail/Rejected"),
         ]
     );
-    assert!(
-        default.iter().all(|(_, _, actions)| actions == &json!([])),
-        "{default:?}"
-    );
-    assert!(ids_of_type(mode("turnkey"), "AWS::SNS::Topic").is_empty());
-
-    let options = alarms("turnkey-options");
-    for (_, id, actions) in &options {
+    // Nobody configured: every alarm still notifies the stack's own topic (an output).
+    for m in ALL_MODES {
         assert_eq!(
-            actions,
-            &json!([{"Ref": "AlarmTopic"}, "arn:aws:sns:us-east-1:111122223333:pager"]),
+            ids_of_type(mode(m), "AWS::SNS::Topic"),
+            ["AlarmTopic"],
+            "{m}"
+        );
+        assert_eq!(
+            mode(m)["Outputs"]["AlarmTopicArn"]["Value"],
+            json!({"Ref": "AlarmTopic"}),
+            "{m}"
+        );
+        for (id, _, actions) in alarms(m) {
+            assert_eq!(actions, expected_alarm_actions(m), "{m} {id}");
+            let ok = &resource(mode(m), &id)["Properties"]["OKActions"];
+            assert_eq!(ok, &actions, "{m} {id}: OK notifies the same topics");
+        }
+    }
+    assert!(ids_of_type(mode("turnkey"), "AWS::SNS::Subscription").is_empty());
+    let email = &resource(mode("turnkey-options"), "AlarmEmailSubscription")["Properties"];
+    assert_eq!(
+        (
+            email["Protocol"].clone(),
+            email["Endpoint"].clone(),
+            email["TopicArn"].clone()
+        ),
+        (
+            json!("email"),
+            json!("ops@example.com"),
+            json!({"Ref": "AlarmTopic"})
+        )
+    );
+
+    // The function's metrics: the contract's namespace, dimension and names.
+    for (id, metric, _) in &default {
+        let Some(name) = metric.strip_prefix("AsgTrail/") else {
+            continue;
+        };
+        assert!(
+            FUNCTION_METRICS.contains(&name),
+            "{id}: {name} is not in the contract"
+        );
+        assert_eq!(
+            resource(mode("turnkey"), id)["Properties"]["Dimensions"],
+            json!([{"Name": "FunctionName", "Value": {"Ref": "Function"}}]),
             "{id}"
         );
     }
-    let email = &resource(mode("turnkey-options"), "AlarmEmailSubscription")["Properties"];
+    let p = |id: &str| resource(mode("turnkey"), id)["Properties"].clone();
+    let heartbeat = p("HeartbeatAlarm");
     assert_eq!(
-        (email["Protocol"].clone(), email["Endpoint"].clone()),
-        (json!("email"), json!("ops@example.com"))
+        (
+            heartbeat["Statistic"].clone(),
+            heartbeat["Period"].clone(),
+            heartbeat["EvaluationPeriods"].clone(),
+            heartbeat["DatapointsToAlarm"].clone(),
+            heartbeat["ComparisonOperator"].clone(),
+            heartbeat["Threshold"].clone(),
+            heartbeat["TreatMissingData"].clone()
+        ),
+        (
+            json!("Sum"),
+            json!(3600),
+            json!("6"),
+            json!("6"),
+            json!("LessThanThreshold"),
+            json!(1),
+            json!("breaching")
+        ),
+        "no file ingested for 6 hours, missing data included"
     );
+    let rejected = p("RejectedRecordsAlarm");
+    assert_eq!(
+        (
+            rejected["ComparisonOperator"].clone(),
+            rejected["Threshold"].clone()
+        ),
+        (json!("GreaterThanThreshold"), json!(0))
+    );
+    let lag = p("IngestionLagAlarm");
+    assert_eq!(
+        (
+            lag["Statistic"].clone(),
+            lag["Unit"].clone(),
+            lag["Threshold"].clone()
+        ),
+        (json!("Maximum"), json!("Seconds"), json!("3600"))
+    );
+    // The queue drops a message after 14 days: a second alarm at 10.
+    assert_eq!(p("FailedEventsExpiringAlarm")["Threshold"], 864_000);
+}
+
+/// The alarm actions of a mode: the stack's topic, plus AlarmTopicArn where the mode gives it.
+fn expected_alarm_actions(mode: &str) -> Value {
+    if mode == "turnkey-options" {
+        json!([{"Ref": "AlarmTopic"}, "arn:aws:sns:us-east-1:111122223333:pager"])
+    } else {
+        json!([{"Ref": "AlarmTopic"}])
+    }
 }
 
 /// Runs `check-iam` (every mode) on template.yaml with `from` replaced by `to`.
@@ -597,7 +737,7 @@ fn check_iam_passes_the_template_and_rejects_broader_grants() {
         ),
         (
             "another-bucket",
-            "asg-trail-logs-${AWS::AccountId}-${AWS::Region}/AWSLogs/*\"\n",
+            "asg-trail-logs-${AWS::AccountId}-${AWS::Region}-${StackIdTail}/AWSLogs/*\"\n",
             "*/AWSLogs/*\"\n",
             "[turnkey]: FAILED",
         ),
@@ -609,8 +749,8 @@ fn check_iam_passes_the_template_and_rejects_broader_grants() {
         ),
         (
             "kms-any-key",
-            "                  Resource: !Ref KmsKeyArn\n",
-            "                  Resource: !Sub \"arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*\"\n",
+            "!If [HasKmsKey, !Ref KmsKeyArn, !Ref AWS::NoValue]",
+            "!If [HasKmsKey, !Sub \"arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*\", !Ref AWS::NoValue]",
             "is not the KmsKeyArn parameter",
         ),
         (
@@ -649,13 +789,13 @@ fn a_role_that_references_the_bucket_fails_the_lint_with_a_cycle() {
     // by reference closes bucket -> notification -> function -> role -> bucket.
     let original =
         std::fs::read_to_string(stack::repo_root().join("template.yaml")).expect("template");
-    let from = "!Sub \"arn:${AWS::Partition}:s3:::asg-trail-logs-${AWS::AccountId}-${AWS::Region}/AWSLogs/*\"";
+    let from = "\"arn:${AWS::Partition}:s3:::asg-trail-logs-${AWS::AccountId}-${AWS::Region}-${StackIdTail}/AWSLogs/*\"";
     assert_eq!(original.matches(from).count(), 1);
     // Next to template.yaml: `sam validate` resolves CodeUri from the template's folder.
     let path = stack::repo_root().join(format!(".it-cycle-{}.yaml", std::process::id()));
     std::fs::write(
         &path,
-        original.replace(from, "!Sub \"${LogBucket.Arn}/AWSLogs/*\""),
+        original.replace(from, "\"${LogBucket.Arn}/AWSLogs/*\""),
     )
     .expect("write");
     let out = stack::template_tool(&["lint", path.to_str().expect("utf-8")]);
@@ -728,5 +868,336 @@ fn table_has_the_query_indexes() {
                                  {"AttributeName": "eventKey", "KeyType": "RANGE"}],
                    "Projection": {"ProjectionType": "ALL"}}),
         ]
+    );
+}
+
+/// The template resolved for a stack of this name (pseudo-parameters too), with overrides.
+fn resolved_stack(stack_name: &str, params: &[&str]) -> Value {
+    let out_path = scratch(&format!("stack-{stack_name}.json"));
+    let mut args = vec![
+        "resolve",
+        "template.yaml",
+        out_path.to_str().expect("utf-8"),
+        "--stack-name",
+        stack_name,
+    ];
+    for p in params {
+        args.extend(["--param", p]);
+    }
+    let out = stack::template_tool(&args);
+    assert!(
+        out.status.success(),
+        "resolve --stack-name {stack_name} {}",
+        text(&out)
+    );
+    serde_json::from_slice(&std::fs::read(&out_path).expect("read")).expect("JSON")
+}
+
+/// Every name a stack gives a resource of its own, by resource: they collide between two stacks
+/// of one account and region unless they differ.
+fn physical_names(t: &Value) -> Vec<(&'static str, Value)> {
+    [
+        ("Table", "TableName"),
+        ("LogBucket", "BucketName"),
+        ("Trail", "TrailName"),
+        ("FunctionLogGroup", "LogGroupName"),
+        ("Dashboard", "DashboardName"),
+    ]
+    .into_iter()
+    .map(|(id, prop)| (id, resource(t, id)["Properties"][prop].clone()))
+    .collect()
+}
+
+#[test]
+fn two_stacks_side_by_side_get_different_physical_names() {
+    let prod = resolved_stack("Prod-AsgTrail", &[]);
+    let staging = resolved_stack("asg-trail-staging", &[]);
+    for ((id, a), (_, b)) in physical_names(&prod)
+        .into_iter()
+        .zip(physical_names(&staging))
+    {
+        assert!(
+            a.is_string() && b.is_string(),
+            "{id}: {a} / {b} not literal"
+        );
+        assert_ne!(a, b, "{id}: two stacks would collide");
+    }
+    // The bucket's name is valid whatever the stack name's case: lowercase, 3 to 63 characters.
+    for t in [&prod, &staging] {
+        let bucket = resource(t, "LogBucket")["Properties"]["BucketName"]
+            .as_str()
+            .expect("bucket name")
+            .to_owned();
+        assert!(
+            (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{bucket}"
+        );
+        assert!(
+            bucket.starts_with("asg-trail-logs-123456789012-us-east-1-"),
+            "{bucket}"
+        );
+        // The role, the invoke permission and the bucket name the same bucket.
+        assert_eq!(
+            statement_for(t, "s3:GetObject").expect("read")["Resource"],
+            json!(format!("arn:aws:s3:::{bucket}/AWSLogs/*"))
+        );
+        assert_eq!(
+            resource(t, "LogBucketInvokePermission")["Properties"]["SourceArn"],
+            json!(format!("arn:aws:s3:::{bucket}"))
+        );
+    }
+    // The default stack name keeps the table name of stacks made before names were derived.
+    assert_eq!(
+        resource(&resolved_stack("asg-trail", &[]), "Table")["Properties"]["TableName"],
+        "asg-trail-events"
+    );
+    // An explicit name stays possible.
+    let named = resolved_stack(
+        "Prod-AsgTrail",
+        &["TableName=audit-asg", "LogBucketName=my-trail-logs"],
+    );
+    assert_eq!(
+        resource(&named, "Table")["Properties"]["TableName"],
+        "audit-asg"
+    );
+    assert_eq!(
+        resource(&named, "LogBucket")["Properties"]["BucketName"],
+        "my-trail-logs"
+    );
+    assert_eq!(
+        statement_for(&named, "s3:GetObject").expect("read")["Resource"],
+        "arn:aws:s3:::my-trail-logs/AWSLogs/*"
+    );
+}
+
+#[test]
+fn sns_topic_of_the_stack_region_gets_the_queue_and_an_opt_in_region_its_principal() {
+    let same = mode("existing-sns-same-region");
+    let sub = &resource(same, "LogFileTopicSubscription")["Properties"];
+    assert_eq!(
+        sub["RedrivePolicy"],
+        json!({"deadLetterTargetArn": get_att("FailedEventsQueue", "Arn")})
+    );
+    let qp =
+        &resource(same, "FailedEventsQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
+    assert_eq!(qp.as_array().expect("Statement").len(), 1, "{qp}");
+    assert_eq!(qp[0]["Principal"], json!({"Service": "sns.amazonaws.com"}));
+    assert_eq!(
+        qp[0]["Condition"]["ArnEquals"]["aws:SourceArn"],
+        "arn:aws:sns:us-east-1:111122223333:org-trail-log-files"
+    );
+    let principal =
+        |m: &str| resource(mode(m), "LogFileTopicPermission")["Properties"]["Principal"].clone();
+    assert_eq!(principal("existing-sns-same-region"), "sns.amazonaws.com");
+    assert_eq!(principal("existing-sns"), "sns.amazonaws.com");
+    assert_eq!(
+        principal("existing-sns-opt-in"),
+        "sns.ap-east-1.amazonaws.com",
+        "a topic in an opt-in region invokes through its regional principal"
+    );
+    let opt_in = &resource(mode("existing-sns-opt-in"), "LogFileTopicSubscription")["Properties"];
+    assert!(opt_in.get("RedrivePolicy").is_none());
+    assert_eq!(opt_in["Region"], "ap-east-1");
+}
+
+#[test]
+fn hardened_turnkey_encrypts_the_trail_with_its_own_retained_key_and_versions_the_bucket() {
+    let t = mode("turnkey-hardened");
+    let key = resource(t, "TrailKey");
+    assert_eq!(
+        key["DeletionPolicy"], "RetainExceptOnCreate",
+        "the log files outlive the stack"
+    );
+    assert_eq!(key["UpdateReplacePolicy"], "Retain");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .expect("Statement");
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no key policy statement {sid}"))
+            .clone()
+    };
+    let trail_arn = json!({"Fn::Sub":
+        "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/${AWS::StackName}"});
+    let encrypt = by_sid("AllowCloudTrailToEncryptLogs");
+    assert_eq!(
+        encrypt["Principal"],
+        json!({"Service": "cloudtrail.amazonaws.com"})
+    );
+    assert_eq!(encrypt["Action"], "kms:GenerateDataKey*");
+    assert_eq!(
+        encrypt["Condition"]["StringEquals"]["aws:SourceArn"],
+        trail_arn
+    );
+    assert!(
+        encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"].is_object()
+    );
+    assert_eq!(
+        by_sid("AllowCloudTrailToDescribeKey")["Action"],
+        "kms:DescribeKey"
+    );
+    assert_eq!(by_sid("EnableIamPolicies")["Action"], "kms:*");
+
+    assert_eq!(
+        resource(t, "Trail")["Properties"]["KMSKeyId"],
+        get_att("TrailKey", "Arn")
+    );
+    let decrypt = statement_for(t, "kms:Decrypt").expect("the function may decrypt");
+    assert_eq!(decrypt["Resource"], json!([get_att("TrailKey", "Arn")]));
+    assert_eq!(
+        decrypt["Condition"],
+        json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}})
+    );
+
+    let b = &resource(t, "LogBucket")["Properties"];
+    assert_eq!(b["VersioningConfiguration"], json!({"Status": "Enabled"}));
+    assert_eq!(b["BucketName"], "asg-trail-logs-111122223333-us-east-1");
+    let rules = b["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .expect("Rules");
+    assert!(
+        rules.iter().any(|r| r["Id"] == "ExpireNoncurrentLogFiles"
+            && r["NoncurrentVersionExpiration"] == json!({"NoncurrentDays": 30})),
+        "{rules:?}"
+    );
+    assert_eq!(
+        mode("turnkey-hardened")["Outputs"]["TrailKeyArn"]["Value"],
+        get_att("TrailKey", "Arn")
+    );
+
+    // A trail key needs the trail.
+    let out_path = scratch("no-trail-key.json");
+    let out = stack::template_tool(&[
+        "resolve",
+        "template.yaml",
+        out_path.to_str().expect("utf-8"),
+        "--param",
+        "TrailKmsEncryption=true",
+        "--param",
+        "CreateTrail=false",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("TrailKmsEncryption encrypts the trail"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn dashboard_shows_ingestion_rate_lag_errors_and_the_failure_queue() {
+    let d = &resource(mode("turnkey"), "Dashboard")["Properties"];
+    assert_eq!(
+        d["DashboardName"],
+        json!({"Fn::Sub": "${AWS::StackName}-${AWS::Region}"})
+    );
+    let body = d["DashboardBody"]["Fn::Sub"][0]
+        .as_str()
+        .expect("body text");
+    let parsed: Value =
+        serde_json::from_str(&without_placeholders(body)).expect("the dashboard body is JSON");
+    let titles: Vec<&str> = parsed["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .map(|w| w["properties"]["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Ingestion rate (per 5 min)",
+            "Ingestion lag (s, newest event to ingestion)",
+            "Errors",
+            "Failure queue (kept 14 days)"
+        ]
+    );
+    for metric in [
+        "ObjectsIngested",
+        "IngestionLag",
+        "ObjectsFailed",
+        "Rejected",
+    ] {
+        assert!(
+            body.contains(&format!("\"{metric}\"")),
+            "{metric} not on the dashboard"
+        );
+    }
+    // Every AsgTrail metric on it is one of the contract's ("." repeats the row above's field).
+    let mut shown = Vec::new();
+    for widget in parsed["widgets"].as_array().expect("widgets") {
+        let mut namespace = String::new();
+        for row in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let (first, second) = (row[0].as_str().unwrap_or(""), row[1].as_str());
+            if first == "..." {
+                continue;
+            }
+            if first != "." {
+                namespace = first.to_owned();
+            }
+            if namespace == "AsgTrail" {
+                shown.push(second.expect("metric name").to_owned());
+            }
+        }
+    }
+    for name in &shown {
+        assert!(
+            FUNCTION_METRICS.contains(&name.as_str()),
+            "{name} is not a contract metric"
+        );
+    }
+    assert!(shown.len() >= 8, "{shown:?}");
+    assert_eq!(
+        d["DashboardBody"]["Fn::Sub"][1],
+        json!({"FunctionName": {"Ref": "Function"},
+               "QueueName": get_att("FailedEventsQueue", "QueueName")})
+    );
+}
+
+/// The body with its `${...}` placeholders replaced by a plain word (for JSON parsing).
+fn without_placeholders(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        out.push('X');
+        let end = rest[start..].find('}').expect("closing brace");
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn build_and_deploy_read_the_same_parameters_from_samconfig() {
+    let ok = stack::template_tool(&["samconfig"]);
+    assert!(ok.status.success(), "samconfig.toml {}", text(&ok));
+
+    // `sam deploy --guided` saves its answers under [default.deploy.parameters]: `sam build`
+    // would then compile for the template's default architecture and deploy another one.
+    let original =
+        std::fs::read_to_string(stack::repo_root().join("samconfig.toml")).expect("samconfig");
+    let anchor = "[default.deploy.parameters]\n";
+    assert_eq!(original.matches(anchor).count(), 1);
+    let path = scratch("samconfig-deploy-only.toml");
+    std::fs::write(
+        &path,
+        original.replace(
+            anchor,
+            &format!("{anchor}parameter_overrides = [\"Architecture=x86_64\"]\n"),
+        ),
+    )
+    .expect("write");
+    let out = stack::template_tool(&["samconfig", "--config", path.to_str().expect("utf-8")]);
+    assert!(!out.status.success(), "accepted {}", text(&out));
+    assert!(
+        text(&out).contains("`sam build` and `sam deploy` read different parameter_overrides"),
+        "{}",
+        text(&out)
     );
 }
