@@ -26,14 +26,14 @@ pub struct Args {
     #[arg(long, required_unless_present_all = ["function", "table", "bucket"],
           conflicts_with_all = ["function", "table", "bucket", "prefix", "queue", "topic"])]
     stack: Option<String>,
-    /// The function's name or ARN.
-    #[arg(long)]
+    /// The function's name or ARN (with --table and --bucket).
+    #[arg(long, requires_all = ["table", "bucket"])]
     function: Option<String>,
     /// The table's name.
-    #[arg(long)]
+    #[arg(long, requires_all = ["function", "bucket"])]
     table: Option<String>,
     /// The bucket the trail delivers to.
-    #[arg(long)]
+    #[arg(long, requires_all = ["function", "table"])]
     bucket: Option<String>,
     /// The key prefix of the log files (e.g. `AWSLogs/`); empty for the whole bucket.
     #[arg(long, default_value = "")]
