@@ -2,7 +2,8 @@
 //! (environment, profile, Lambda role). `AWS_ENDPOINT_URL` (or the per-service
 //! `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_DYNAMODB`) points them at a local server; S3 then
 //! uses path-style addressing, since `bucket.localhost` does not resolve. Also what every adapter
-//! reads from a failed call: its error code, its request ID and a one-line description.
+//! reads from a failed call: its error code, its request ID and a one-line description. The
+//! read-only clients of `asg-trail doctor` come from the same shared configuration.
 
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -18,6 +19,16 @@ pub struct Clients {
 
 /// Loads the shared configuration and builds both clients.
 pub async fn load() -> Clients {
+    let (sdk, s3) = shared().await;
+    Clients {
+        s3,
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+    }
+}
+
+/// The shared configuration, and the S3 client built from it (path-style against a local
+/// endpoint).
+async fn shared() -> (aws_config::SdkConfig, aws_sdk_s3::Client) {
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
         .iter()
@@ -25,9 +36,45 @@ pub async fn load() -> Clients {
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(custom_endpoint)
         .build();
-    Clients {
-        s3: aws_sdk_s3::Client::from_conf(s3),
+    (sdk, aws_sdk_s3::Client::from_conf(s3))
+}
+
+/// The clients `asg-trail doctor` reads a deployed stack through (read-only calls only).
+#[derive(Debug, Clone)]
+pub struct DoctorClients {
+    /// The stack's outputs, parameters and resources.
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    /// The trails and their status.
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    /// The bucket's notification configuration.
+    pub s3: aws_sdk_s3::Client,
+    /// The function's configuration.
+    pub lambda: aws_sdk_lambda::Client,
+    /// The role's policies, and their simulation.
+    pub iam: aws_sdk_iam::Client,
+    /// The table's description, TTL and newest item.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The failure queue.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The alarm topic, and the log files' topic.
+    pub sns: aws_sdk_sns::Client,
+    /// The rules that target the function.
+    pub eventbridge: aws_sdk_eventbridge::Client,
+}
+
+/// Loads the shared configuration and builds the doctor's clients.
+pub async fn load_doctor() -> DoctorClients {
+    let (sdk, s3) = shared().await;
+    DoctorClients {
+        cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
+        cloudtrail: aws_sdk_cloudtrail::Client::new(&sdk),
+        s3,
+        lambda: aws_sdk_lambda::Client::new(&sdk),
+        iam: aws_sdk_iam::Client::new(&sdk),
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+        eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod aws;
 pub mod backfill;
 pub mod cloudtrail;
 pub mod config;
+pub mod doctor;
 pub mod dynamodb;
 pub mod error;
 pub mod extract;

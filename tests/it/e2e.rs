@@ -539,7 +539,7 @@ pub(crate) fn run_cli(args: &[&str]) -> Output {
 }
 
 /// [`run_cli`] with extra env vars.
-fn run_cli_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+pub(crate) fn run_cli_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let bin = env!("CARGO_BIN_EXE_asg-trail");
     let mut cmd = Command::new(bin);
     for k in stack::env_to_clear() {

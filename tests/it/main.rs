@@ -7,6 +7,7 @@
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
 mod backfill;
+mod doctor;
 mod e2e;
 mod faults;
 mod harness;

@@ -1,6 +1,7 @@
 //! `asg-trail`, the operators' command line: extract items from log files offline, ingest S3
 //! objects through the Lambda's code path, backfill a bucket's history, query the table (by
-//! group, event name or principal, never a scan) and show a group's configuration changes.
+//! group, event name or principal, never a scan), show a group's configuration changes, and
+//! check a deployed stack's wiring (`doctor`).
 //! Every command reads its settings through [`settings`], the Lambda's own parser.
 
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod backfill;
+mod doctor;
 mod extract;
 mod ingest;
 mod progress;
@@ -45,6 +47,11 @@ enum Command {
     /// days in --since..--until), through the Lambda's code path, with bounded concurrency, a
     /// progress display, and a checkpoint to resume from.
     Backfill(backfill::Args),
+    /// Check a deployed stack's wiring, read-only: the trail logs to the bucket, the bucket's
+    /// notification reaches the function, the function's role may read the logs and write the
+    /// table, the table's keys, indexes and TTL, the newest item, the failure queue, the alarm
+    /// topic. Prints a checklist whose red lines name the fix; exits 1 on any red line.
+    Doctor(doctor::Args),
 }
 
 #[tokio::main]
@@ -57,6 +64,7 @@ async fn main() -> ExitCode {
         Command::Query(args) => query::run(args).await,
         Command::Changes(args) => query::changes(args).await,
         Command::Backfill(args) => return backfill::run(args).await,
+        Command::Doctor(args) => return doctor::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
