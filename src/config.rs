@@ -177,14 +177,20 @@ impl RetryPolicy {
     }
 }
 
+/// Wall-clock time in milliseconds since the Unix epoch (0 on a clock set before it).
+#[must_use]
+pub fn unix_time_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The [`Instant`] of a wall-clock deadline given in milliseconds since the Unix epoch (the
 /// Lambda context's `deadline`); a deadline already past is now.
 #[must_use]
 fn instant_at_epoch_ms(deadline_ms: u64) -> Instant {
     let now = Instant::now();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = unix_time_ms();
     now + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
@@ -194,9 +200,7 @@ fn instant_at_epoch_ms(deadline_ms: u64) -> Instant {
 /// retry budget falls back to `WRITE_MAX_ELAPSED_MS`.
 #[must_use]
 pub fn usable_deadline(deadline_ms: u64, margin: Duration) -> Option<Instant> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = unix_time_ms();
     let margin_ms = u64::try_from(margin.as_millis()).unwrap_or(u64::MAX);
     if deadline_ms > now_ms.saturating_add(margin_ms) {
         Some(instant_at_epoch_ms(deadline_ms))

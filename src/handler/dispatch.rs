@@ -115,7 +115,6 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         let mut failed = Vec::new();
         for result in ingested {
             match result {
-                Ok(s) if s.gone => summary.objects_skipped += 1,
                 Ok(s) => summary.add(&s),
                 Err(e) => failed.push(e),
             }
@@ -188,10 +187,6 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 continue;
             }
             let good = match self.ingest(&object, deadline, OnMissing::Skip).await {
-                Ok(s) if s.gone => {
-                    summary.objects_skipped += 1;
-                    true
-                }
                 Ok(s) => {
                     summary.add(&s);
                     true

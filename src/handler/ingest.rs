@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::ops::ControlFlow;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,7 +20,7 @@ use super::cut::Cuttable;
 use super::response::ObjectSummary;
 use super::{Ingestor, OnMissing};
 use crate::cloudtrail::{Finish, Format, ParseError};
-use crate::config::RetryPolicy;
+use crate::config::{RetryPolicy, unix_time_ms};
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::{IngestError, ReadError, ReadErrorKind, WriteError};
 use crate::item::{self, Item};
@@ -220,18 +220,23 @@ fn outcome(
     if let Err(cause) = written {
         return Err(IngestError::Write { object, cause });
     }
-    // Stopped early only when the writer failed, reported above: here the file was read to
-    // its end.
-    parsed
-        .map(drop)
-        .map_err(|cause| IngestError::Parse { object, cause })
+    match parsed {
+        Ok(Finish::End) => Ok(()),
+        // The parser stops early only when the writer closed the queue, which it does only on a
+        // failure (reported above). Should that ever not hold, the file was not read to its
+        // end, and that must not pass as a success.
+        Ok(Finish::Stopped) => Err(IngestError::Internal {
+            object,
+            message: "the parser stopped before the end of the file, with no write failure".into(),
+        }),
+        Err(cause) => Err(IngestError::Parse { object, cause }),
+    }
 }
 
 /// Seconds from `event_time` to now (0 for a time in the future).
 fn lag(event_time: &str) -> Option<u64> {
     let then = item::epoch_seconds(event_time)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(now.saturating_sub(then))
+    Some((unix_time_ms() / 1000).saturating_sub(then))
 }
 
 /// One object's metrics.

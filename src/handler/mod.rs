@@ -16,9 +16,9 @@ pub use response::{
     TaskResult, result_code,
 };
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::Write;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, unix_time_ms};
 use crate::metrics::ObjectMetrics;
 
 /// What to do with an object that does not exist (`NoSuchKey`), per caller.
@@ -73,10 +73,10 @@ impl<S, W> Ingestor<S, W> {
     /// Publishes one object's metrics, if asked to.
     fn publish(&self, metrics: &ObjectMetrics) {
         if let Some(function) = &self.metrics_for {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            println!("{}", metrics.emf(function, now_ms));
+            let line = metrics.emf(function, unix_time_ms());
+            // A metric that cannot be written is not worth failing the object (nor panicking,
+            // as `println!` would on a closed stdout).
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
     }
 }

@@ -55,8 +55,12 @@ pub struct InvocationSummary {
 }
 
 impl InvocationSummary {
-    /// Counts an object ingested in full.
+    /// Counts an object that succeeded: ingested in full, or skipped because it is gone.
     pub(super) fn add(&mut self, s: &ObjectSummary) {
+        if s.gone {
+            self.objects_skipped += 1;
+            return;
+        }
         self.objects_ingested += 1;
         self.records += s.file.records;
         self.events += s.file.events;

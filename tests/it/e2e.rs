@@ -734,21 +734,18 @@ async fn lambda_publishes_one_metrics_record_per_object() {
     let lambda = Lambda::start(&table);
     let outcome = lambda.invoke(event).await;
     assert!(outcome.is_ok(), "{outcome:?}\n{}", lambda.logs());
-    // The binary's output is captured as it comes: poll until both records are in.
-    let metric_records = || -> Vec<Value> {
+    // The binary's output is captured as it comes: wait until both records are in.
+    for outcome in ["\"ObjectsIngested\":1", "\"ObjectsSkipped\":1"] {
         lambda
-            .logs()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("_aws").is_some())
-            .collect()
-    };
-    let waited = Instant::now();
-    let mut records = metric_records();
-    while records.len() < 2 && waited.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        records = metric_records();
+            .wait_for_log_line(|l| l.contains("\"_aws\"") && l.contains(outcome))
+            .await;
     }
+    let records: Vec<Value> = lambda
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
     assert_eq!(records.len(), 2, "one per object:\n{}", lambda.logs());
     let ingested = &records
         .iter()

@@ -545,15 +545,12 @@ async fn throttling_past_the_deadline_on_a_big_file_is_a_write_failure_and_stops
     assert!(message.contains("deadline"), "{error}");
     assert!(message.contains(&format!("s3://{bucket}/{key}")), "{error}");
     // After the failure the file was not read on: far fewer records than it holds.
-    // The binary's output is captured as it comes: poll for the summary line.
-    let waited = Instant::now();
-    let mut found = records_of_failed_object(&lambda.logs());
-    while found.is_none() && waited.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        found = records_of_failed_object(&lambda.logs());
-    }
-    let records =
-        found.unwrap_or_else(|| panic!("no `object failed` line with records:\n{}", lambda.logs()));
+    // The binary's output is captured as it comes: wait for the summary line.
+    let line = lambda
+        .wait_for_log_line(|l| l.contains("object failed"))
+        .await;
+    let records = records_of_failed_object(&line)
+        .unwrap_or_else(|| panic!("no records in the `object failed` line:\n{line}"));
     assert!(
         records < EVENTS as u64 / 2,
         "the parser read {records} of {EVENTS} records after the writes had failed"

@@ -182,7 +182,6 @@ impl Lambda {
         self.logs.lock().expect("lock").clone()
     }
 
-    #[allow(dead_code)] // helper for log assertions
     /// Waits (up to 10 s) until the output holds a line for which `pred` is true; returns it.
     pub async fn wait_for_log_line(&self, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
