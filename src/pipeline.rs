@@ -36,7 +36,6 @@ pub fn log_items<R: Read + Send>(
     config: &Config,
     mut on_item: impl FnMut(Item) -> ControlFlow<()>,
 ) -> (LogStats, Result<Finish, ParseError>) {
-    let days = config.retention_days;
     let mut newest: Option<String> = None;
     let mut omitted = 0;
     let (file, parsed) = extract::extract_log_with(
@@ -46,9 +45,7 @@ pub fn log_items<R: Read + Send>(
         &config.filters,
         &config.limits,
         |mut item| {
-            if days > 0 {
-                item.expires_at = item::expires_at(&item.event_time, days);
-            }
+            finish(&mut item, config);
             if newest
                 .as_deref()
                 .is_none_or(|n| item.event_time.as_str() > n)
@@ -65,6 +62,15 @@ pub fn log_items<R: Read + Send>(
         omitted_attributes: omitted,
     };
     (stats, parsed)
+}
+
+/// Makes an extracted item what the table stores under `config`: stamps its retention
+/// (`expiresAt`). Every path that builds items calls it, the log-file path (above) and the
+/// event paths alike, so the same event gives the same item whichever way it came.
+pub fn finish(item: &mut Item, config: &Config) {
+    if config.retention_days > 0 {
+        item.expires_at = item::expires_at(&item.event_time, config.retention_days);
+    }
 }
 
 #[cfg(test)]
