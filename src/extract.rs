@@ -1904,7 +1904,8 @@ mod tests {
 
         #[test]
         fn an_oversized_item_is_read_whole() {
-            // The 400 KB limit is the writer's business (dynamodb::to_attributes).
+            // Extraction reads it whole; the 400 KB limit is applied after it
+            // (pipeline::finish, size::fit).
             let r = read("oversized-item.json.gz");
             r.result.expect("readable");
             assert_eq!(ids(&r.items), ["good-0003", "oversized-item"]);

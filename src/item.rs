@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Name of the partition key attribute (string).
@@ -48,7 +48,7 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_NAME_BYTES: usize = 65_535;
 
 /// Why an attribute was left out of an item, and how big it was.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Omitted {
     /// In words.
     pub reason: String,
@@ -57,7 +57,7 @@ pub struct Omitted {
 }
 
 /// Who made the call an item records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// A caller's own EC2 Auto Scaling API call (eventSource `autoscaling.amazonaws.com`).
@@ -69,7 +69,7 @@ pub enum Origin {
 }
 
 /// One row of the table, as it is written to DynamoDB (and printed by `asg-trail extract`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     /// Partition key: group name, or `:account:<accountId>`.
@@ -78,7 +78,7 @@ pub struct Item {
     pub event_key: String,
     /// Every group the event names, sorted and distinct; empty (and then not serialized) when
     /// it names none. The same on every item of one event.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_names: Vec<String>,
     /// `api` or `service`.
     pub origin: Origin,
@@ -145,7 +145,7 @@ pub struct Item {
     pub expires_at: Option<u64>,
     /// Attributes of the record left out because DynamoDB cannot store them (see the module
     /// docs); empty, and then not serialized, for every real CloudTrail record.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub omitted: BTreeMap<String, Omitted>,
 }
 

@@ -11,6 +11,7 @@ use crate::cloudtrail::{Finish, Format, ParseError};
 use crate::config::Config;
 use crate::extract::{self, FileStats};
 use crate::item::{self, Item};
+use crate::size;
 
 /// What a log file gave, besides its items.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,12 +66,14 @@ pub fn log_items<R: Read + Send>(
 }
 
 /// Makes an extracted item what the table stores under `config`: stamps its retention
-/// (`expiresAt`). Every path that builds items calls it, the log-file path (above) and the
-/// event paths alike, so the same event gives the same item whichever way it came.
+/// (`expiresAt`) and keeps it within DynamoDB's 400 KB ([`size::fit`]). Every path that builds
+/// items calls it, the log-file path (above) and the event paths alike, so the same event gives
+/// the same item whichever way it came, and `asg-trail extract` prints what the table receives.
 pub fn finish(item: &mut Item, config: &Config) {
     if config.retention_days > 0 {
         item.expires_at = item::expires_at(&item.event_time, config.retention_days);
     }
+    size::fit(item);
 }
 
 #[cfg(test)]
@@ -121,5 +124,28 @@ mod tests {
             stamped,
             [Some(1_709_640_007 + day), Some(1_709_640_000 + day)]
         );
+    }
+
+    #[test]
+    fn an_item_over_400_kb_is_trimmed_before_anyone_sees_it() {
+        let mut big = record("big", "2024-03-05T12:00:00Z");
+        big["requestParameters"]["blob"] = serde_json::json!("x".repeat(500_000));
+        let log = serde_json::json!({"Records": [big]}).to_string();
+        let mut out = Vec::new();
+        let (stats, parsed) = log_items(
+            log.as_bytes(),
+            Format::Delivery,
+            "f",
+            &Config::default(),
+            |i| {
+                out.push(i);
+                ControlFlow::Continue(())
+            },
+        );
+        parsed.expect("a valid log");
+        assert_eq!(stats.omitted_attributes, 1);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].request_parameters, None);
+        assert!(out[0].omitted.contains_key("requestParameters"));
     }
 }

@@ -1,11 +1,10 @@
-//! The item's DynamoDB form and back: [`to_attributes`] maps an [`Item`] to attribute values
-//! (keeping it within DynamoDB's 400 KB), [`to_json`] maps a stored item back to plain JSON.
+//! The item's DynamoDB form and back: [`to_attributes`] maps an [`Item`] to attribute values,
+//! [`to_json`] maps a stored item back to plain JSON.
 //!
 //! The mapping keeps what the table's readers rely on: attributes are those of the item's JSON
 //! form (what `asg-trail extract` prints), absent attributes are left out (never NULL), numbers
-//! DynamoDB cannot hold are stored as their text (S), `groupNames` is a string set (SS) and is
-//! absent when empty, and an item over 400 KB loses its largest attributes, each named in its
-//! `omitted` map.
+//! DynamoDB cannot hold are stored as their text (S), and `groupNames` is a string set (SS) and
+//! is absent when empty.
 //!
 //! serde_dynamo was weighed for this mapping and not adopted: it would not make the code simpler
 //! without changing the items. It writes every JSON number as N with Rust's formatting of the
@@ -21,47 +20,37 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::item::{GROUP_NAMES, Item, OMITTED, PARTITION_KEY, SORT_KEY};
-
-/// DynamoDB's limit on the size of an item.
-const MAX_ITEM_BYTES: usize = 400 * 1024;
-/// What [`to_attributes`] aims at: the limit less a little room, since the estimate of
-/// [`attribute_size`] is only meant to err on the large side.
-const ITEM_BUDGET: usize = MAX_ITEM_BYTES - 1024;
+use crate::item::{GROUP_NAMES, Item, PARTITION_KEY, SORT_KEY};
 
 /// The DynamoDB form of an item: the same attributes as its JSON form (what `asg-trail
 /// extract` prints), strings as S, booleans as BOOL, objects as M, arrays as L, except
 /// `groupNames`, a string set (SS; the item has it only when it is not empty).
-///
-/// An item over DynamoDB's 400 KB loses its largest attributes (never its keys) until it
-/// fits; each one is named in the `omitted` map with the size of its JSON text (a warning is
-/// logged), so the event is stored and a reader knows what is missing.
+/// The item is taken as it is: the pure core has already kept it within DynamoDB's 400 KB
+/// ([`crate::size::fit`], called by [`crate::pipeline::finish`]).
 #[must_use]
 pub(crate) fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     match serde_json::to_value(item) {
-        Ok(Value::Object(mut map)) => {
-            fit(&mut map, item);
-            map.into_iter()
-                .map(|(k, v)| {
-                    let value = if k == GROUP_NAMES {
-                        AttributeValue::Ss(
-                            v.as_array()
-                                .map(|names| {
-                                    names
-                                        .iter()
-                                        .filter_map(Value::as_str)
-                                        .map(str::to_owned)
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                        )
-                    } else {
-                        to_attribute(v)
-                    };
-                    (k, value)
-                })
-                .collect()
-        }
+        Ok(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if k == GROUP_NAMES {
+                    AttributeValue::Ss(
+                        v.as_array()
+                            .map(|names| {
+                                names
+                                    .iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    )
+                } else {
+                    to_attribute(v)
+                };
+                (k, value)
+            })
+            .collect(),
         // An Item always serializes to an object; keep the keys at least.
         _ => HashMap::from([
             (
@@ -73,79 +62,6 @@ pub(crate) fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
                 AttributeValue::S(item.event_key.clone()),
             ),
         ]),
-    }
-}
-
-/// Leaves out the largest attributes of `map` (never the keys) until it fits in DynamoDB's
-/// item size, noting each in the `omitted` map.
-fn fit(map: &mut Map<String, Value>, item: &Item) {
-    let size = |map: &Map<String, Value>| -> usize {
-        map.iter()
-            .map(|(name, value)| name.len() + attribute_size(value))
-            .sum()
-    };
-    let mut total = size(map);
-    if total <= ITEM_BUDGET {
-        return;
-    }
-    let original = total;
-    let mut candidates: Vec<(String, usize)> = map
-        .iter()
-        .filter(|(name, _)| ![PARTITION_KEY, SORT_KEY, OMITTED].contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), name.len() + attribute_size(value)))
-        .collect();
-    candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut left_out = Vec::new();
-    for (name, _) in candidates {
-        if total <= ITEM_BUDGET {
-            break;
-        }
-        let Some(value) = map.remove(&name) else {
-            continue;
-        };
-        let bytes = serde_json::to_string(&value).map_or(0, |text| text.len() as u64);
-        let omitted = map
-            .entry(OMITTED)
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(omitted) = omitted {
-            omitted.insert(
-                name.clone(),
-                serde_json::json!({
-                    "reason": "the item would be over DynamoDB's 400 KB limit",
-                    "bytes": bytes,
-                }),
-            );
-        }
-        left_out.push(name);
-        total = size(map);
-    }
-    tracing::warn!(
-        group_name = %item.group_name,
-        event_key = %item.event_key,
-        event_name = item.event_name.as_deref(),
-        source_object = %item.source_object,
-        estimated_bytes = original,
-        omitted = ?left_out,
-        "item over DynamoDB's 400 KB limit: stored without its largest attributes"
-    );
-}
-
-/// The size DynamoDB counts for a value, estimated on the large side: strings and binary by
-/// their UTF-8 length, numbers by their text plus one, maps and lists 3 bytes plus one per
-/// element plus their elements (and map keys), booleans and nulls 1.
-#[must_use]
-fn attribute_size(value: &Value) -> usize {
-    match value {
-        Value::Null | Value::Bool(_) => 1,
-        Value::Number(n) => n.to_string().len() + 1,
-        Value::String(s) => s.len(),
-        Value::Array(items) => 3 + items.iter().map(|v| 1 + attribute_size(v)).sum::<usize>(),
-        Value::Object(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| 1 + k.len() + attribute_size(v))
-                .sum::<usize>()
-        }
     }
 }
 
@@ -217,55 +133,6 @@ mod tests {
     use super::*;
     use crate::dynamodb::testing::item;
     use serde_json::json;
-
-    #[test]
-    fn an_item_over_400_kb_loses_its_largest_attributes_not_its_keys() {
-        let mut big = item("g", "1");
-        big.request_parameters =
-            Some(json!({"autoScalingGroupName": "g", "blob": "x".repeat(500_000)}));
-        big.response_elements = Some(json!({"small": [1, 2, 3]}));
-        let attrs = to_attributes(&big);
-        assert!(!attrs.contains_key("requestParameters"));
-        assert!(
-            attrs.contains_key("responseElements"),
-            "only what is needed"
-        );
-        assert_eq!(attrs["groupName"], AttributeValue::S("g".into()));
-        let omitted = to_json(&attrs)["omitted"].clone();
-        assert_eq!(
-            omitted,
-            json!({"requestParameters": {
-                "reason": "the item would be over DynamoDB's 400 KB limit",
-                "bytes": serde_json::to_string(&big.request_parameters).expect("json").len()
-            }})
-        );
-        let size: usize = to_json(&attrs)
-            .as_object()
-            .expect("object")
-            .iter()
-            .map(|(k, v)| k.len() + attribute_size(v))
-            .sum();
-        assert!(size <= MAX_ITEM_BYTES, "{size}");
-        // Two big maps, each under the limit, together over it: the larger one goes.
-        let mut two = item("g", "2");
-        two.request_parameters = Some(json!({"a": "x".repeat(250_000)}));
-        two.response_elements = Some(json!({"b": "y".repeat(260_000)}));
-        let attrs = to_attributes(&two);
-        assert!(attrs.contains_key("requestParameters"));
-        assert!(!attrs.contains_key("responseElements"));
-        // An item that fits is left alone.
-        assert!(!to_attributes(&item("g", "3")).contains_key("omitted"));
-    }
-
-    #[test]
-    fn attribute_sizes_err_on_the_large_side() {
-        assert_eq!(attribute_size(&json!("abc")), 3);
-        assert_eq!(attribute_size(&json!("é")), 2);
-        assert_eq!(attribute_size(&json!(true)), 1);
-        assert_eq!(attribute_size(&json!(12345)), 6);
-        assert_eq!(attribute_size(&json!({"ab": "c"})), 3 + 1 + 2 + 1);
-        assert_eq!(attribute_size(&json!([1, "x"])), 3 + (1 + 2) + (1 + 1));
-    }
 
     #[test]
     fn attributes_round_trip_through_plain_json() {
