@@ -192,12 +192,16 @@ MODES: dict[str, dict[str, str]] = {
         "AlarmEmail": "ops@example.com",
         "AlarmTopicArn": "arn:aws:sns:us-east-1:111122223333:pager",
         "IncludeServiceActions": "true",
+        "ExcludeReadOnly": "false",
+        "ReadOnlyRetentionDays": "30",
         "EventNamesExclude": "PutScalingPolicy,DeletePolicy",
     },
     # An organization trail's bucket, SSE-KMS, through EventBridge, below a prefix.
     "existing-eventbridge": {
         "ExistingBucketName": "org-trail-logs",
         "ExistingBucketPrefix": "AWSLogs/o-abc123def4/",
+        # Nothing ever expires: TTL off.
+        "ReadOnlyRetentionDays": "0",
         "KmsKeyArn": EXAMPLE_KMS_KEY,
     },
     # Turnkey hardened: the trail's own KMS key, a versioned bucket with expiry, a named bucket

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `TABLE_NAME` | (required to write or query) | the DynamoDB table |
 //! | `RETENTION_DAYS` | 0 (keep forever) | days after its event an item may expire (TTL `expiresAt`) |
+//! | `READ_ONLY_RETENTION_DAYS` | 90 | days a read-only call is kept when `EXCLUDE_READ_ONLY` is false (0 = as `RETENTION_DAYS`; never longer) |
 //! | `WRITE_CONCURRENCY` | 4 | BatchWriteItem calls in flight per object |
 //! | `WRITE_MAX_ATTEMPTS`, `WRITE_BACKOFF_BASE_MS`, `WRITE_BACKOFF_MAX_MS` | 10, 50, 5000 | write retries ([`RetryPolicy`]) |
 //! | `WRITE_MAX_ELAPSED_MS` | 600000 | give up on a batch after this long (the Lambda deadline usually comes first) |
@@ -16,7 +17,7 @@
 //! | `MAX_DECOMPRESSED_BYTES` | 2147483648 (2 GiB) | a log file that inflates past this is refused ([`Limits`]) |
 //! | `MAX_RECORD_BYTES` | 33554432 (32 MiB) | a single record larger than this is refused |
 //! | `INCLUDE_SERVICE_ACTIONS` | false | also store the EC2 calls Auto Scaling makes itself |
-//! | `EXCLUDE_READ_ONLY` | false | drop events with `readOnly` true |
+//! | `EXCLUDE_READ_ONLY` | true | drop events with `readOnly` true (Describe*): they change nothing, and an auto-discovering cluster-autoscaler makes thousands a day |
 //! | `EVENT_NAMES_INCLUDE` | empty (all) | comma-separated event names: keep only these |
 //! | `EVENT_NAMES_EXCLUDE` | empty (none) | comma-separated event names: drop these |
 //!
@@ -32,6 +33,7 @@ use crate::extract::Filters;
 pub const VARIABLES: &[&str] = &[
     "TABLE_NAME",
     "RETENTION_DAYS",
+    "READ_ONLY_RETENTION_DAYS",
     "WRITE_CONCURRENCY",
     "WRITE_MAX_ATTEMPTS",
     "WRITE_BACKOFF_BASE_MS",
@@ -52,6 +54,11 @@ pub const VARIABLES: &[&str] = &[
 /// table's write capacity in one burst.
 pub const DEFAULT_WRITE_CONCURRENCY: usize = 4;
 
+/// Days a read-only call is kept when `READ_ONLY_RETENTION_DAYS` is not set: the 90 days
+/// CloudTrail's own event history (LookupEvents) keeps. Read-only calls change nothing; kept
+/// forever they would be most of the table's bill (see the README's "Cost").
+pub const DEFAULT_READ_ONLY_RETENTION_DAYS: u32 = 90;
+
 /// The settings of every binary and every path (see the module docs for the variables).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -65,6 +72,10 @@ pub struct Config {
     /// Days an event is kept before DynamoDB's TTL may delete it (`RETENTION_DAYS`, default 0 =
     /// keep forever); written as the item's `expiresAt`.
     pub retention_days: u32,
+    /// Days a read-only call is kept, when they are kept at all (`READ_ONLY_RETENTION_DAYS`,
+    /// default [`DEFAULT_READ_ONLY_RETENTION_DAYS`]; 0 = as `retention_days`). See
+    /// [`Config::retention_for`].
+    pub read_only_retention_days: u32,
     /// BatchWriteItem calls in flight per object (`WRITE_CONCURRENCY`, default
     /// [`DEFAULT_WRITE_CONCURRENCY`]).
     pub write_concurrency: usize,
@@ -80,6 +91,7 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             filters: Filters::default(),
             retention_days: 0,
+            read_only_retention_days: DEFAULT_READ_ONLY_RETENTION_DAYS,
             write_concurrency: DEFAULT_WRITE_CONCURRENCY,
             limits: Limits::default(),
         }
@@ -252,11 +264,13 @@ impl Config {
             retry: vars.retry()?,
             filters: Filters {
                 include_service_actions: vars.flag("INCLUDE_SERVICE_ACTIONS")?,
-                exclude_read_only: vars.flag("EXCLUDE_READ_ONLY")?,
+                exclude_read_only: vars.flag_or("EXCLUDE_READ_ONLY", true)?,
                 event_names_include: vars.names("EVENT_NAMES_INCLUDE"),
                 event_names_exclude: vars.names("EVENT_NAMES_EXCLUDE"),
             },
-            retention_days: vars.retention_days()?,
+            retention_days: vars.days("RETENTION_DAYS", 0)?,
+            read_only_retention_days: vars
+                .days("READ_ONLY_RETENTION_DAYS", DEFAULT_READ_ONLY_RETENTION_DAYS)?,
             write_concurrency: usize::try_from(
                 vars.number("WRITE_CONCURRENCY", DEFAULT_WRITE_CONCURRENCY as u64)?,
             )
@@ -270,6 +284,22 @@ impl Config {
                     .number("MAX_RECORD_BYTES", Limits::default().max_record_bytes)?,
             },
         })
+    }
+
+    /// Days an event is kept (0 = forever): `retention_days`, except that a read-only call is
+    /// kept `read_only_retention_days` when that is shorter (or when `retention_days` is 0).
+    #[must_use]
+    pub fn retention_for(&self, read_only: bool) -> u32 {
+        match (
+            read_only,
+            self.retention_days,
+            self.read_only_retention_days,
+        ) {
+            (true, 0, days) => days,
+            (true, all, 0) => all,
+            (true, all, reads) => all.min(reads),
+            (false, all, _) => all,
+        }
     }
 
     /// The table, for the paths that write or query.
@@ -317,8 +347,12 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 
     fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        self.flag_or(name, false)
+    }
+
+    fn flag_or(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name) {
-            None => Ok(false),
+            None => Ok(default),
             Some(value) => parse_bool(&value)
                 .ok_or_else(|| Self::invalid(name, value, "expected true or false")),
         }
@@ -330,13 +364,13 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             .unwrap_or_default()
     }
 
-    fn retention_days(&self) -> Result<u32, ConfigError> {
-        let Some(value) = self.get("RETENTION_DAYS") else {
-            return Ok(0);
+    fn days(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let Some(value) = self.get(name) else {
+            return Ok(default);
         };
         value.trim().parse::<u32>().map_err(|_| {
             Self::invalid(
-                "RETENTION_DAYS",
+                name,
                 value,
                 "expected a whole number of days (0 = keep forever)",
             )
@@ -423,6 +457,37 @@ mod tests {
     }
 
     #[test]
+    fn read_only_calls_are_kept_the_shorter_retention() {
+        let c = |all: &str, reads: &str| {
+            from(&[("RETENTION_DAYS", all), ("READ_ONLY_RETENTION_DAYS", reads)]).expect("valid")
+        };
+        assert_eq!(Config::default().read_only_retention_days, 90);
+        // (RETENTION_DAYS, READ_ONLY_RETENTION_DAYS) → (a change, a read-only call).
+        for (all, reads, want) in [
+            ("0", "", (0, 90)),
+            ("0", "0", (0, 0)),
+            ("365", "90", (365, 90)),
+            ("30", "90", (30, 30)),
+            ("30", "0", (30, 30)),
+        ] {
+            let c = c(all, reads);
+            assert_eq!(
+                (c.retention_for(false), c.retention_for(true)),
+                want,
+                "{all} {reads}"
+            );
+        }
+        let bad = from(&[("READ_ONLY_RETENTION_DAYS", "90d")]).expect_err("not a number");
+        assert!(matches!(
+            bad,
+            ConfigError::Invalid {
+                name: "READ_ONLY_RETENTION_DAYS",
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn retention_days_is_a_whole_number_of_days() {
         let days = |v: &str| from(&[("TABLE_NAME", "t"), ("RETENTION_DAYS", v)]);
         assert_eq!(days("0").expect("valid").retention_days, 0);
@@ -469,12 +534,18 @@ mod tests {
         let blank = from(&[
             ("TABLE_NAME", "t"),
             ("INCLUDE_SERVICE_ACTIONS", ""),
-            ("EXCLUDE_READ_ONLY", "false"),
+            ("EXCLUDE_READ_ONLY", " "),
             ("EVENT_NAMES_INCLUDE", " "),
             ("EVENT_NAMES_EXCLUDE", ""),
         ])
         .expect("valid");
         assert_eq!(blank.filters, Filters::default());
+        assert!(
+            blank.filters.exclude_read_only,
+            "read-only calls are left out by default"
+        );
+        let kept = from(&[("TABLE_NAME", "t"), ("EXCLUDE_READ_ONLY", "false")]).expect("valid");
+        assert!(!kept.filters.exclude_read_only);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! From one CloudTrail record to the table's items: keeps the Amazon EC2 Auto Scaling API calls,
 //! leaves out Application Auto Scaling (which shares the `autoscaling.amazonaws.com` event
 //! source) and Insights events, applies the operator's [`Filters`], and files each kept event
-//! under every group it names ([`rules`]), or under the account partition when it names none.
+//! under every group it names ([`rules`]), or under the account partition when it names none or
+//! is a read-only call.
 //! With [`Filters::include_service_actions`], the EC2 calls Auto Scaling makes itself are kept
 //! too ([`service`]).
 //!
@@ -33,8 +34,8 @@ pub const AUTOSCALING_EVENT_SOURCE: &str = "autoscaling.amazonaws.com";
 pub const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
 
 /// What to keep, beyond the EC2 Auto Scaling API calls (which are always kept unless a filter
-/// drops them). The default keeps every call and no service action.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// drops them). The default keeps every call but the read-only ones, and no service action.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filters {
     /// Also keep the EC2 calls Auto Scaling makes itself (`INCLUDE_SERVICE_ACTIONS`).
     pub include_service_actions: bool,
@@ -44,6 +45,18 @@ pub struct Filters {
     pub event_names_include: BTreeSet<String>,
     /// Drop these event names (`EVENT_NAMES_EXCLUDE`).
     pub event_names_exclude: BTreeSet<String>,
+}
+
+impl Default for Filters {
+    /// Every Auto Scaling call but the read-only ones; no service action.
+    fn default() -> Self {
+        Self {
+            include_service_actions: false,
+            exclude_read_only: true,
+            event_names_include: BTreeSet::new(),
+            event_names_exclude: BTreeSet::new(),
+        }
+    }
 }
 
 impl Filters {
@@ -77,7 +90,7 @@ impl Filters {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// An event to store, as its items (one per group it names, or one in the account
-    /// partition; never none).
+    /// partition when it names none or is read-only; never none).
     Kept(Vec<Item>),
     /// Not an Auto Scaling record (another service, an Insights event, or an EC2 call of Auto
     /// Scaling's while those are not asked for).
@@ -245,16 +258,14 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
     };
     let key = (event_time.to_owned(), event_id.to_owned());
     let (item, groups) = build_item(record, origin, key, source_object);
+    let partitions = partitions(&item, groups);
     // DynamoDB refuses keys over its limits (and with them the whole batch): such an event
     // cannot be stored, so it is rejected here, counted and logged, and the file goes on.
-    let longest_group = groups.iter().map(String::len).max().unwrap_or(0);
-    let problem = groups
+    let longest = partitions.iter().map(String::len).max().unwrap_or(0);
+    let problem = partitions
         .iter()
-        .find(|g| g.len() == longest_group)
-        .map_or_else(
-            || item::key_problem(&item::account_partition(&item.account_id), &item.event_key),
-            |g| item::key_problem(g, &item.event_key),
-        );
+        .find(|p| p.len() == longest)
+        .and_then(|p| item::key_problem(p, &item.event_key));
     if let Some(problem) = problem {
         return Outcome::Rejected(Rejection {
             reason: format!("the event cannot be keyed: {problem}"),
@@ -262,7 +273,19 @@ pub fn extract(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcom
             request_id: item.request_id,
         });
     }
-    Outcome::Kept(fan_out(item, groups))
+    Outcome::Kept(fan_out(item, partitions))
+}
+
+/// The partitions an event is filed under: each group it names, or the account partition
+/// when it names none. A read-only call is filed once, under the account partition, whatever
+/// it names (its `groupNames` still lists them): it changes nothing, and a Describe naming N
+/// groups, N times a minute, would otherwise be stored N times over.
+fn partitions(item: &Item, groups: BTreeSet<String>) -> Vec<String> {
+    if groups.is_empty() || item.read_only == Some(true) {
+        vec![item::account_partition(&item.account_id)]
+    } else {
+        groups.into_iter().collect()
+    }
 }
 
 /// Whose call a record is, on a first cheap read of it: an Auto Scaling API call, one of Auto
@@ -381,18 +404,10 @@ fn user_name(identity: &UserIdentity<'_>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// One item per group, each with the group as its partition key; or one item in the account
-/// partition when there is no group.
-fn fan_out(template: Item, groups: BTreeSet<String>) -> Vec<Item> {
-    if groups.is_empty() {
-        let group_name = item::account_partition(&template.account_id);
-        return vec![Item {
-            group_name,
-            ..template
-        }];
-    }
-    let mut items = Vec::with_capacity(groups.len());
-    let mut names = groups.into_iter().peekable();
+/// One item per partition (never none), each a copy of `template` under its partition key.
+fn fan_out(template: Item, partitions: Vec<String>) -> Vec<Item> {
+    let mut items = Vec::with_capacity(partitions.len());
+    let mut names = partitions.into_iter().peekable();
     while let Some(group_name) = names.next() {
         if names.peek().is_some() {
             items.push(Item {
@@ -709,6 +724,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The filters with read-only calls kept (the default drops them).
+    fn keep_reads() -> Filters {
+        Filters {
+            exclude_read_only: false,
+            ..Filters::default()
+        }
+    }
+
     fn raw(v: &Value) -> Box<RawValue> {
         RawValue::from_string(v.to_string()).expect("valid json")
     }
@@ -865,6 +888,28 @@ mod tests {
             "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:5e1c1f7e-1111-2222-3333-444455556666:autoScalingGroupName/api-asg"
         );
         assert_eq!(kept(&r)[0].group_name, "api-asg");
+    }
+
+    #[test]
+    fn a_read_only_call_is_stored_once_in_the_account_partition_naming_its_groups() {
+        let mut r = update_record();
+        r["eventName"] = json!("DescribeAutoScalingGroups");
+        r["readOnly"] = json!(true);
+        r["requestParameters"] = json!({"autoScalingGroupNames": ["web-asg", "api-asg"]});
+        let Outcome::Kept(items) = extract(&raw(&r), "f", &keep_reads()) else {
+            panic!("kept when read-only calls are kept");
+        };
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].group_name, ":account:123456789012");
+        assert_eq!(items[0].group_names, ["api-asg", "web-asg"]);
+        assert_eq!(
+            extract(&raw(&r), "f", &Filters::default()),
+            Outcome::Filtered("read-only"),
+            "left out by default"
+        );
+        // The same call with readOnly false (a change) is filed under each group.
+        r["readOnly"] = json!(false);
+        assert_eq!(kept(&r).len(), 2);
     }
 
     #[test]
@@ -1140,11 +1185,10 @@ mod tests {
         for (name, records, events, event_name) in cases {
             let file = std::fs::File::open(dir.join(name)).expect(name);
             let mut items = Vec::new();
-            let (stats, result) =
-                extract_log(file, Format::Delivery, name, &Filters::default(), |i| {
-                    items.push(i);
-                    ControlFlow::Continue(())
-                });
+            let (stats, result) = extract_log(file, Format::Delivery, name, &keep_reads(), |i| {
+                items.push(i);
+                ControlFlow::Continue(())
+            });
             result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
                 (stats.records, stats.events, stats.rejected),
@@ -1498,14 +1542,15 @@ mod tests {
             result.expect("parses");
             (stats, items.len())
         };
-        let (stats, items) = run(&Filters::default());
+        let (stats, items) = run(&keep_reads());
         assert_eq!(
             stats,
             FileStats {
                 bytes: records.len() as u64,
                 records: 7,
                 events: 3,
-                items: 4,
+                // The read-only call naming two groups is one item, in the account partition.
+                items: 3,
                 events_in_groups: 2,
                 events_in_account: 1,
                 service_events: 0,
@@ -1514,7 +1559,7 @@ mod tests {
                 rejected: 1,
             }
         );
-        assert_eq!(items, 4);
+        assert_eq!(items, 3);
         let (stats, items) = run(&Filters {
             exclude_read_only: true,
             ..service_filters()
@@ -1665,7 +1710,7 @@ mod tests {
                 .collect()
         };
         for (name, records, aas, want) in &cases {
-            let (stats, items) = read(name, &Filters::default());
+            let (stats, items) = read(name, &keep_reads());
             assert_eq!(
                 (stats.records, stats.application_autoscaling, stats.rejected),
                 (*records, *aas, 0),

@@ -2,8 +2,10 @@
 //! its keys. This is the contract that queries, the CLI and the tests rely on.
 //!
 //! * `groupName` (partition key): the group the event names, or `:account:<accountId>` for
-//!   events that name no group (a colon can never appear in a group name, so the account
-//!   partition cannot collide with a real group).
+//!   events that name no group and for read-only calls (a colon can never appear in a group
+//!   name, so the account partition cannot collide with a real group). A call that changes
+//!   something is stored once per group it names; a read-only call (`readOnly` true, kept only
+//!   when `EXCLUDE_READ_ONLY` is false) once in all, in the account partition.
 //! * `eventKey` (sort key): `<eventTime>#<eventID>`: deterministic, so re-ingesting a log file
 //!   overwrites the same items instead of duplicating them.
 //! * `groupNames` (a string set): every group the event names, on each of its items, so that one

@@ -66,12 +66,13 @@ pub fn log_items<R: Read + Send>(
 }
 
 /// Makes an extracted item what the table stores under `config`: stamps its retention
-/// (`expiresAt`) and keeps it within DynamoDB's 400 KB ([`size::fit`]). Every path that builds
+/// (`expiresAt`, [`Config::retention_for`]) and keeps it within DynamoDB's 400 KB ([`size::fit`]). Every path that builds
 /// items calls it, the log-file path (above) and the event paths alike, so the same event gives
 /// the same item whichever way it came, and `asg-trail extract` prints what the table receives.
 pub fn finish(item: &mut Item, config: &Config) {
-    if config.retention_days > 0 {
-        item.expires_at = item::expires_at(&item.event_time, config.retention_days);
+    let days = config.retention_for(item.read_only == Some(true));
+    if days > 0 {
+        item.expires_at = item::expires_at(&item.event_time, days);
     }
     size::fit(item);
 }
@@ -123,6 +124,31 @@ mod tests {
         assert_eq!(
             stamped,
             [Some(1_709_640_007 + day), Some(1_709_640_000 + day)]
+        );
+    }
+
+    #[test]
+    fn a_kept_read_only_call_expires_after_the_read_only_retention() {
+        let mut describe = record("r", "2024-03-05T12:00:00Z");
+        describe["eventName"] = serde_json::json!("DescribeAutoScalingGroups");
+        describe["readOnly"] = serde_json::json!(true);
+        let log = serde_json::json!({"Records": [describe, record("w", "2024-03-05T12:00:00Z")]})
+            .to_string();
+        let mut config = Config::default();
+        config.filters.exclude_read_only = false;
+        let mut out = Vec::new();
+        let (_, parsed) = log_items(log.as_bytes(), Format::Delivery, "f", &config, |i| {
+            out.push((i.event_id.clone(), i.expires_at));
+            ControlFlow::Continue(())
+        });
+        parsed.expect("a valid log");
+        // 2024-03-05T12:00:00Z = 1709640000; the change is kept forever (RETENTION_DAYS 0).
+        assert_eq!(
+            out,
+            [
+                ("r".to_owned(), Some(1_709_640_000 + 90 * 86_400)),
+                ("w".to_owned(), None)
+            ]
         );
     }
 

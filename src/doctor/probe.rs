@@ -686,16 +686,19 @@ async fn table_checks(
             checks.push(Check::unknown(names::TABLE_INDEXES, text));
         }
     }
-    let retention = function
-        .as_ref()
-        .ok()
-        .map(|f| Config::from_lookup(|name| f.env.get(name).cloned()).map(|c| c.retention_days));
+    let retention = function.as_ref().ok().map(|f| {
+        Config::from_lookup(|name| f.env.get(name).cloned())
+            .map(|c| (c.retention_days, c.read_only_retention_days))
+    });
     checks.push(match (retention, ttl(clients, t).await) {
         (Some(Ok(days)), Ok(ttl)) => check_ttl(t, &ttl, days),
         (Some(Err(e)), _) => {
             Check::unknown(names::TABLE_TTL, format!("the function's settings: {e}"))
         }
-        (None, _) => Check::unknown(names::TABLE_TTL, "needs the function's RETENTION_DAYS"),
+        (None, _) => Check::unknown(
+            names::TABLE_TTL,
+            "needs the function's RETENTION_DAYS and READ_ONLY_RETENTION_DAYS",
+        ),
         (_, Err(e)) => Check::unknown(names::TABLE_TTL, format!("cannot read the TTL of {t}: {e}")),
     });
     checks.push(match newest(clients, t).await {

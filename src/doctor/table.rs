@@ -1,6 +1,6 @@
 //! The table checks: the key schema the code writes (`groupName` HASH S, `eventKey` RANGE S),
 //! the two indexes the CLI queries, ACTIVE; TTL on `expiresAt` enabled exactly when the
-//! function's `RETENTION_DAYS` is above 0; and the newest item's age.
+//! function's `RETENTION_DAYS` or `READ_ONLY_RETENTION_DAYS` is above 0; and the newest item's age.
 //!
 //! The newest item is found without a scan: one `Query` with `Limit 1`, newest first, on the
 //! `byEventName` index for each of a few event names that an account with Auto Scaling groups
@@ -120,12 +120,19 @@ pub fn check_indexes(table: &str, facts: &TableFacts) -> Check {
     )
 }
 
-/// The TTL line, given the function's `RETENTION_DAYS`.
+/// The TTL line, given the function's `(RETENTION_DAYS, READ_ONLY_RETENTION_DAYS)`: TTL must be
+/// on when either is above 0 (as the template sets it), off when both are 0.
 #[must_use]
-pub fn check_ttl(table: &str, ttl: &TtlFacts, retention_days: u32) -> Check {
+pub fn check_ttl(
+    table: &str,
+    ttl: &TtlFacts,
+    (retention_days, read_only_days): (u32, u32),
+) -> Check {
     let enabled = matches!(ttl.status.as_str(), "ENABLED" | "ENABLING");
     let on_attribute = ttl.attribute.as_deref() == Some(TTL_ATTRIBUTE);
-    let want = retention_days > 0;
+    let want = retention_days > 0 || read_only_days > 0;
+    let settings =
+        format!("RETENTION_DAYS={retention_days}, READ_ONLY_RETENTION_DAYS={read_only_days}");
     let state = format!(
         "TTL is {} on {}",
         ttl.status,
@@ -134,7 +141,7 @@ pub fn check_ttl(table: &str, ttl: &TtlFacts, retention_days: u32) -> Check {
     if want && !(enabled && on_attribute) {
         return Check::fix(
             names::TABLE_TTL,
-            format!("table {table}: {state}, but RETENTION_DAYS is {retention_days}"),
+            format!("table {table}: {state}, but {settings}"),
             format!(
                 "aws dynamodb update-time-to-live --table-name {table} \
                  --time-to-live-specification Enabled=true,AttributeName={TTL_ATTRIBUTE}"
@@ -144,17 +151,17 @@ pub fn check_ttl(table: &str, ttl: &TtlFacts, retention_days: u32) -> Check {
     if !want && enabled && on_attribute {
         return Check::fix(
             names::TABLE_TTL,
-            format!("table {table}: {state}, but RETENTION_DAYS is 0 (keep forever)"),
+            format!("table {table}: {state}, but {settings} (keep forever)"),
             format!(
                 "aws dynamodb update-time-to-live --table-name {table} \
                  --time-to-live-specification Enabled=false,AttributeName={TTL_ATTRIBUTE}, or \
-                 set RetentionDays"
+                 set RetentionDays or ReadOnlyRetentionDays"
             ),
         );
     }
     Check::ok(
         names::TABLE_TTL,
-        format!("table {table}: {state}, as RETENTION_DAYS={retention_days} wants"),
+        format!("table {table}: {state}, as {settings} wants"),
     )
 }
 
@@ -245,14 +252,17 @@ mod tests {
         };
         let on = ttl("ENABLED", Some("expiresAt"));
         let off = ttl("DISABLED", None);
-        assert_eq!(check_ttl("t", &on, 30).status, Status::Ok);
-        assert_eq!(check_ttl("t", &off, 0).status, Status::Ok);
-        let c = check_ttl("t", &off, 30);
+        assert_eq!(check_ttl("t", &on, (30, 90)).status, Status::Ok);
+        assert_eq!(check_ttl("t", &off, (0, 0)).status, Status::Ok);
+        let c = check_ttl("t", &off, (30, 0));
         assert_eq!(c.status, Status::Fix);
         assert!(c.fix.as_deref().is_some_and(|f| f.contains("Enabled=true")));
-        assert_eq!(check_ttl("t", &on, 0).status, Status::Fix);
+        assert_eq!(check_ttl("t", &on, (0, 0)).status, Status::Fix);
+        // The read-only retention alone wants TTL on (as the template has it).
+        assert_eq!(check_ttl("t", &off, (0, 90)).status, Status::Fix);
+        assert_eq!(check_ttl("t", &on, (0, 90)).status, Status::Ok);
         assert_eq!(
-            check_ttl("t", &ttl("ENABLED", Some("ttl")), 30).status,
+            check_ttl("t", &ttl("ENABLED", Some("ttl")), (30, 90)).status,
             Status::Fix
         );
     }

@@ -241,9 +241,15 @@ fn table_is_kept_protected_and_indexed_in_every_mode() {
 #[test]
 fn ttl_on_expires_at_is_on_only_with_a_retention_and_matches_the_function_env() {
     let ttl = |m: &str| resource(mode(m), "Table")["Properties"]["TimeToLiveSpecification"].clone();
+    // The defaults keep changes forever, but read-only calls (when kept) 90 days: TTL on.
     assert_eq!(
         ttl("turnkey"),
-        json!({"AttributeName": "expiresAt", "Enabled": false})
+        json!({"AttributeName": "expiresAt", "Enabled": true})
+    );
+    assert_eq!(
+        ttl("existing-eventbridge"),
+        json!({"AttributeName": "expiresAt", "Enabled": false}),
+        "RetentionDays and ReadOnlyRetentionDays both 0: nothing expires"
     );
     assert_eq!(
         ttl("turnkey-options"),
@@ -298,7 +304,8 @@ fn function_settings_and_parameters_reach_the_environment() {
         function_env("turnkey"),
         json!({
             "TABLE_NAME": {"Ref": "Table"}, "RETENTION_DAYS": "0",
-            "INCLUDE_SERVICE_ACTIONS": "false", "EXCLUDE_READ_ONLY": "false",
+            "READ_ONLY_RETENTION_DAYS": "90",
+            "INCLUDE_SERVICE_ACTIONS": "false", "EXCLUDE_READ_ONLY": "true",
             "EVENT_NAMES_INCLUDE": "", "EVENT_NAMES_EXCLUDE": ""
         })
         .as_object()
@@ -311,6 +318,8 @@ fn function_settings_and_parameters_reach_the_environment() {
     assert_eq!(env["INCLUDE_SERVICE_ACTIONS"], "true");
     assert_eq!(env["EVENT_NAMES_EXCLUDE"], "PutScalingPolicy,DeletePolicy");
     assert_eq!(env["RETENTION_DAYS"], "400");
+    assert_eq!(env["EXCLUDE_READ_ONLY"], "false");
+    assert_eq!(env["READ_ONLY_RETENTION_DAYS"], "30");
 
     // Async invocations: two retries, then the failure queue.
     let invoke = &resource(mode("turnkey"), "FunctionEventInvokeConfig")["Properties"];

@@ -11,9 +11,13 @@ use clap::Args;
 const FLAGS: &[(&str, &str)] = &[
     ("TABLE_NAME", "--table"),
     ("RETENTION_DAYS", "--retention-days"),
+    ("READ_ONLY_RETENTION_DAYS", "--read-only-retention-days"),
     ("WRITE_CONCURRENCY", "--write-concurrency"),
     ("INCLUDE_SERVICE_ACTIONS", "--include-service-actions"),
-    ("EXCLUDE_READ_ONLY", "--exclude-read-only"),
+    (
+        "EXCLUDE_READ_ONLY",
+        "--exclude-read-only / --keep-read-only",
+    ),
     ("EVENT_NAMES_INCLUDE", "--event-names-include"),
     ("EVENT_NAMES_EXCLUDE", "--event-names-exclude"),
 ];
@@ -95,9 +99,17 @@ pub struct ItemArgs {
     /// CreateFleet, ...), with origin=service [default: $INCLUDE_SERVICE_ACTIONS, else false].
     #[arg(long)]
     include_service_actions: bool,
-    /// Drop read-only events (Describe*, Get*) [default: $EXCLUDE_READ_ONLY, else false].
-    #[arg(long)]
+    /// Days a read-only call is kept when they are kept (--keep-read-only); 0 = as
+    /// --retention-days [default: $READ_ONLY_RETENTION_DAYS, else 90].
+    #[arg(long, value_name = "DAYS")]
+    read_only_retention_days: Option<String>,
+    /// Drop read-only events (Describe*, Get*) [default: $EXCLUDE_READ_ONLY, else true].
+    #[arg(long, conflicts_with = "keep_read_only")]
     exclude_read_only: bool,
+    /// Keep read-only events (EXCLUDE_READ_ONLY=false): each is stored once, in the account
+    /// partition, for --read-only-retention-days.
+    #[arg(long)]
+    keep_read_only: bool,
     /// Keep only these event names, comma-separated [default: $EVENT_NAMES_INCLUDE, else all].
     #[arg(long, value_name = "A,B")]
     event_names_include: Option<String>,
@@ -109,13 +121,18 @@ pub struct ItemArgs {
 impl ItemArgs {
     /// Adds the values of the flags given.
     pub fn add_to(&self, o: &mut Overrides) {
-        let yes = "true".to_owned();
+        let (yes, no) = ("true".to_owned(), "false".to_owned());
         o.set("RETENTION_DAYS", self.retention_days.as_ref());
+        o.set(
+            "READ_ONLY_RETENTION_DAYS",
+            self.read_only_retention_days.as_ref(),
+        );
         o.set(
             "INCLUDE_SERVICE_ACTIONS",
             self.include_service_actions.then_some(&yes),
         );
         o.set("EXCLUDE_READ_ONLY", self.exclude_read_only.then_some(&yes));
+        o.set("EXCLUDE_READ_ONLY", self.keep_read_only.then_some(&no));
         o.set("EVENT_NAMES_INCLUDE", self.event_names_include.as_ref());
         o.set("EVENT_NAMES_EXCLUDE", self.event_names_exclude.as_ref());
     }
