@@ -493,6 +493,102 @@ fn many_events_log(n: usize) -> Vec<u8> {
     gzip(json!({ "Records": records }).to_string().as_bytes())
 }
 
+/// A log whose read-only calls all land on one partition (the account's, as kept read-only
+/// calls do) next to changes of `groups` other groups: `describes` DescribeAutoScalingGroups
+/// and 10 SetDesiredCapacity per group.
+fn hot_account_log(describes: usize, groups: usize) -> Vec<u8> {
+    let record = |i: usize, name: &str, read_only: bool, params: Value| {
+        json!({
+            "eventVersion": "1.09", "eventSource": "autoscaling.amazonaws.com",
+            "eventName": name, "awsRegion": "us-east-1",
+            "eventTime": format!("2024-03-05T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60),
+            "eventID": format!("0000feed-0000-4000-8000-{i:012}"), "readOnly": read_only,
+            "recipientAccountId": ACCOUNT,
+            "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/ca/1")},
+            "requestParameters": params
+        })
+    };
+    let mut records: Vec<Value> = (0..describes)
+        .map(|i| {
+            let names: Vec<String> = (0..8).map(|g| format!("ng-{g}")).collect();
+            record(i, "DescribeAutoScalingGroups", true, json!({"autoScalingGroupNames": names}))
+        })
+        .collect();
+    for g in 0..groups {
+        for k in 0..10 {
+            let params = json!({"autoScalingGroupName": format!("busy-{g}"), "desiredCapacity": k});
+            records.push(record(describes + g * 10 + k, "SetDesiredCapacity", false, params));
+        }
+    }
+    gzip(json!({ "Records": records }).to_string().as_bytes())
+}
+
+#[tokio::test]
+async fn a_throttled_hot_partition_slows_its_file_and_loses_nothing() {
+    // Read-only calls kept: each is one item in the account partition, the hottest key of a
+    // busy account. DynamoDB holds one partition to its rate; here 40 items a second.
+    let hot = format!(":account:{ACCOUNT}");
+    let (describes, groups) = (200, 4);
+    let bucket = stack::fresh_bucket().await;
+    let gz = hot_account_log(describes, groups);
+    stack::put_object(&bucket, LOG_KEY, gz.clone()).await;
+    let event = notification(&bucket, LOG_KEY, gz.len());
+    let table = stack::fresh_table().await;
+    let (ddb, s3p) = proxies(Faults::none(), Faults::none(), 11);
+    let keep_reads = [("EXCLUDE_READ_ONLY", "false"), ("WRITE_MAX_ATTEMPTS", "2")];
+    let lambda = Lambda::start_with_env(&table, &env_with(&s3p, &ddb, &keep_reads));
+
+    // At the ceiling: the writer backs off and retries the throttled items (throttling never
+    // counts against WRITE_MAX_ATTEMPTS), the other partitions' items go through, and the
+    // file succeeds, slower.
+    ddb.throttle_partition(&hot, 40);
+    let started = Instant::now();
+    let response = lambda
+        .invoke_with_budget(event.clone(), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("a hot partition failed the file: {e}\n{}", lambda.logs()));
+    let took = started.elapsed();
+    let throttled = ddb.throttled_items();
+    let items = table_items(&table).await;
+    let total = describes + groups * 10;
+    assert_eq!(response["itemsWritten"], json!(total), "{response}");
+    assert_eq!(items.len(), total);
+    assert_eq!(items.keys().filter(|(g, _)| *g == hot).count(), describes);
+    assert!(throttled > 0, "the partition was never throttled");
+    assert!(
+        took >= Duration::from_secs(4),
+        "200 items at 40 a second cannot take {took:?}"
+    );
+    eprintln!("[faults] hot partition at 40 items/s: {total} items in {took:.1?}, {throttled} items turned back and retried");
+    ddb.assert_healthy();
+
+    // Past the ceiling for longer than the invocation lasts: the file fails, naming itself,
+    // before the deadline; what was written stays; Lambda's retry (here: the next invocation,
+    // the throttling over) completes the table, with nothing twice.
+    let table = stack::fresh_table().await;
+    let lambda = Lambda::start_with_env(&table, &env_with(&s3p, &ddb, &keep_reads));
+    ddb.throttle_partition(&hot, 5);
+    let error = lambda
+        .invoke_with_budget(event.clone(), Duration::from_secs(8))
+        .await
+        .expect_err("200 items at 5 a second do not fit in 8 s");
+    assert_eq!(error["errorType"], json!("WriteFailed"), "{error}");
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("s3://{bucket}/{LOG_KEY}")), "{error}");
+    let partial = table_items(&table).await;
+    assert!(partial.len() < total, "{} items", partial.len());
+    ddb.heal();
+    lambda
+        .invoke(event.clone())
+        .await
+        .unwrap_or_else(|e| panic!("after the throttling: {e}\n{}", lambda.logs()));
+    let after = table_items(&table).await;
+    assert_eq!(after.len(), total);
+    for (key, item) in &partial {
+        assert_eq!(after.get(key), Some(item), "an item changed on the retry");
+    }
+}
+
 /// The `records` count of the Lambda's `object failed` summary line.
 fn records_of_failed_object(logs: &str) -> Option<u64> {
     logs.lines()

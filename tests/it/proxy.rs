@@ -120,6 +120,21 @@ struct State {
     tally: Mutex<BTreeMap<Fault, u32>>,
     /// Things that went wrong in the proxy itself (a test fails on them).
     problems: Mutex<Vec<String>>,
+    /// A partition key held to a write rate, as DynamoDB holds a hot partition.
+    hot: Mutex<Option<HotPartition>>,
+}
+
+/// One partition key (`groupName`) that takes at most `per_second` items a second; the rest of
+/// each BatchWriteItem for it comes back as `UnprocessedItems`, or the whole call as a
+/// `ThrottlingException` when nothing of it could be taken (DynamoDB's answers for a throttled
+/// partition). Other keys pass.
+struct HotPartition {
+    key: String,
+    per_second: u32,
+    window: std::time::Instant,
+    taken: u32,
+    /// Items of the key turned back so far.
+    throttled: u32,
 }
 
 /// A running proxy.
@@ -145,6 +160,7 @@ impl Proxy {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             tally: Mutex::new(BTreeMap::new()),
             problems: Mutex::new(Vec::new()),
+            hot: Mutex::new(None),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -177,6 +193,29 @@ impl Proxy {
     /// From now on, every request passes (the outage is over).
     pub fn heal(&self) {
         *self.state.faults.lock().expect("lock") = Faults::none();
+        *self.state.hot.lock().expect("lock") = None;
+    }
+
+    /// From now on, the partition key `key` takes at most `per_second` items a second (see
+    /// [`HotPartition`]); every other fault schedule is set aside.
+    pub fn throttle_partition(&self, key: &str, per_second: u32) {
+        *self.state.hot.lock().expect("lock") = Some(HotPartition {
+            key: key.to_owned(),
+            per_second,
+            window: std::time::Instant::now(),
+            taken: 0,
+            throttled: 0,
+        });
+    }
+
+    /// Items of the hot partition turned back so far.
+    pub fn throttled_items(&self) -> u32 {
+        self.state
+            .hot
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map_or(0, |h| h.throttled)
     }
 
     /// How many targeted requests got each fault so far (`Pass` included).
@@ -456,6 +495,12 @@ async fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
     let Some(request) = read_request(&mut client).await? else {
         return Ok(());
     };
+    if targeted(state, &request) && state.hot.lock().expect("lock").is_some() {
+        let answer = hot_partition(state, &request).await?;
+        client.write_all(&answer).await?;
+        client.flush().await?;
+        return Ok(());
+    }
     let fault = if targeted(state, &request) {
         let faults = state.faults.lock().expect("lock").clone();
         let fault = faults.draw(&mut state.rng.lock().expect("lock"));
@@ -564,6 +609,65 @@ fn whole(response: &Message) -> Vec<u8> {
     out
 }
 
+/// Whether the hot partition takes one more item of `key` now (counting it either way).
+fn hot_takes(state: &State, key: Option<&str>) -> bool {
+    let mut hot = state.hot.lock().expect("lock");
+    let Some(hot) = hot.as_mut() else {
+        return true;
+    };
+    if key != Some(hot.key.as_str()) {
+        return true;
+    }
+    if hot.window.elapsed() >= Duration::from_secs(1) {
+        hot.window = std::time::Instant::now();
+        hot.taken = 0;
+    }
+    if hot.taken < hot.per_second {
+        hot.taken += 1;
+        true
+    } else {
+        hot.throttled += 1;
+        false
+    }
+}
+
+/// A BatchWriteItem under a hot partition: its items beyond the key's rate come back as
+/// `UnprocessedItems`; a call none of whose items can be taken is a `ThrottlingException`.
+async fn hot_partition(state: &State, request: &Message) -> std::io::Result<Vec<u8>> {
+    let mut body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| std::io::Error::other(format!("BatchWriteItem body is not JSON: {e}")))?;
+    let Some(tables) = body.get_mut("RequestItems").and_then(Value::as_object_mut) else {
+        return Err(std::io::Error::other("BatchWriteItem without RequestItems"));
+    };
+    let mut withheld = serde_json::Map::new();
+    for (table, requests) in tables.iter_mut() {
+        let Some(list) = requests.as_array_mut() else {
+            continue;
+        };
+        let (kept, out): (Vec<Value>, Vec<Value>) = list.drain(..).partition(|r| {
+            hot_takes(
+                state,
+                r["PutRequest"]["Item"]["groupName"]["S"].as_str(),
+            )
+        });
+        *list = kept;
+        if !out.is_empty() {
+            withheld.insert(table.clone(), Value::Array(out));
+        }
+    }
+    tables.retain(|_, v| v.as_array().is_some_and(|a| !a.is_empty()));
+    if tables.is_empty() {
+        return Ok(dynamodb_error(
+            400,
+            "Bad Request",
+            "com.amazon.coral.availability#ThrottlingException",
+            "Throughput exceeds the current capacity for one or more global secondary indexes \
+             or partitions. DynamoDB is automatically scaling your table.",
+        ));
+    }
+    forward_withholding(state, request, &body, withheld).await
+}
+
 /// Forwards part of a BatchWriteItem and answers the rest as `UnprocessedItems`.
 async fn unprocessed(state: &State, request: &Message) -> std::io::Result<Vec<u8>> {
     let mut body: Value = serde_json::from_slice(&request.body)
@@ -599,7 +703,21 @@ async fn unprocessed(state: &State, request: &Message) -> std::io::Result<Vec<u8
         }
         tables.retain(|_, v| v.as_array().is_some_and(|a| !a.is_empty()));
     }
-    let mut answer = if tables.is_empty() {
+    forward_withholding(state, request, &body, withheld).await
+}
+
+/// Forwards `body` (a BatchWriteItem, what is left of it) and answers with the server's
+/// `UnprocessedItems` plus the `withheld` requests.
+async fn forward_withholding(
+    state: &State,
+    request: &Message,
+    body: &Value,
+    withheld: serde_json::Map<String, Value>,
+) -> std::io::Result<Vec<u8>> {
+    let empty = body["RequestItems"]
+        .as_object()
+        .is_none_or(serde_json::Map::is_empty);
+    let mut answer = if empty {
         json!({ "UnprocessedItems": {} })
     } else {
         let text = body.to_string();
