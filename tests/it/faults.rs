@@ -511,13 +511,23 @@ fn hot_account_log(describes: usize, groups: usize) -> Vec<u8> {
     let mut records: Vec<Value> = (0..describes)
         .map(|i| {
             let names: Vec<String> = (0..8).map(|g| format!("ng-{g}")).collect();
-            record(i, "DescribeAutoScalingGroups", true, json!({"autoScalingGroupNames": names}))
+            record(
+                i,
+                "DescribeAutoScalingGroups",
+                true,
+                json!({"autoScalingGroupNames": names}),
+            )
         })
         .collect();
     for g in 0..groups {
         for k in 0..10 {
             let params = json!({"autoScalingGroupName": format!("busy-{g}"), "desiredCapacity": k});
-            records.push(record(describes + g * 10 + k, "SetDesiredCapacity", false, params));
+            records.push(record(
+                describes + g * 10 + k,
+                "SetDesiredCapacity",
+                false,
+                params,
+            ));
         }
     }
     gzip(json!({ "Records": records }).to_string().as_bytes())
@@ -559,7 +569,9 @@ async fn a_throttled_hot_partition_slows_its_file_and_loses_nothing() {
         took >= Duration::from_secs(4),
         "200 items at 40 a second cannot take {took:?}"
     );
-    eprintln!("[faults] hot partition at 40 items/s: {total} items in {took:.1?}, {throttled} items turned back and retried");
+    eprintln!(
+        "[faults] hot partition at 40 items/s: {total} items in {took:.1?}, {throttled} items turned back and retried"
+    );
     ddb.assert_healthy();
 
     // Past the ceiling for longer than the invocation lasts: the file fails, naming itself,
@@ -574,7 +586,10 @@ async fn a_throttled_hot_partition_slows_its_file_and_loses_nothing() {
         .expect_err("200 items at 5 a second do not fit in 8 s");
     assert_eq!(error["errorType"], json!("WriteFailed"), "{error}");
     let message = error["errorMessage"].as_str().unwrap_or_default();
-    assert!(message.contains(&format!("s3://{bucket}/{LOG_KEY}")), "{error}");
+    assert!(
+        message.contains(&format!("s3://{bucket}/{LOG_KEY}")),
+        "{error}"
+    );
     let partial = table_items(&table).await;
     assert!(partial.len() < total, "{} items", partial.len());
     ddb.heal();

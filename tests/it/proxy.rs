@@ -644,12 +644,9 @@ async fn hot_partition(state: &State, request: &Message) -> std::io::Result<Vec<
         let Some(list) = requests.as_array_mut() else {
             continue;
         };
-        let (kept, out): (Vec<Value>, Vec<Value>) = list.drain(..).partition(|r| {
-            hot_takes(
-                state,
-                r["PutRequest"]["Item"]["groupName"]["S"].as_str(),
-            )
-        });
+        let (kept, out): (Vec<Value>, Vec<Value>) = list
+            .drain(..)
+            .partition(|r| hot_takes(state, r["PutRequest"]["Item"]["groupName"]["S"].as_str()));
         *list = kept;
         if !out.is_empty() {
             withheld.insert(table.clone(), Value::Array(out));

@@ -6,6 +6,7 @@
 //! The modes are infra/template_tool.py's `MODES` (parameter overrides); `resolve --all-modes`
 //! gives each as CloudFormation would deploy it (conditions, rules and parameters resolved).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
@@ -286,7 +287,7 @@ fn function_settings_and_parameters_reach_the_environment() {
     let f = &resource(mode("turnkey"), "Function")["Properties"];
     assert_eq!(f["Architectures"], json!(["arm64"]), "arm64 by default");
     assert_eq!(f["Runtime"], "provided.al2023");
-    assert_eq!(f["MemorySize"], 512);
+    assert_eq!(f["MemorySize"], 128);
     assert_eq!(f["Timeout"], 300);
     assert!(
         f.get("ReservedConcurrentExecutions").is_none(),
@@ -1209,4 +1210,52 @@ fn build_and_deploy_read_the_same_parameters_from_samconfig() {
         "{}",
         text(&out)
     );
+}
+
+/// The parameter overrides samconfig.toml gives `sam deploy` (`"Name=\"value\""` lines).
+fn samconfig_overrides() -> BTreeMap<String, String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/samconfig.toml");
+    let text = std::fs::read_to_string(path).expect("samconfig.toml");
+    text.lines()
+        .filter_map(|line| {
+            let entry = line.trim().trim_end_matches(',').strip_prefix('"')?;
+            let entry = entry.strip_suffix('"')?.replace("\\\"", "\"");
+            let (name, value) = entry.split_once('=')?;
+            Some((name.to_owned(), value.trim_matches('"').to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_cost_benchmarks_defaults_are_the_deployed_defaults() {
+    // benches/cost.rs prices "defaults" with this environment and memory size: they must be
+    // what `sam deploy` gives the function (template defaults, samconfig.toml's overrides).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/cost.json");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("cost.json")).expect("json");
+    let defaults = plan["scenarios"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "defaults"))
+        .expect("a defaults scenario");
+    let mut env = function_env("turnkey");
+    env.remove("TABLE_NAME");
+    assert_eq!(Value::Object(env), defaults["env"]);
+    let f = &resource(mode("turnkey"), "Function")["Properties"];
+    assert_eq!(f["MemorySize"], plan["lambda"]["memory_mb"]);
+    // The turnkey mode resolves the template's defaults: samconfig.toml must not move them.
+    let overrides = samconfig_overrides();
+    for (name, variable) in [
+        ("RetentionDays", "RETENTION_DAYS"),
+        ("ReadOnlyRetentionDays", "READ_ONLY_RETENTION_DAYS"),
+        ("IncludeServiceActions", "INCLUDE_SERVICE_ACTIONS"),
+        ("ExcludeReadOnly", "EXCLUDE_READ_ONLY"),
+        ("EventNamesInclude", "EVENT_NAMES_INCLUDE"),
+        ("EventNamesExclude", "EVENT_NAMES_EXCLUDE"),
+    ] {
+        assert_eq!(
+            overrides.get(name).map(String::as_str),
+            defaults["env"][variable].as_str(),
+            "samconfig.toml's {name} is not the default the benchmark prices"
+        );
+    }
 }
