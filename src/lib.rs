@@ -32,3 +32,4 @@ pub mod pipeline;
 pub mod render;
 pub mod s3;
 pub mod scan;
+pub mod timeline;
