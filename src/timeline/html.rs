@@ -129,11 +129,12 @@ fn summary(timeline: &Timeline) -> String {
 }
 
 fn legend() -> String {
-    let line = |colour: &str, dash: &str, label: &str| {
+    let line = |id: &str, label: &str| {
+        let (colour, width, dash, opacity) = stroke(id);
         format!(
             "<span class=\"key\"><svg width=\"28\" height=\"12\" aria-hidden=\"true\"><line x1=\"0\" \
-             y1=\"6\" x2=\"28\" y2=\"6\" stroke=\"{colour}\" stroke-width=\"3\" stroke-dasharray=\"{dash}\"/>\
-             </svg>{label}</span>"
+             y1=\"6\" x2=\"28\" y2=\"6\" stroke=\"{colour}\" stroke-width=\"{width}\" \
+             stroke-dasharray=\"{dash}\" stroke-opacity=\"{opacity}\"/></svg>{label}</span>"
         )
     };
     let mark = |kind: Kind, colour: &str, label: &str| {
@@ -144,14 +145,24 @@ fn legend() -> String {
     };
     format!(
         "<div class=\"legend\">{}{}{}{}{}{}{}</div>\n",
-        line(DESIRED_COLOUR, "none", "desired capacity"),
-        line(ACTUAL_COLOUR, "none", "actual capacity (in service)"),
-        line(LIMIT_COLOUR, "5 4", "min / max size"),
+        line("desired", "desired capacity"),
+        line("actual", "actual capacity (in service)"),
+        line("min-size", "min / max size"),
         mark(Kind::Api, OK_COLOUR, "API call"),
         mark(Kind::Activity, OK_COLOUR, "activity"),
         mark(Kind::Service, OK_COLOUR, "service action"),
         mark(Kind::Activity, FAILED_COLOUR, "failed"),
     )
+}
+
+/// How a series is drawn: colour, width, dashes, opacity. The actual capacity is wide and light
+/// under the desired line, so both show where they are equal.
+fn stroke(id: &str) -> (&'static str, f64, &'static str, f64) {
+    match id {
+        "desired" => (DESIRED_COLOUR, 2.0, "none", 1.0),
+        "actual" => (ACTUAL_COLOUR, 6.0, "none", 0.5),
+        _ => (LIMIT_COLOUR, 1.5, "5 4", 1.0),
+    }
 }
 
 /// The time and value scales of the chart.
@@ -213,17 +224,18 @@ fn chart(timeline: &Timeline) -> String {
          aria-label=\"capacity and events over time\">\n"
     );
     svg.push_str(&grid(&scale, height));
-    for (id, series, colour, dash, width) in [
-        ("min-size", &c.min_size, LIMIT_COLOUR, "5 4", 1.5),
-        ("max-size", &c.max_size, LIMIT_COLOUR, "5 4", 1.5),
-        ("actual", &c.actual, ACTUAL_COLOUR, "none", 3.0),
-        ("desired", &c.desired, DESIRED_COLOUR, "none", 2.5),
+    for (id, series) in [
+        ("min-size", &c.min_size),
+        ("max-size", &c.max_size),
+        ("actual", &c.actual),
+        ("desired", &c.desired),
     ] {
+        let (colour, width, dash, opacity) = stroke(id);
         if let Some(d) = step_path(series, &scale) {
             let _ = writeln!(
                 svg,
                 "<path id=\"{id}\" class=\"series\" d=\"{d}\" fill=\"none\" stroke=\"{colour}\" \
-                 stroke-width=\"{width}\" stroke-dasharray=\"{dash}\"/>"
+                 stroke-width=\"{width}\" stroke-dasharray=\"{dash}\" stroke-opacity=\"{opacity}\"/>"
             );
         }
     }
