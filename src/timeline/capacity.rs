@@ -41,7 +41,7 @@ pub struct Capacity {
 
 /// What one entry does to the capacity.
 #[derive(Debug, Default)]
-pub struct Effect<'a> {
+pub(crate) struct Effect<'a> {
     /// The entry's time.
     pub time: &'a str,
     /// Sizes set by a successful API call: (desired, min, max).
@@ -99,7 +99,7 @@ impl Series {
 
 /// Follows the capacity through the entries given in order.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     desired: Series,
     actual: Series,
     min: Series,
@@ -193,7 +193,7 @@ impl Tracker {
 const SAME_MOMENT_SECONDS: u64 = 2;
 
 /// Whether two times are the same moment, give or take [`SAME_MOMENT_SECONDS`].
-fn same_moment(a: &str, b: &str) -> bool {
+pub(crate) fn same_moment(a: &str, b: &str) -> bool {
     a == b
         || matches!(
             (epoch_seconds(a), epoch_seconds(b)),

@@ -20,7 +20,6 @@ use serde_json::Value;
 pub use capacity::{Capacity, Point};
 pub use cause::{Cause, CauseClass};
 
-use crate::item::epoch_seconds;
 use crate::render::{set_text, what_it_set, who};
 
 /// Where an entry comes from.
@@ -295,16 +294,13 @@ fn refresh_state(
     if ended { None } else { current }
 }
 
-/// The successful mutating API call made at `at` (give or take two seconds), if any.
+/// The successful mutating API call made at `at` (give or take a second or two), if any.
 fn call_at<'a>(at: &str, rows: &[&'a Value]) -> Option<&'a Value> {
-    let at = epoch_seconds(at)?;
     rows.iter().copied().find(|row| {
         kind(row) == Kind::Api
             && status(row, Kind::Api) == Status::Ok
             && crate::render::is_mutating(row)
-            && text(row, "eventTime")
-                .and_then(epoch_seconds)
-                .is_some_and(|t| t.abs_diff(at) <= 2)
+            && text(row, "eventTime").is_some_and(|t| capacity::same_moment(t, at))
     })
 }
 
