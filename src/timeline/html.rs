@@ -179,7 +179,12 @@ impl Scale {
             .entries
             .iter()
             .map(|e| e.time.as_str())
-            .chain(c.desired.iter().chain(&c.actual).map(|p| p.time.as_str()))
+            .chain(
+                [&c.desired, &c.actual, &c.min_size, &c.max_size]
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.time.as_str()),
+            )
             .filter_map(epoch_seconds);
         let (lo, hi) = times.fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)));
         let (lo, hi) = if lo > hi {

@@ -336,8 +336,10 @@ fn activity_details(row: &Value) -> String {
             "CheckpointPercentage",
             "CheckpointDelay",
         ] {
-            if let Some(value) = detail(row, name) {
-                parts.push(format!("{name}={value}"));
+            match row.get("detail").and_then(|d| d.get(name)) {
+                Some(Value::String(v)) if !v.is_empty() => parts.push(format!("{name}={v}")),
+                Some(Value::Number(n)) => parts.push(format!("{name}={n}")),
+                _ => {}
             }
         }
     }

@@ -283,6 +283,9 @@ fn service_actions_lifecycle_hooks_and_health_checks() {
         json!({"eventKey": "2024-05-01T03:14:00Z#5", "eventTime": "2024-05-01T03:14:00Z", "eventID": "5",
                "origin": "activity", "eventName": "EC2 Auto Scaling Instance Refresh Failed",
                "detail": {"InstanceRefreshId": "r-1"}}),
+        json!({"eventKey": "2024-05-01T03:15:00Z#6", "eventTime": "2024-05-01T03:15:00Z", "eventID": "6",
+               "origin": "activity", "eventName": "EC2 Auto Scaling Instance Refresh Checkpoint Reached",
+               "detail": {"InstanceRefreshId": "r-2", "CheckpointPercentage": 50, "CheckpointDelay": "300"}}),
     ];
     let t = build(&rows);
     let e = &t.entries;
@@ -304,6 +307,10 @@ fn service_actions_lifecycle_hooks_and_health_checks() {
     assert_eq!(
         (e[4].status, e[4].who.as_str()),
         (Status::Failed, "instance refresh r-1")
+    );
+    assert_eq!(
+        e[5].details,
+        "InstanceRefreshId=r-2 | CheckpointPercentage=50 | CheckpointDelay=300"
     );
     assert!(e.iter().all(|e| e.actual.is_none() && e.desired.is_none()));
 }
