@@ -8,9 +8,16 @@
 #                                     (DynamoDBLocal.jar + DynamoDBLocal_lib)
 #
 # These paths are a contract with the Rust tests (tests/it): do not move them.
-# A JRE is installed from Debian (openjdk-17-jre-headless) when `java` is missing.
+# A JRE is installed from Debian (openjdk-17-jre-headless) when `java` is missing, and Debian's
+# Chromium (chromium, with fonts-liberation and fonts-dejavu-core so that pages render text) when
+# /usr/bin/chromium is missing: tests/it/timeline.rs opens the timeline page in it, headless.
+# Debian ships Chromium through its security archive, which keeps only the newest build, so an
+# exact version pin would stop installing within weeks: the archive's current build is installed
+# and its version logged; CHROMIUM_DEB_VERSION=<version> installs that one instead (when the
+# archive still has it).
 #
-# Env: ASG_TRAIL_SETUP_FORCE=1 reinstalls everything; PYTHON (default python3).
+# Env: ASG_TRAIL_SETUP_FORCE=1 reinstalls everything; PYTHON (default python3);
+#      CHROMIUM_DEB_VERSION (default: the archive's current chromium).
 set -euo pipefail
 
 INFRA="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -83,18 +90,34 @@ if [[ "$(readlink "$TOOLS/dynamodb-local" 2>/dev/null || true)" != "$rel" ]]; th
     log "linked $TOOLS/dynamodb-local -> $rel"
 fi
 
-# --- Java ---------------------------------------------------------------------
-if ! command -v java >/dev/null; then
-    log "java not found: installing openjdk-17-jre-headless from Debian"
-    sudo_cmd=()
+# --- Debian packages (Java, Chromium) --------------------------------------------
+apt_updated=0
+apt_install() {
+    local sudo_cmd=()
     if [[ "$(id -u)" != 0 ]]; then
-        command -v sudo >/dev/null || die "java is missing and sudo is not available; install openjdk-17-jre-headless"
+        command -v sudo >/dev/null || die "sudo is not available; install as root: $*"
         sudo_cmd=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo_cmd[@]}" apt-get update -qq
-    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless
+    if [[ "$apt_updated" == 0 ]]; then
+        "${sudo_cmd[@]}" apt-get update -qq
+        apt_updated=1
+    fi
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@"
+}
+
+if ! command -v java >/dev/null; then
+    log "java not found: installing openjdk-17-jre-headless from Debian"
+    apt_install openjdk-17-jre-headless
     command -v java >/dev/null || die "java still not on PATH after installing openjdk-17-jre-headless"
+fi
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    chromium_pkg="chromium${CHROMIUM_DEB_VERSION:+=$CHROMIUM_DEB_VERSION}"
+    log "/usr/bin/chromium not found: installing $chromium_pkg from Debian"
+    apt_install "$chromium_pkg" fonts-liberation fonts-dejavu-core
+    [[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium still missing after installing $chromium_pkg"
+    log "installed chromium $(dpkg-query -W -f='${Version}' chromium)"
 fi
 
 # --- Contract check -------------------------------------------------------------
@@ -102,3 +125,4 @@ for p in .venv/bin/moto_server .venv/bin/python .venv/bin/cfn-lint .venv/bin/sam
     [[ -x "$INFRA/$p" ]] || die "missing $INFRA/$p"
 done
 [[ -f "$TOOLS/dynamodb-local/DynamoDBLocal.jar" ]] || die "missing $TOOLS/dynamodb-local/DynamoDBLocal.jar"
+[[ -x /usr/bin/chromium ]] || die "missing /usr/bin/chromium"

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! The pure core — [`notification`] (with [`notification::trigger`], every trigger shape),
-//! [`cloudtrail`], [`scan`], [`extract`], [`item`], [`pipeline`], [`render`] — imports neither
-//! tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
+//! [`cloudtrail`], [`scan`], [`extract`], [`item`], [`size`], [`pipeline`], [`render`], [`timeline`] —
+//! imports neither tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
 //! [`handler`] wires them together for both binaries (`bootstrap`, the Lambda, and `asg-trail`,
 //! the CLI); [`backfill`] drives the same [`handler::Ingestor`] over a bucket's history. One
 //! settings type, [`config::Config`], serves every binary and path.
@@ -33,3 +33,4 @@ pub mod render;
 pub mod s3;
 pub mod scan;
 pub mod size;
+pub mod timeline;

@@ -128,7 +128,7 @@ pub fn events_csv(rows: &[Value]) -> String {
 /// A header line and one line per row, as RFC 4180 says: `\r\n` after each line, a field
 /// quoted only when it holds a comma, a quote or a line break, quotes doubled. Every row must
 /// have as many fields as the header.
-fn csv_text(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+pub(crate) fn csv_text(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .quote_style(csv::QuoteStyle::Necessary)

@@ -2,7 +2,7 @@
 //! by the tests themselves, the real `bootstrap` binary driven through a Lambda Runtime API
 //! emulator, the `asg-trail` CLI, the SAM template checks, and the failure semantics under
 //! faults injected on the wire by a proxy between the binaries and the servers (`faults`,
-//! `proxy`).
+//! `proxy`), and a group's timeline through the CLI and in a real headless Chromium (`timeline`).
 //!
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
@@ -18,4 +18,5 @@ mod stack;
 #[path = "../synth/mod.rs"]
 mod synth;
 mod template;
+mod timeline;
 mod triggers;

@@ -1,6 +1,7 @@
 //! `asg-trail`, the operators' command line: extract items from log files offline, ingest S3
 //! objects through the Lambda's code path, backfill a bucket's history, query the table (by
-//! group, event name or principal, never a scan), show a group's configuration changes, and
+//! group, event name or principal, never a scan), show a group's configuration changes and its
+//! timeline (API calls and activities, with causes and capacity), and
 //! check a deployed stack's wiring (`doctor`).
 //! Every command reads its settings through [`settings`], the Lambda's own parser.
 
@@ -15,6 +16,7 @@ mod ingest;
 mod progress;
 mod query;
 mod settings;
+mod timeline;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +45,11 @@ enum Command {
     /// (minSize, maxSize, desiredCapacity, launch template, ...), who, when, and whether it
     /// failed.
     Changes(query::ChangesArgs),
+    /// Print a group's timeline: its API calls (who set what) and its own activities (what
+    /// happened and why: an alarm's policy, a user request, a health check, an instance refresh,
+    /// a lifecycle hook), oldest first, with the desired and actual capacity after each; as a
+    /// table, JSON, CSV, or one self-contained HTML page with a capacity chart.
+    Timeline(timeline::Args),
     /// Ingest the log files already in a bucket (all accounts and regions under the prefix,
     /// days in --since..--until), through the Lambda's code path, with bounded concurrency, a
     /// progress display, and a checkpoint to resume from.
@@ -63,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(&args).await,
         Command::Query(args) => query::run(args).await,
         Command::Changes(args) => query::changes(args).await,
+        Command::Timeline(args) => timeline::run(args).await,
         Command::Backfill(args) => return backfill::run(args).await,
         Command::Doctor(args) => return doctor::run(args).await,
     };

@@ -83,7 +83,8 @@ pub struct ChangesArgs {
     window: Window,
 }
 
-fn table_name(table: &TableArgs) -> Result<String> {
+/// The table the settings name (`--table`, else `TABLE_NAME`).
+pub fn table_name(table: &TableArgs) -> Result<String> {
     let mut overrides = Overrides::default();
     table.add_to(&mut overrides);
     let config = overrides.load_with_table()?;
@@ -155,7 +156,8 @@ pub async fn changes(args: ChangesArgs) -> Result<()> {
     Ok(())
 }
 
-fn describe_target(spec: &QuerySpec) -> String {
+/// What a query reads, in words.
+pub fn describe_target(spec: &QuerySpec) -> String {
     match &spec.target {
         QueryTarget::Group(g) => format!("group {g}"),
         QueryTarget::EventName(e) => format!("event name {e} (index {})", dynamodb::BY_EVENT_NAME),
@@ -163,7 +165,8 @@ fn describe_target(spec: &QuerySpec) -> String {
     }
 }
 
-async fn read(table: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
+/// Reads what `spec` names, every page, as plain JSON items.
+pub async fn read(table: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
     let clients = asg_trail::aws::load().await;
     let items = dynamodb::query(&clients.dynamodb, table, spec)
         .await
@@ -171,7 +174,8 @@ async fn read(table: &str, spec: &QuerySpec) -> Result<Vec<Value>> {
     Ok(items.iter().map(dynamodb::to_json).collect())
 }
 
-fn print(text: &str) -> Result<()> {
+/// Writes `text` to stdout.
+pub fn print(text: &str) -> Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     out.write_all(text.as_bytes())
