@@ -59,7 +59,11 @@ impl Filters {
     }
 
     /// Why an event is dropped, `None` when it is kept.
-    fn drops(&self, event_name: Option<&str>, read_only: Option<bool>) -> Option<&'static str> {
+    pub(crate) fn drops(
+        &self,
+        event_name: Option<&str>,
+        read_only: Option<bool>,
+    ) -> Option<&'static str> {
         let name = event_name.unwrap_or_default();
         if self.exclude_read_only && read_only == Some(true) {
             Some("read-only")
@@ -688,7 +692,7 @@ fn session_name_from_arn(arn: &str) -> Option<&str> {
 /// The JSON value of a raw field, `None` when it is `null` (an absent attribute, never null).
 /// A value DynamoDB cannot store (nested deeper than its 32 levels, or with an empty map key)
 /// is left out and noted in `omitted`, never silently dropped.
-fn materialize(
+pub(crate) fn materialize(
     raw: &RawValue,
     name: &str,
     omitted: &mut BTreeMap<String, item::Omitted>,

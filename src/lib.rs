@@ -23,6 +23,7 @@ pub mod config;
 pub mod doctor;
 pub mod dynamodb;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod handler;
 pub mod item;
