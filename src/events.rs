@@ -315,27 +315,12 @@ fn activity(
         event_time: time.to_owned(),
         event_id: id.to_owned(),
         event_name: Some(detail_type.to_owned()),
-        event_version: None,
         aws_region: envelope.region.as_deref().map(str::to_owned),
-        request_id: None,
-        source_ip_address: None,
-        user_agent: None,
-        error_code: None,
-        error_message: None,
-        read_only: None,
         account_id: account_id.to_owned(),
-        user_identity_type: None,
-        user_arn: None,
-        principal_id: None,
-        invoked_by: None,
-        user_name: None,
-        role_name: None,
-        request_parameters: None,
-        response_elements: None,
         detail,
         source_object: source_object.to_owned(),
-        expires_at: None,
         omitted,
+        ..Item::default()
     }]))
 }
 

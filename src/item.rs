@@ -87,7 +87,8 @@ pub enum Origin {
 }
 
 /// One row of the table, as it is written to DynamoDB (and printed by `asg-trail extract`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The default is an empty item of no group, every optional attribute absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     /// Partition key: group name, or `:account:<accountId>`.
