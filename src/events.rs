@@ -179,6 +179,25 @@ pub fn is_activity(raw: &RawValue) -> bool {
     })
 }
 
+/// Whether a value's raw text can be an Auto Scaling activity's envelope: it names
+/// `aws.autoscaling`, or holds a `\u` escape (which may spell it), as
+/// [`extract::might_be_autoscaling`] reasons for records.
+#[must_use]
+pub fn might_be_activity(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, AUTOSCALING_SOURCE.as_bytes()).is_some()
+        || memchr::memmem::find(bytes, b"\\u").is_some()
+}
+
+/// The outcome of an event read from a file: as [`read`], an event that cannot be stored
+/// being [rejected](Outcome::Rejected) (counted and logged, and the file read on).
+#[must_use]
+pub fn file_outcome(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcome {
+    match read(raw, Arrival::File(source_object), filters) {
+        Ok(event) => event.outcome,
+        Err(e) => Outcome::Rejected(e.into_rejection()),
+    }
+}
+
 /// Reads one event and builds its items, not yet [finished](pipeline::finish) (the log-file
 /// path finishes every item itself).
 ///

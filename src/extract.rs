@@ -569,10 +569,15 @@ pub fn extract_log_with<R: std::io::Read + Send>(
         |bytes| {
             records.set(records.get() + 1);
             might_be_autoscaling(bytes)
+                || (format == Format::Any && crate::events::might_be_activity(bytes))
         },
         |bytes| {
             stats.records = records.get();
             let outcome = match serde_json::from_slice::<&RawValue>(bytes) {
+                // Only the shapes people keep on disk hold EventBridge envelopes whole.
+                Ok(raw) if format == Format::Any && crate::events::is_activity(raw) => {
+                    crate::events::file_outcome(raw, source_object, filters)
+                }
                 Ok(raw) => extract(raw, source_object, filters),
                 Err(e) => reject_invalid(&e),
             };
@@ -1717,11 +1722,16 @@ mod tests {
                 0,
                 vec![],
             ),
+            // A native Auto Scaling event (not an API call): the group's own activity.
             (
                 "cloud-custodian/event-asg-instance-failed.json",
                 1,
                 0,
-                vec![],
+                vec![(
+                    "EC2 Instance Launch Unsuccessful".into(),
+                    "CustodianTest".into(),
+                    Origin::Activity,
+                )],
             ),
             (
                 "traildiscover/CreateAutoScalingGroup.json.cloudtrail",

@@ -341,3 +341,107 @@ fn activities_are_told_apart_from_records_and_api_calls() {
     )));
     assert!(!is_activity(&raw(&json!([1]))));
 }
+
+/// What `asg-trail extract` gives for `input` (Format::Any), as it would be stored.
+fn from_file(input: &[u8]) -> (crate::extract::FileStats, Vec<Item>) {
+    let mut items = Vec::new();
+    let config = Config {
+        retention_days: 7,
+        ..Config::default()
+    };
+    let (stats, parsed) = pipeline::log_items(
+        input,
+        crate::cloudtrail::Format::Any,
+        "s3://firehose/asg/2024/03/05/part-1",
+        &config,
+        |item| {
+            items.push(item);
+            std::ops::ControlFlow::Continue(())
+        },
+    );
+    parsed.expect("the file reads to its end");
+    (stats.file, items)
+}
+
+#[test]
+fn files_of_envelopes_give_the_invocations_items_but_for_the_source() {
+    let compact: Vec<String> = SAMPLES
+        .iter()
+        .map(|(_, text)| {
+            serde_json::from_str::<Value>(text)
+                .expect("json")
+                .to_string()
+        })
+        .collect();
+    let config = Config {
+        retention_days: 7,
+        ..Config::default()
+    };
+    let mut want: Vec<Item> = SAMPLES
+        .iter()
+        .flat_map(|(_, text)| {
+            let raw: Box<RawValue> = serde_json::from_str(text).expect("json");
+            invocation_items(&raw, &config)
+                .expect("stored")
+                .items()
+                .to_vec()
+        })
+        .collect();
+    for item in &mut want {
+        item.source_object = "s3://firehose/asg/2024/03/05/part-1".into();
+    }
+    let firehose = compact.concat();
+    let lines = compact.join("\n") + "\n";
+    let gzipped = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, firehose.as_bytes()).expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    for (what, input) in [
+        (
+            "concatenated with no separator (Firehose)",
+            firehose.as_bytes(),
+        ),
+        ("JSON lines", lines.as_bytes()),
+        ("gzipped Firehose object", &gzipped[..]),
+    ] {
+        let (stats, items) = from_file(input);
+        assert_eq!(items, want, "{what}");
+        assert_eq!(
+            (stats.records, stats.events, stats.items),
+            (17, 17, 17),
+            "{what}"
+        );
+    }
+    // One envelope per file, pretty-printed as the samples are.
+    for (file, text) in SAMPLES {
+        let (_, items) = from_file(text.as_bytes());
+        assert_eq!(items.len(), 1, "{file}");
+        assert!(items[0].expires_at.is_some(), "{file}: finished");
+    }
+}
+
+#[test]
+fn a_malformed_envelope_in_a_file_is_rejected_and_the_rest_kept() {
+    let mut bad = json_of("autoscaling-refresh-started.json");
+    bad.as_object_mut().expect("object").remove("time");
+    let input = format!(
+        "{}{}{}",
+        json_of("autoscaling-launch-successful.json"),
+        bad,
+        json_of("autoscaling-terminate-successful.json")
+    );
+    let (stats, items) = from_file(input.as_bytes());
+    assert_eq!((stats.records, stats.rejected, stats.items), (3, 1, 2));
+    let names: Vec<_> = items
+        .iter()
+        .filter_map(|i| i.event_name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "EC2 Instance Launch Successful",
+            "EC2 Instance Terminate Successful"
+        ]
+    );
+}
