@@ -19,7 +19,12 @@ Run with the pinned venv:  infra/.venv/bin/python infra/template_tool.py <comman
                                    from samconfig.toml, naming every parameter, and a valid,
                                    least-privilege deployment
   lint TEMPLATE                    cfn-lint + sam validate --lint + transform, then per mode:
-                                   resolve + check-iam; cfn-lint of transformed + resolved
+                                   resolve + check-iam; cfn-lint of transformed + resolved;
+                                   then the forwarder (infra/forwarder.yaml): cfn-lint and
+                                   check-forwarder
+  check-forwarder [--template T] [--forwarder F]
+                                   the forwarder forwards what the stack's rule matches, to the
+                                   stack region's default bus, with a role that may do that only
   sam-build [--arch ARCH]          `sam build` (cargo lambda) into a temporary folder, reading
                                    samconfig.toml as a user's `sam build` does (its Architecture
                                    set to ARCH, default the host's); checks the bootstrap is an
@@ -52,6 +57,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+FORWARDER = ROOT / "infra" / "forwarder.yaml"
 VENV_BIN = Path(sys.executable).parent
 
 class CheckError(Exception):
@@ -195,6 +201,7 @@ MODES: dict[str, dict[str, str]] = {
         "ExcludeReadOnly": "false",
         "ReadOnlyRetentionDays": "30",
         "EventNamesExclude": "PutScalingPolicy,DeletePolicy",
+        "RealTimeEvents": "false",
     },
     # An organization trail's bucket, SSE-KMS, through EventBridge, below a prefix.
     "existing-eventbridge": {
@@ -721,7 +728,114 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
             problems.append(f"{pid}: S3 permission without SourceAccount (bucket ARNs name no account)")
         if isinstance(props.get("Principal"), str) and not props["Principal"].endswith(".amazonaws.com"):
             problems.append(f"{pid}: principal {props['Principal']} is not an AWS service")
+        if props.get("Principal") == "events.amazonaws.com":
+            rule = _getatt(props.get("SourceArn"))
+            if not (rule and rule[1] == "Arn" and rule[0] in rules_to_function(template, fn_id)):
+                problems.append(f"{pid}: SourceArn {_show(props.get('SourceArn'))} is not a rule of this "
+                                f"template targeting the function ({sorted(rules_to_function(template, fn_id))})")
+    problems += check_rules_and_queues(template, fn_id)
     return problems
+
+
+def rules_to_function(template: dict[str, Any], fn_id: str) -> set[str]:
+    """The EventBridge rules of the template with the function as a target."""
+    return {rid for rid, rule in resources_of_type(template, "AWS::Events::Rule").items()
+            if any(_is_arn_of(t.get("Arn"), fn_id) for t in rule.get("Properties", {}).get("Targets", []))}
+
+
+def check_rules_and_queues(template: dict[str, Any], fn_id: str) -> list[str]:
+    """Each rule invoking the function has a retry policy, a dead-letter queue that lets exactly
+    that rule send, and a permission naming it; every queue policy names its sender."""
+    problems: list[str] = []
+    res = template.get("Resources", {})
+    permitted = {(_getatt(p.get("Properties", {}).get("SourceArn")) or ("", ""))[0]
+                 for p in resources_of_type(template, "AWS::Lambda::Permission").values()}
+    # (queue, principal service, sender) for every statement of every queue policy.
+    senders: set[tuple[str, str, str]] = set()
+    for qpid, qp in resources_of_type(template, "AWS::SQS::QueuePolicy").items():
+        props = qp.get("Properties", {})
+        queues = [q.get("Ref") for q in _as_list(props.get("Queues", [])) if isinstance(q, dict)]
+        for st in _as_list(props.get("PolicyDocument", {}).get("Statement", [])):
+            label = f"{qpid}/{st.get('Sid', '?')}"
+            service = st.get("Principal", {}).get("Service") if isinstance(st.get("Principal"), dict) else None
+            if st.get("Effect") != "Allow":
+                continue
+            if not isinstance(service, str) or _as_list(st.get("Action")) != ["sqs:SendMessage"]:
+                problems.append(f"{label}: only an AWS service may be allowed sqs:SendMessage, got "
+                                f"{_show(st.get('Principal'))} {_show(st.get('Action'))}")
+                continue
+            source = st.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
+            if source is None:
+                problems.append(f"{label}: {service} may send from any resource (no aws:SourceArn condition)")
+                continue
+            sender = _getatt(source)
+            for queue in queues:
+                senders.add((queue, service, sender[0] if sender else json.dumps(source)))
+    for rid in sorted(rules_to_function(template, fn_id)):
+        for target in res[rid].get("Properties", {}).get("Targets", []):
+            if not _is_arn_of(target.get("Arn"), fn_id):
+                continue
+            if not target.get("RetryPolicy"):
+                problems.append(f"{rid}: target {target.get('Id')} has no RetryPolicy")
+            dlq = _getatt(target.get("DeadLetterConfig", {}).get("Arn"))
+            if not dlq or dlq[1] != "Arn" or res.get(dlq[0], {}).get("Type") != "AWS::SQS::Queue":
+                problems.append(f"{rid}: target {target.get('Id')} has no dead-letter queue of this template")
+            elif (dlq[0], "events.amazonaws.com", rid) not in senders:
+                problems.append(f"{rid}: its dead-letter queue {dlq[0]} does not let the rule send "
+                                "(a queue policy for events.amazonaws.com with aws:SourceArn = the rule)")
+        if rid not in permitted:
+            problems.append(f"{rid}: no lambda:InvokeFunction permission names the rule")
+    return problems
+
+
+FORWARD_BUS = "arn:${AWS::Partition}:events:${StackRegion}:${AWS::AccountId}:event-bus/default"
+
+
+def check_forwarder(forwarder: dict[str, Any], stack_template: dict[str, Any]) -> list[str]:
+    """Violations in the forwarder template (infra/forwarder.yaml): one rule matching what the
+    stack's real-time rule matches, whose one target is the stack region's default bus, put
+    there by a role that only EventBridge of this account assumes and that may only
+    events:PutEvents on that bus."""
+    problems: list[str] = []
+    roles = resources_of_type(forwarder, "AWS::IAM::Role")
+    rules = resources_of_type(forwarder, "AWS::Events::Rule")
+    if len(roles) != 1 or len(rules) != 1:
+        return [f"expected one role and one rule, found roles {sorted(roles)} and rules {sorted(rules)}"]
+    (role_id, role), (rule_id, rule) = next(iter(roles.items())), next(iter(rules.items()))
+    role_props = role.get("Properties", {})
+    for st in _as_list(role_props.get("AssumeRolePolicyDocument", {}).get("Statement", [])):
+        if st.get("Principal") not in ({"Service": "events.amazonaws.com"}, {"Service": ["events.amazonaws.com"]}):
+            problems.append(f"{role_id}: trust policy allows {_show(st.get('Principal'))}, expected events.amazonaws.com")
+        if st.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"}:
+            problems.append(f"{role_id}: the trust policy is not limited to this account (aws:SourceAccount)")
+    if role_props.get("ManagedPolicyArns"):
+        problems.append(f"{role_id}: managed policies {_show(role_props['ManagedPolicyArns'])}")
+    for pol in role_props.get("Policies", []):
+        for st in _as_list(pol.get("PolicyDocument", {}).get("Statement", [])):
+            if _as_list(st.get("Action")) != ["events:PutEvents"] or \
+                    [_sub_string(r) for r in _as_list(st.get("Resource"))] != [FORWARD_BUS]:
+                problems.append(f"{role_id}: {_show(st)} is more than events:PutEvents on {FORWARD_BUS}")
+    props = rule.get("Properties", {})
+    stack_rules = resources_of_type(stack_template, "AWS::Events::Rule")
+    want_pattern = stack_rules.get("AutoScalingEventsRule", {}).get("Properties", {}).get("EventPattern")
+    if props.get("EventPattern") != want_pattern:
+        problems.append(f"{rule_id}: pattern {_show(props.get('EventPattern'))} is not the stack rule's "
+                        f"{_show(want_pattern)}")
+    targets = props.get("Targets", [])
+    if len(targets) != 1 or _sub_string(targets[0].get("Arn")) != FORWARD_BUS \
+            or _getatt(targets[0].get("RoleArn")) != (role_id, "Arn"):
+        problems.append(f"{rule_id}: targets {_show(targets)} are not the stack region's default bus "
+                        f"({FORWARD_BUS}) through {role_id}")
+    return problems
+
+
+def cmd_check_forwarder(args: argparse.Namespace) -> int:
+    problems = check_forwarder(load_template(args.forwarder), load_template(args.template))
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+    print(f"check-forwarder [{args.forwarder}]: {'FAILED' if problems else 'ok'}",
+          file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0
 
 
 def check_iam_mode(template: dict[str, Any], overrides: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -846,6 +960,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
             if not _run_step("cfn-lint (transformed, and each mode resolved)",
                              [str(VENV_BIN / "cfn-lint"), str(out), *resolved_files], cwd):
                 failed.append("cfn-lint on the transformed template")
+
+    # The forwarder other regions deploy: linted like the stack, and its one grant checked.
+    if not _run_step("cfn-lint (forwarder)", [str(VENV_BIN / "cfn-lint"), str(FORWARDER)], cwd):
+        failed.append("cfn-lint on the forwarder")
+    print(f"==> check-forwarder ({FORWARDER.relative_to(ROOT)})", flush=True)
+    problems = check_forwarder(load_template(FORWARDER), load_template(template_path))
+    for p in problems:
+        print(f"    - {p}")
+    print("    ok" if not problems else "    FAILED")
+    if problems:
+        failed.append("check-forwarder")
 
     if failed:
         print(f"lint: FAILED: {', '.join(failed)}", flush=True)
@@ -1067,6 +1192,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=str(ROOT / "samconfig.toml"))
     p.add_argument("--template", default=str(ROOT / "template.yaml"))
     p.set_defaults(func=cmd_samconfig)
+
+    p = sub.add_parser("check-forwarder", help="the forwarder forwards the stack's events, least privilege")
+    p.add_argument("--forwarder", default=str(FORWARDER))
+    p.add_argument("--template", default=str(ROOT / "template.yaml"))
+    p.set_defaults(func=cmd_check_forwarder)
 
     p = sub.add_parser("lint", help="all template checks, offline")
     p.add_argument("template")

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::cloudtrail::ParseError;
 use crate::dynamodb::BatchError;
+use crate::events::EventError;
 use crate::notification::NotificationError;
 
 /// How reading an object from the store failed.
@@ -183,6 +184,18 @@ pub enum InvocationError {
         /// Number of objects the invocation tried to ingest.
         attempted: usize,
     },
+    /// An EC2 Auto Scaling event (the invocation itself) cannot be stored.
+    #[error("{0}")]
+    Event(#[from] EventError),
+    /// An EC2 Auto Scaling event's items could not all be written.
+    #[error("EventBridge event {id}: {cause}")]
+    EventWrite {
+        /// The event's `id`.
+        id: String,
+        /// The write failure.
+        #[source]
+        cause: WriteError,
+    },
 }
 
 struct Failures<'a>(&'a [IngestError], usize);
@@ -204,6 +217,8 @@ impl InvocationError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Notification(e) => e.error_type(),
+            Self::Event(_) => "InvalidEvent",
+            Self::EventWrite { .. } => "WriteFailed",
             Self::Objects { failed, .. } => match failed.as_slice() {
                 [one] => one.kind(),
                 _ => "MultipleFailures",

@@ -72,7 +72,11 @@ impl Filters {
     }
 
     /// Why an event is dropped, `None` when it is kept.
-    fn drops(&self, event_name: Option<&str>, read_only: Option<bool>) -> Option<&'static str> {
+    pub(crate) fn drops(
+        &self,
+        event_name: Option<&str>,
+        read_only: Option<bool>,
+    ) -> Option<&'static str> {
         let name = event_name.unwrap_or_default();
         if self.exclude_read_only && read_only == Some(true) {
             Some("read-only")
@@ -204,6 +208,9 @@ struct SessionContext<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SessionIssuer<'a> {
+    /// `Role` for an assumed role, `IAMUser` for a federated user's session.
+    #[serde(rename = "type", borrow, default)]
+    issuer_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     user_name: Option<Cow<'a, str>>,
 }
@@ -333,7 +340,7 @@ fn build_item(
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown")
         .to_owned();
-    let user_name = user_name(&identity);
+    let (user_name, role_name) = principal_names(&identity);
     let mut omitted = BTreeMap::new();
     let request_parameters = record
         .request_parameters
@@ -341,9 +348,11 @@ fn build_item(
     let response_elements = record
         .response_elements
         .and_then(|raw| materialize(raw, "responseElements", &mut omitted));
-    let groups = match origin {
-        Origin::Api => rules::groups(request_parameters.as_ref(), response_elements.as_ref()),
-        Origin::Service => service::groups(request_parameters.as_ref(), response_elements.as_ref()),
+    // (Activities are not CloudTrail records: they never come here, see `crate::events`.)
+    let groups = if origin == Origin::Api {
+        rules::groups(request_parameters.as_ref(), response_elements.as_ref())
+    } else {
+        service::groups(request_parameters.as_ref(), response_elements.as_ref())
     };
     if origin == Origin::Api
         && let Some(name) = record.event_name.as_deref()
@@ -378,8 +387,10 @@ fn build_item(
         principal_id: owned(identity.principal_id),
         invoked_by: owned(identity.invoked_by),
         user_name,
+        role_name,
         request_parameters,
         response_elements,
+        detail: None,
         source_object: source_object.to_owned(),
         expires_at: None, // set at write time from RETENTION_DAYS (handler)
         omitted,
@@ -387,21 +398,36 @@ fn build_item(
     (item, groups)
 }
 
-/// Who made the call: the IAM user, else the role a session was issued by, else the session
-/// (or federated user) named in the ARN.
-fn user_name(identity: &UserIdentity<'_>) -> Option<String> {
-    identity
+/// The role-name prefix of IAM Identity Center (SSO) permission sets: such a role stands for
+/// whoever signed in, and its session name is the person.
+const SSO_ROLE_PREFIX: &str = "AWSReservedSSO_";
+
+/// Who made the call (`userName`) and, for an assumed-role session, the role (`roleName`).
+///
+/// `userName` is the IAM user, else the role a session was issued by, else the session (or
+/// federated user) named in the ARN; but for an IAM Identity Center role (`AWSReservedSSO_*`)
+/// it is the session name, the person, rather than the permission set. `roleName` is the
+/// session issuer's name when the issuer is a role, else the role named in an assumed-role ARN.
+fn principal_names(identity: &UserIdentity<'_>) -> (Option<String>, Option<String>) {
+    let issuer = identity
+        .session_context
+        .as_ref()
+        .and_then(|c| c.session_issuer.as_ref());
+    let session = identity.arn.as_deref().and_then(session_name_from_arn);
+    let role = issuer
+        .filter(|i| i.issuer_type.as_deref().is_none_or(|t| t == "Role"))
+        .and_then(|i| i.user_name.as_deref())
+        .or_else(|| identity.arn.as_deref().and_then(role_in_arn));
+    let issuer_name = issuer.and_then(|i| i.user_name.as_deref());
+    let user = identity
         .user_name
         .as_deref()
-        .or_else(|| {
-            identity
-                .session_context
-                .as_ref()
-                .and_then(|c| c.session_issuer.as_ref())
-                .and_then(|i| i.user_name.as_deref())
-        })
-        .or_else(|| identity.arn.as_deref().and_then(session_name_from_arn))
-        .map(str::to_owned)
+        .or_else(|| match (issuer_name, role, session) {
+            (_, Some(role), Some(session)) if role.starts_with(SSO_ROLE_PREFIX) => Some(session),
+            (Some(issuer), ..) => Some(issuer),
+            (None, _, session) => session,
+        });
+    (user.map(str::to_owned), role.map(str::to_owned))
 }
 
 /// One item per partition (never none), each a copy of `template` under its partition key.
@@ -558,10 +584,15 @@ pub fn extract_log_with<R: std::io::Read + Send>(
         |bytes| {
             records.set(records.get() + 1);
             might_be_autoscaling(bytes)
+                || (format == Format::Any && crate::events::might_be_activity(bytes))
         },
         |bytes| {
             stats.records = records.get();
             let outcome = match serde_json::from_slice::<&RawValue>(bytes) {
+                // Only the shapes people keep on disk hold EventBridge envelopes whole.
+                Ok(raw) if format == Format::Any && crate::events::is_activity(raw) => {
+                    crate::events::file_outcome(raw, source_object, filters)
+                }
                 Ok(raw) => extract(raw, source_object, filters),
                 Err(e) => reject_invalid(&e),
             };
@@ -656,6 +687,16 @@ fn is_application_autoscaling(record: &Record<'_>) -> bool {
             .is_some_and(|arn| arn.contains(":application-autoscaling:"))
 }
 
+/// The role of an assumed-role ARN (`arn:aws:sts::1:assumed-role/Role/session`).
+fn role_in_arn(arn: &str) -> Option<&str> {
+    let (_, resource) = arn.rsplit_once(':')?;
+    let mut parts = resource.splitn(3, '/');
+    match (parts.next()?, parts.next(), parts.next()) {
+        ("assumed-role", Some(role), Some(_)) if !role.is_empty() => Some(role),
+        _ => None,
+    }
+}
+
 /// The session name of an assumed-role ARN (`arn:aws:sts::1:assumed-role/Role/session`), or the
 /// name of a federated user (`arn:aws:sts::1:federated-user/name`).
 fn session_name_from_arn(arn: &str) -> Option<&str> {
@@ -671,7 +712,7 @@ fn session_name_from_arn(arn: &str) -> Option<&str> {
 /// The JSON value of a raw field, `None` when it is `null` (an absent attribute, never null).
 /// A value DynamoDB cannot store (nested deeper than its 32 levels, or with an empty map key)
 /// is left out and noted in `omitted`, never silently dropped.
-fn materialize(
+pub(crate) fn materialize(
     raw: &RawValue,
     name: &str,
     omitted: &mut BTreeMap<String, item::Omitted>,
@@ -872,6 +913,8 @@ mod tests {
         );
         assert_eq!(it.principal_id.as_deref(), Some("AROAEXAMPLE:alice"));
         assert_eq!(it.user_name.as_deref(), Some("Admin"));
+        assert_eq!(it.role_name.as_deref(), Some("Admin"));
+        assert_eq!(it.detail, None, "a CloudTrail record has no detail");
         assert_eq!(it.invoked_by, None);
         assert_eq!(
             it.request_parameters,
@@ -961,6 +1004,108 @@ mod tests {
         assert_eq!(kept(&r)[0].user_name.as_deref(), Some("alice"));
         r["userIdentity"]["arn"] = json!("arn:aws:iam::123456789012:root");
         assert_eq!(kept(&r)[0].user_name, None);
+    }
+
+    /// A real IAM Identity Center session (from the TrailDiscover corpus, account masked).
+    fn sso_record() -> Value {
+        let text = include_str!(
+            "../tests/fixtures/corpus/traildiscover/CreateAutoScalingGroup.json.cloudtrail"
+        );
+        let records: Value = serde_json::from_str(text).expect("json");
+        records[0].clone()
+    }
+
+    #[test]
+    fn an_sso_session_is_named_by_its_person_and_keeps_its_role() {
+        let r = sso_record();
+        let it = &kept(&r)[0];
+        assert_eq!(it.user_name.as_deref(), Some("AdanAlvarez"));
+        assert_eq!(
+            it.role_name.as_deref(),
+            Some("AWSReservedSSO_AdministratorAccess_1b74cd717d47002b")
+        );
+        assert_eq!(
+            it.user_arn.as_deref(),
+            Some(
+                "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdministratorAccess_1b74cd717d47002b/AdanAlvarez"
+            )
+        );
+        let json = serde_json::to_value(it).expect("serializes");
+        assert_eq!(
+            json["roleName"],
+            "AWSReservedSSO_AdministratorAccess_1b74cd717d47002b"
+        );
+        // Without the session context, the ARN alone says the same.
+        let mut bare = r.clone();
+        bare["userIdentity"]
+            .as_object_mut()
+            .expect("object")
+            .remove("sessionContext");
+        let it = &kept(&bare)[0];
+        assert_eq!(
+            (it.user_name.as_deref(), it.role_name.as_deref()),
+            (
+                Some("AdanAlvarez"),
+                Some("AWSReservedSSO_AdministratorAccess_1b74cd717d47002b")
+            )
+        );
+    }
+
+    #[test]
+    fn role_names_only_for_assumed_roles() {
+        // A plain role keeps its name as the user, as before.
+        let it = &kept(&update_record())[0];
+        assert_eq!(
+            (it.user_name.as_deref(), it.role_name.as_deref()),
+            (Some("Admin"), Some("Admin"))
+        );
+        // An IAM user has no role.
+        let mut r = update_record();
+        r["userIdentity"] = json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+            "arn": "arn:aws:iam::123456789012:user/deploy-bot", "accountId": "123456789012",
+            "userName": "deploy-bot"});
+        let it = &kept(&r)[0];
+        assert_eq!(
+            (it.user_name.as_deref(), it.role_name.as_deref()),
+            (Some("deploy-bot"), None)
+        );
+        // A federated user's session is issued by an IAM user: no role either.
+        r["userIdentity"] = json!({"type": "FederatedUser",
+            "arn": "arn:aws:sts::123456789012:federated-user/carol",
+            "sessionContext": {"sessionIssuer": {"type": "IAMUser", "userName": "broker",
+                "arn": "arn:aws:iam::123456789012:user/broker"}}});
+        let it = &kept(&r)[0];
+        assert_eq!(
+            (it.user_name.as_deref(), it.role_name.as_deref()),
+            (Some("broker"), None)
+        );
+        // An SSO role with no session name to show stays named by its role.
+        r["userIdentity"] = json!({"type": "AssumedRole",
+            "sessionContext": {"sessionIssuer": {"type": "Role",
+                "userName": "AWSReservedSSO_ReadOnly_0123456789abcdef"}}});
+        let it = &kept(&r)[0];
+        assert_eq!(
+            (it.user_name.as_deref(), it.role_name.as_deref()),
+            (
+                Some("AWSReservedSSO_ReadOnly_0123456789abcdef"),
+                Some("AWSReservedSSO_ReadOnly_0123456789abcdef")
+            )
+        );
+    }
+
+    #[test]
+    fn roles_from_arns() {
+        let cases = [
+            ("arn:aws:sts::1:assumed-role/Role/sess", Some("Role")),
+            ("arn:aws:sts::1:assumed-role/Role/a/b", Some("Role")),
+            ("arn:aws:sts::1:assumed-role//sess", None),
+            ("arn:aws:sts::1:federated-user/carol", None),
+            ("arn:aws:iam::1:role/Role", None),
+            ("garbage", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(role_in_arn(arn), want, "{arn}");
+        }
     }
 
     #[test]
@@ -1622,11 +1767,16 @@ mod tests {
                 0,
                 vec![],
             ),
+            // A native Auto Scaling event (not an API call): the group's own activity.
             (
                 "cloud-custodian/event-asg-instance-failed.json",
                 1,
                 0,
-                vec![],
+                vec![(
+                    "EC2 Instance Launch Unsuccessful".into(),
+                    "CustodianTest".into(),
+                    Origin::Activity,
+                )],
             ),
             (
                 "traildiscover/CreateAutoScalingGroup.json.cloudtrail",

@@ -12,7 +12,21 @@
 //!   item tells which other partitions hold the same event. Absent when the event names none
 //!   (DynamoDB has no empty sets).
 //! * `origin`: `api` for the callers' own Auto Scaling calls, `service` for the EC2 calls Auto
-//!   Scaling makes itself (stored only when asked for).
+//!   Scaling makes itself (stored only when asked for), `activity` for the group's own events
+//!   (Auto Scaling's EventBridge events: launches, terminations, lifecycle actions, instance
+//!   refreshes; see [`crate::events`]).
+//! * `userName` and `roleName`: who made a call. For an assumed role, `roleName` is the role
+//!   (the session issuer) and `userName` the role too, except for IAM Identity Center roles
+//!   (`AWSReservedSSO_*`), whose `userName` is the session name: the person, not the
+//!   permission set.
+//!
+//! An activity item (`origin` = `activity`) is one EventBridge event of source
+//! `aws.autoscaling`: `groupName` is `detail.AutoScalingGroupName`, else the group in an ARN of
+//! `resources`, else the account partition; `eventKey` is `<time>#<id>` of the event,
+//! `eventName` its `detail-type`, `eventTime`, `eventID`, `awsRegion` and `accountId` its
+//! `time`, `id`, `region` and `account`, and `detail` its `detail` object, whole. It has no
+//! `userArn`, `userName`, `roleName`, `readOnly` or `requestParameters`. `sourceObject` is
+//! `eventbridge:<id>` when the event invoked the function, else the file it was read from.
 //!
 //! Attributes the record lacks (or holds as `null`) are absent from the item, never null.
 //!
@@ -68,9 +82,14 @@ pub enum Origin {
     /// An EC2 call that Auto Scaling made itself (eventSource `ec2.amazonaws.com`, invoked by
     /// `autoscaling.amazonaws.com`): launches, terminations, fleets.
     Service,
+    /// The group's own activity, from an EventBridge event of source `aws.autoscaling` that is
+    /// not an API call: a launch or termination (successful or not), a lifecycle action, an
+    /// instance refresh's progress.
+    Activity,
 }
 
 /// One row of the table, as it is written to DynamoDB (and printed by `asg-trail extract`).
+/// The default is an empty item of no group, every optional attribute absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
@@ -82,14 +101,14 @@ pub struct Item {
     /// it names none. The same on every item of one event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_names: Vec<String>,
-    /// `api` or `service`.
+    /// `api`, `service` or `activity`.
     pub origin: Origin,
     /// CloudTrail `eventTime` (ISO 8601, one-second precision).
     pub event_time: String,
     /// CloudTrail `eventID`.
     #[serde(rename = "eventID")]
     pub event_id: String,
-    /// CloudTrail `eventName` (the API action).
+    /// CloudTrail `eventName` (the API action); an activity's `detail-type`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
     /// CloudTrail `eventVersion`.
@@ -130,16 +149,25 @@ pub struct Item {
     /// `userIdentity.invokedBy` (an AWS service acting for the caller).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoked_by: Option<String>,
-    /// The most useful human name of the caller (see [`crate::extract`]).
+    /// The most useful human name of the caller (see [`crate::extract`]): for an IAM
+    /// Identity Center role (`AWSReservedSSO_*`), the session name (the person).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
+    /// The role of an assumed-role session (the session issuer's `userName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
     /// The record's `requestParameters` object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_parameters: Option<Value>,
     /// The record's `responseElements` object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_elements: Option<Value>,
-    /// `s3://bucket/key` of the log file (or the file path for `asg-trail extract`).
+    /// An activity's EventBridge `detail` object, whole (`Cause`, `StatusCode`,
+    /// `Description`, `EC2InstanceId`, `ActivityId`, `LifecycleHookName`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+    /// `s3://bucket/key` of the log file (or the file path for `asg-trail extract`), or
+    /// `eventbridge:<id>` for an event that invoked the function.
     pub source_object: String,
     /// When DynamoDB may delete the item (TTL attribute, epoch seconds): `eventTime` plus the
     /// retention (`RETENTION_DAYS`); absent when events are kept forever. See [`expires_at`].
@@ -395,6 +423,13 @@ mod tests {
             serde_json::to_value(Origin::default()).expect("serializes"),
             "api"
         );
+        item.origin = Origin::Activity;
+        item.role_name = Some("Admin".into());
+        item.detail = Some(serde_json::json!({"Cause": "c", "StatusCode": "Successful"}));
+        let json = serde_json::to_value(&item).expect("serializes");
+        assert_eq!(json["origin"], "activity");
+        assert_eq!(json["roleName"], "Admin");
+        assert_eq!(json["detail"]["StatusCode"], "Successful");
     }
 
     fn bare_item() -> Item {
@@ -420,8 +455,10 @@ mod tests {
             principal_id: None,
             invoked_by: None,
             user_name: None,
+            role_name: None,
             request_parameters: None,
             response_elements: None,
+            detail: None,
             source_object: "s3://b/k".into(),
             expires_at: None,
             omitted: BTreeMap::new(),

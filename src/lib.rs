@@ -7,11 +7,13 @@
 //! S3 notification ─► notification ─► s3 (ObjectStore) ─► pipeline: cloudtrail (gunzip + streaming parse)
 //!                                                                 ─► extract (record → items)
 //!                                                      ─► dynamodb (batched, retried writes)
+//! EventBridge (aws.autoscaling) ─► events (envelope → items) ───────► dynamodb
 //! ```
 //!
 //! The pure core — [`notification`] (with [`notification::trigger`], every trigger shape),
-//! [`cloudtrail`], [`scan`], [`extract`], [`item`], [`size`], [`pipeline`], [`render`], [`timeline`] —
-//! imports neither tokio nor the AWS SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
+//! [`cloudtrail`], [`scan`], [`extract`], [`events`] (EC2 Auto Scaling's EventBridge events),
+//! [`item`], [`size`], [`pipeline`], [`render`], [`timeline`] — imports neither tokio nor the AWS
+//! SDK. The adapters [`s3`] and [`dynamodb`] sit behind small traits, and
 //! [`handler`] wires them together for both binaries (`bootstrap`, the Lambda, and `asg-trail`,
 //! the CLI); [`backfill`] drives the same [`handler::Ingestor`] over a bucket's history. One
 //! settings type, [`config::Config`], serves every binary and path.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod doctor;
 pub mod dynamodb;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod handler;
 pub mod item;

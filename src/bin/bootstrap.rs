@@ -1,7 +1,8 @@
 //! The Lambda function: ingests the CloudTrail log files named by an invocation of any shape
 //! it knows (S3 notifications direct or through SQS/SNS, CloudTrail's SNS notifications,
-//! EventBridge, S3 Batch Operations; see [`asg_trail::notification::trigger`]), and answers in
-//! the form that shape's source expects.
+//! EventBridge, S3 Batch Operations; see [`asg_trail::notification::trigger`]), and EC2 Auto
+//! Scaling's own EventBridge events ([`asg_trail::events`]), and answers in the form that
+//! shape's source expects.
 //!
 //! Settings come from the environment ([`asg_trail::config`], the same parser the CLI uses);
 //! the SDK clients are built once, here, and shared by every invocation.

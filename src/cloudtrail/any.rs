@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use super::readers::{Capped, Meter, read_failure};
 use super::{BUF_SIZE, Finish, Format, Limits, ParseError};
+use crate::events;
 
 /// The caller said stop: raised through serde as an error, and told apart from the real ones
 /// by the flag [`parse`] keeps.
@@ -189,21 +190,29 @@ fn parse_any<R: BufRead, F: OnRecord>(
     Ok(count)
 }
 
-/// Hands over the record one value stands for: an EventBridge envelope's `detail`, a
-/// `lookup-events` entry's `CloudTrailEvent` text, or the value itself (a record).
+/// Hands over the record one value stands for: an EventBridge envelope's `detail` (an API
+/// call's CloudTrail record), a `lookup-events` entry's `CloudTrailEvent` text, or the value
+/// itself (a record, or an Auto Scaling activity's envelope, which is handed over whole: its
+/// `id`, `time` and group are outside its `detail`).
 fn hand_over<F: OnRecord>(value: &RawValue, on_record: &mut F) -> Result<(), Stopped> {
     #[derive(serde::Deserialize)]
     struct Wrapper<'a> {
+        // Any JSON, as before: a field of an unexpected type does not make the value a record.
         #[serde(rename = "detail-type", default)]
-        detail_type: Option<IgnoredAny>,
+        detail_type: Option<serde_json::Value>,
+        #[serde(default)]
+        source: Option<serde_json::Value>,
         #[serde(borrow, default)]
         detail: Option<&'a RawValue>,
         #[serde(rename = "CloudTrailEvent", borrow, default)]
         cloudtrail_event: Option<std::borrow::Cow<'a, str>>,
     }
     if let Ok(w) = serde_json::from_str::<Wrapper<'_>>(value.get()) {
-        if let (Some(_), Some(detail)) = (w.detail_type, w.detail) {
-            return on_record(detail);
+        if let (Some(detail_type), Some(detail)) = (w.detail_type, w.detail) {
+            let activity = w.source.as_ref().and_then(serde_json::Value::as_str)
+                == Some(events::AUTOSCALING_SOURCE)
+                && detail_type.as_str() != Some(events::API_CALL_DETAIL_TYPE);
+            return on_record(if activity { value } else { detail });
         }
         if let Some(text) = w.cloudtrail_event
             && let Ok(record) = serde_json::from_str::<Box<RawValue>>(&text)
@@ -363,6 +372,18 @@ mod tests {
                 collect_any(&gzip(text.as_bytes())).unwrap_or_else(|e| panic!("{what} (gz): {e}"));
             assert_eq!(seen, [a, b], "{what} (gzip)");
         }
+    }
+
+    #[test]
+    fn an_auto_scaling_activity_envelope_is_handed_over_whole() {
+        let activity = r#"{"source":"aws.autoscaling","detail-type":"EC2 Instance Launch Successful","id":"1","detail":{"AutoScalingGroupName":"g"}}"#;
+        let call = r#"{"eventName":"A","eventID":"2"}"#;
+        let other = r#"{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"state":"running"}}"#;
+        let text = format!(
+            r#"{activity}{{"source":"aws.autoscaling","detail-type":"AWS API Call via CloudTrail","detail":{call}}}{other}"#
+        );
+        let seen = collect_any(text.as_bytes()).expect("parses");
+        assert_eq!(seen, [activity, call, r#"{"state":"running"}"#]);
     }
 
     #[test]

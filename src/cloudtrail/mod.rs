@@ -13,7 +13,7 @@
 //!
 //! The Lambda reads only the delivery format ([`Format::Delivery`]). The CLI also takes the
 //! shapes people keep on disk ([`Format::Any`]): bare arrays, single records, JSON lines,
-//! EventBridge envelopes and `lookup-events` output.
+//! EventBridge envelopes (Auto Scaling's activities among them) and `lookup-events` output.
 //!
 //! Hostile input is bounded ([`Limits`]): the decompressed stream stops with an error past
 //! `max_decompressed_bytes` (a decompression bomb never gets further than that, and is never
@@ -133,8 +133,10 @@ pub enum Format {
     /// Only CloudTrail's delivery format `{"Records":[...]}` (what the trail writes to S3).
     Delivery,
     /// Also what people have on disk: a bare array of records, one record, JSON lines or
-    /// concatenated documents, EventBridge envelopes (`{"detail-type":..,"detail":{record}}`)
-    /// and `lookup-events` output (`{"Events":[{"CloudTrailEvent":"<record as text>"}]}`).
+    /// concatenated documents (as Firehose writes them), EventBridge envelopes
+    /// (`{"detail-type":..,"detail":{record}}`; an Auto Scaling activity's envelope, which has
+    /// no record, is handed over whole) and `lookup-events` output
+    /// (`{"Events":[{"CloudTrailEvent":"<record as text>"}]}`).
     Any,
 }
 

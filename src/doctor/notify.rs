@@ -32,7 +32,8 @@ pub struct NotificationFacts {
     pub lambda: Vec<LambdaConfig>,
     /// Whether the bucket sends its events to EventBridge.
     pub eventbridge: bool,
-    /// The enabled EventBridge rules that target the function (`Err`: could not be read).
+    /// The enabled EventBridge rules on S3's events that target the function (`Err`: could
+    /// not be read).
     pub rules: Result<Vec<String>, String>,
     /// The topics of the bucket's topic configurations, and the trail's topic.
     pub topics: Vec<TopicFacts>,

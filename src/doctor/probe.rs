@@ -232,6 +232,7 @@ async fn subscriptions(clients: &DoctorClients, topic: &str) -> Result<Vec<Subsc
         .collect())
 }
 
+/// The enabled EventBridge rules on S3's events that target the function.
 async fn rules_targeting(
     clients: &DoctorClients,
     function_arn: &str,
@@ -251,7 +252,12 @@ async fn rules_targeting(
             .send()
             .await
             .map_err(|e| describe_error(&e))?;
-        if rule.state().is_some_and(|s| s.as_str() == "ENABLED") {
+        // Only a rule on S3's events brings log files: the stack's real-time rule on
+        // aws.autoscaling targets the function too, and says nothing of the bucket.
+        let on_s3 = rule
+            .event_pattern()
+            .is_some_and(|p| p.contains("\"aws.s3\""));
+        if on_s3 && rule.state().is_some_and(|s| s.as_str() == "ENABLED") {
             enabled.push(name.clone());
         }
     }

@@ -35,10 +35,12 @@ pub fn item(group: &str, id: &str) -> Item {
         principal_id: None,
         invoked_by: None,
         user_name: None,
+        role_name: None,
         request_parameters: Some(
             json!({"autoScalingGroupName": group, "maxSize": 3, "f": 0.5, "n": null, "l": [true]}),
         ),
         response_elements: None,
+        detail: None,
         source_object: "s3://b/k".into(),
         expires_at: None,
         omitted: std::collections::BTreeMap::new(),

@@ -1,9 +1,10 @@
 //! One invocation, of any shape [`trigger::parse`] knows, answered in the form its source
 //! expects, with the policy each source needs: a notification fails whole when an object
-//! fails (its source retries it), an SQS batch names only the messages to redeliver, and an
-//! S3 Batch Operations job gets one result per task. An object that no longer exists is
-//! skipped for notifications and SQS (nothing can bring it back), and is a permanent failure
-//! for Batch Operations (its manifest is wrong).
+//! fails (its source retries it), an SQS batch names only the messages to redeliver, an S3
+//! Batch Operations job gets one result per task, and an EC2 Auto Scaling event is stored
+//! itself and fails whole (`events`). An object that no longer exists is skipped for
+//! notifications and SQS (nothing can bring it back), and is a permanent failure for Batch
+//! Operations (its manifest is wrong).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -71,13 +72,15 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// - an SQS batch: `{"batchItemFailures": [...]}` naming only the messages whose objects
     ///   failed or that could not be understood (`ReportBatchItemFailures`);
     /// - an S3 Batch Operations job: one result per task (`Succeeded`, `TemporaryFailure`,
-    ///   `PermanentFailure`).
+    ///   `PermanentFailure`);
+    /// - an EC2 Auto Scaling event (EventBridge, `aws.autoscaling`): its items written, an
+    ///   [`InvocationSummary`], or an error naming the event (EventBridge retries it).
     ///
     /// `deadline` is when the invocation must have answered (the Lambda context's).
     ///
     /// # Errors
-    /// An [`InvocationError`] for a payload of unknown shape, a malformed one, or a failed object
-    /// of a notification. SQS and Batch Operations report failures in their response instead.
+    /// An [`InvocationError`] for a payload of unknown shape, a malformed one, a failed object
+    /// of a notification, or an Auto Scaling event that cannot be stored or written. SQS and Batch Operations report failures in their response instead.
     pub async fn handle_event(
         &self,
         event: &Value,
@@ -95,6 +98,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             Trigger::BatchJob(job) => Ok(Response::BatchJob(
                 Box::pin(self.handle_batch_job(&job, deadline)).await,
             )),
+            Trigger::AutoScalingEvent(envelope) => {
+                Box::pin(self.handle_autoscaling_event(&envelope, deadline))
+                    .await
+                    .map(Response::Summary)
+            }
         }
     }
 

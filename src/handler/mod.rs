@@ -1,6 +1,7 @@
 //! The ingestion of an invocation's objects, shared by the Lambda and the CLI: which objects a
 //! trigger names and how its source wants the answer (`dispatch`), and each object end to end
-//! — fetch, gunzip and parse, extract, write, one summary log line (`ingest`).
+//! — fetch, gunzip and parse, extract, write, one summary log line (`ingest`); and an
+//! invocation that is an EC2 Auto Scaling event itself, written the same way (`events`).
 //!
 //! Every failure reaches the result: an invocation reports success only when every object it
 //! was given was read to the end and every item of it was written. The one exception is an
@@ -8,6 +9,7 @@
 
 mod cut;
 mod dispatch;
+mod events;
 mod ingest;
 mod response;
 

@@ -594,3 +594,132 @@ async fn a_stalled_body_is_cut_off_before_the_deadline() {
         "{err}"
     );
 }
+
+fn sample_event(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("a sample is JSON")
+}
+
+#[tokio::test]
+async fn an_auto_scaling_activity_is_written_as_its_item() {
+    let ingestor =
+        new_ingestor(MemStore::default(), MemTable::default(), "t").with(|c| c.retention_days = 30);
+    let event = sample_event(include_str!(
+        "../../events/autoscaling-launch-unsuccessful.json"
+    ));
+    let summary = ingestor.notify(&event, None).await.expect("stored");
+    assert_eq!(
+        summary,
+        InvocationSummary {
+            shape: "EventBridge (aws.autoscaling)".into(),
+            events: 1,
+            items_written: 1,
+            ..InvocationSummary::default()
+        }
+    );
+    let rows = ingestor.writer.rows.lock().expect("lock");
+    let item = rows.values().next().expect("one row");
+    assert_eq!(
+        item.key(),
+        (
+            "web-asg",
+            "2024-03-05T12:01:12Z#0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a"
+        )
+    );
+    assert_eq!(item.origin, crate::item::Origin::Activity);
+    assert_eq!(
+        item.source_object,
+        "eventbridge:0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a"
+    );
+    assert_eq!(item.detail.as_ref(), Some(&event["detail"]));
+    assert_eq!(item.expires_at, Some(1_709_640_072 + 30 * 86_400));
+}
+
+#[tokio::test]
+async fn an_api_call_event_and_its_log_file_write_the_same_items() {
+    let event = sample_event(include_str!("../../events/autoscaling-api-call.json"));
+    let record = event["detail"].clone();
+    let file = {
+        let text = serde_json::json!({ "Records": [record] }).to_string();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    let ingestor = new_ingestor(store(&[(KEY, file)]), MemTable::default(), "t");
+    ingestor.notify(&event, None).await.expect("stored");
+    let by_event = ingestor.writer.rows.lock().expect("lock").clone();
+    ingestor
+        .notify(&notification(&[(KEY, 10)]), None)
+        .await
+        .expect("stored");
+    let by_file = ingestor.writer.rows.lock().expect("lock").clone();
+    assert_eq!(by_event.len(), 1);
+    assert_eq!(
+        by_file.keys().collect::<Vec<_>>(),
+        by_event.keys().collect::<Vec<_>>(),
+        "the log file overwrites the event's item: no duplicate"
+    );
+    let (mut from_event, from_file) = (
+        by_event.values().next().expect("one").clone(),
+        by_file.values().next().expect("one").clone(),
+    );
+    assert_eq!(
+        from_event.source_object,
+        "eventbridge:e0f2a4c6-e8a0-c2e4-a6c8-e0a2c4e6a8c0"
+    );
+    from_event.source_object = from_file.source_object.clone();
+    assert_eq!(from_event, from_file);
+}
+
+#[tokio::test]
+async fn a_malformed_auto_scaling_event_fails_by_name_and_writes_nothing() {
+    let ingestor = new_ingestor(MemStore::default(), MemTable::default(), "t");
+    let mut event = sample_event(include_str!(
+        "../../events/autoscaling-terminate-successful.json"
+    ));
+    event.as_object_mut().expect("object").remove("time");
+    let err = ingestor.notify(&event, None).await.expect_err("malformed");
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert_eq!(
+        err.to_string(),
+        "EventBridge event 4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8 (EC2 Instance Terminate Successful): no time"
+    );
+    assert!(ingestor.writer.rows.lock().expect("lock").is_empty());
+    assert_eq!(*ingestor.writer.calls.lock().expect("lock"), 0);
+}
+
+#[tokio::test]
+async fn an_auto_scaling_event_that_cannot_be_written_fails_the_invocation() {
+    let table = MemTable {
+        fail_after: Some(0),
+        ..MemTable::default()
+    };
+    let ingestor = new_ingestor(MemStore::default(), table, "events");
+    let event = sample_event(include_str!("../../events/autoscaling-refresh-failed.json"));
+    let err = ingestor.notify(&event, None).await.expect_err("fails");
+    assert_eq!(err.error_type(), "WriteFailed");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("EventBridge event 50a1b2c3-d4e5-4f60-8192-a3b4c5d6e7f4: 1 of 1 items were not written to table events"),
+        "{text}"
+    );
+    assert!(
+        *ingestor.writer.calls.lock().expect("lock") > 1,
+        "retried as a log file's items are"
+    );
+}
+
+#[tokio::test]
+async fn a_filtered_auto_scaling_event_succeeds_and_writes_nothing() {
+    let ingestor = new_ingestor(MemStore::default(), MemTable::default(), "t").with(|c| {
+        c.filters.event_names_include = Filters::event_names("SetDesiredCapacity");
+    });
+    let event = sample_event(include_str!(
+        "../../events/autoscaling-refresh-started.json"
+    ));
+    let summary = ingestor.notify(&event, None).await.expect("not an error");
+    assert_eq!(
+        (summary.events, summary.filtered, summary.items_written),
+        (0, 1, 0)
+    );
+    assert_eq!(*ingestor.writer.calls.lock().expect("lock"), 0);
+}

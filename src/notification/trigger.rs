@@ -12,6 +12,10 @@
 //! | S3 Batch Operations job | `invocationSchemaVersion` (`1.0`: `s3BucketArn`; `2.0`: `s3Bucket`) and `tasks` | URL-encoded |
 //! | `s3:TestEvent` | `Event = "s3:TestEvent"` | no object |
 //!
+//! Besides news of log files, an invocation may be an EC2 Auto Scaling event itself
+//! (EventBridge, `source = "aws.autoscaling"`: an API call via CloudTrail, or the group's own
+//! activity): [`Trigger::AutoScalingEvent`], whose items [`crate::events`] builds.
+//!
 //! A shape this module does not know is an [`NotificationError::UnknownShape`] naming what it
 //! saw (its keys, its `eventSource`, its EventBridge `source`), never a panic.
 //!
@@ -20,6 +24,7 @@
 use serde_json::Value;
 
 use super::{Disposition, NotificationError, ObjectRef, decode_key};
+use crate::events;
 
 /// How deeply envelopes may nest (SQS → SNS → S3 is 2).
 const MAX_DEPTH: u8 = 3;
@@ -36,6 +41,11 @@ pub enum Trigger {
     Sqs(Vec<SqsMessage>),
     /// An S3 Batch Operations job: one result per task.
     BatchJob(BatchJob),
+    /// An EventBridge event of EC2 Auto Scaling (`source` `aws.autoscaling`, any
+    /// `detail-type`: an API call via CloudTrail or an activity), given whole: it is stored
+    /// itself (see [`crate::events`]), and a malformed one fails the invocation (EventBridge
+    /// retries it, then its dead-letter queue keeps it).
+    AutoScalingEvent(Value),
 }
 
 /// Objects from one notification (possibly unwrapped from envelopes).
@@ -117,6 +127,11 @@ pub fn parse(event: &Value) -> Result<Trigger, NotificationError> {
     }
     if event.get("invocationSchemaVersion").is_some() {
         return batch_job(event).map(Trigger::BatchJob);
+    }
+    if event.get("detail-type").is_some()
+        && event.get("source").and_then(Value::as_str) == Some(events::AUTOSCALING_SOURCE)
+    {
+        return Ok(Trigger::AutoScalingEvent(event.clone()));
     }
     message(event, "", 0).map(Trigger::Objects)
 }
@@ -707,6 +722,30 @@ mod tests {
     }
 
     #[test]
+    fn auto_scaling_events_of_both_kinds_are_recognised_whole() {
+        for text in [
+            include_str!("../../events/autoscaling-api-call.json"),
+            include_str!("../../events/autoscaling-launch-unsuccessful.json"),
+            include_str!("../../events/autoscaling-refresh-rollback-failed.json"),
+        ] {
+            let v: Value = serde_json::from_str(text).expect("json");
+            assert_eq!(parse(&v).expect("known"), Trigger::AutoScalingEvent(v));
+        }
+        // Recognised by source: a malformed one is the events module's to name.
+        let bare = json!({"source": "aws.autoscaling", "detail-type": "x"});
+        assert_eq!(
+            parse(&bare).expect("known"),
+            Trigger::AutoScalingEvent(bare.clone())
+        );
+        // Inside an SQS message it is still no shape this function reads.
+        let sqs = json!({"Records": [sqs_record("m1", include_str!("../../events/autoscaling-api-call.json"))]});
+        let Trigger::Sqs(m) = parse(&sqs).expect("an SQS batch") else {
+            panic!("SQS")
+        };
+        assert!(m[0].content.is_err());
+    }
+
+    #[test]
     fn batch_operations_schema_1_and_2() {
         let v1 = json!({"invocationSchemaVersion": "1.0", "invocationId": "inv1",
             "job": {"id": "job1"},
@@ -897,6 +936,7 @@ mod tests {
                     .iter()
                     .map(|t| t.object.clone().expect("ok"))
                     .collect(),
+                Trigger::AutoScalingEvent(_) => panic!("{name}: not an Auto Scaling event"),
             }
             .into_iter()
             .filter_map(|d| match d {

@@ -14,12 +14,13 @@ pub mod cause;
 pub mod html;
 pub mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use capacity::{Capacity, Point};
 pub use cause::{Cause, CauseClass};
 
+use crate::item::Origin;
 use crate::render::{set_text, what_it_set, who};
 
 /// Where an entry comes from.
@@ -99,9 +100,6 @@ pub struct Timeline {
     pub capacity: Capacity,
 }
 
-/// `origin` of a stored activity item (a native Auto Scaling event).
-const ACTIVITY_ORIGIN: &str = "activity";
-
 fn text<'a>(row: &'a Value, name: &str) -> Option<&'a str> {
     row.get(name).and_then(Value::as_str)
 }
@@ -113,12 +111,16 @@ fn detail<'a>(row: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The kind of a stored item, by its `origin`.
+/// The kind of a stored item, by its `origin` (read as the item model writes it).
 fn kind(row: &Value) -> Kind {
-    match text(row, "origin") {
-        Some(ACTIVITY_ORIGIN) => Kind::Activity,
-        Some("service") => Kind::Service,
-        _ => Kind::Api,
+    let origin = row
+        .get("origin")
+        .and_then(|o| Origin::deserialize(o).ok())
+        .unwrap_or_default();
+    match origin {
+        Origin::Activity => Kind::Activity,
+        Origin::Service => Kind::Service,
+        Origin::Api => Kind::Api,
     }
 }
 

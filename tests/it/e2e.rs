@@ -75,6 +75,7 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
             "principalId": "AROAUHNFPQM253JKRZCRS:alice@example.com",
             "invokedBy": "cloudformation.amazonaws.com",
             "userName": "ops-admin",
+            "roleName": "ops-admin",
             "requestParameters": {
                 "mixedInstancesPolicy": {
                     "instancesDistribution": {
@@ -151,6 +152,7 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
             "userArn": "arn:aws:sts::123456789012:assumed-role/ops-admin/alice@example.com",
             "principalId": "AROAUHNFPQM253JKRZCRS:alice@example.com",
             "userName": "ops-admin",
+            "roleName": "ops-admin",
             "requestParameters": {
                 "autoScalingGroupName": "web-asg",
                 "scalingProcesses": ["AZRebalance", "ReplaceUnhealthy"]
@@ -180,6 +182,7 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
             "userArn": "arn:aws:sts::123456789012:assumed-role/GitHubActionsDeploy/gha-run-8123456789",
             "principalId": "AROAGHACTIONSDEPLOY01:gha-run-8123456789",
             "userName": "gha-run-8123456789",
+            "roleName": "GitHubActionsDeploy",
             "requestParameters": {
                 "autoScalingGroupName": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:5e1c1f7e-1111-2222-3333-444455556666:autoScalingGroupName/api-asg",
                 "strategy": "Rolling",

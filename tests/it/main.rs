@@ -1,6 +1,7 @@
 //! Integration tests of asg-trail (one test binary): a local S3 (moto) and DynamoDB Local started
 //! by the tests themselves, the real `bootstrap` binary driven through a Lambda Runtime API
-//! emulator, the `asg-trail` CLI, the SAM template checks, and the failure semantics under
+//! emulator (log files, and EC2 Auto Scaling's own EventBridge events), the `asg-trail` CLI, the
+//! SAM template checks, and the failure semantics under
 //! faults injected on the wire by a proxy between the binaries and the servers (`faults`,
 //! `proxy`), and a group's timeline through the CLI and in a real headless Chromium (`timeline`).
 //!
@@ -9,6 +10,7 @@
 mod backfill;
 mod doctor;
 mod e2e;
+mod events;
 mod faults;
 mod harness;
 mod proxy;

@@ -156,6 +156,8 @@ fn template_passes_the_infra_lint() {
         "check-iam [existing-sns-opt-in]",
         "samconfig (deploy parameter_overrides",
         "cfn-lint (transformed, and each mode resolved)",
+        "cfn-lint (forwarder)",
+        "check-forwarder (infra/forwarder.yaml)",
     ] {
         assert!(
             stdout.contains(step),
@@ -447,13 +449,20 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
         Vec::<String>::new()
     );
 
-    for ty in [
-        "AWS::Events::Rule",
-        "AWS::SNS::Subscription",
-        "AWS::SQS::QueuePolicy",
-    ] {
-        assert!(ids_of_type(t, ty).is_empty(), "turnkey has no {ty}");
-    }
+    assert!(
+        ids_of_type(t, "AWS::SNS::Subscription").is_empty(),
+        "turnkey has no subscription"
+    );
+    // The log files come by the bucket's notification: the only rule and queue policy are the
+    // real-time events' (see real_time_events_...).
+    assert_eq!(
+        ids_of_type(t, "AWS::Events::Rule"),
+        ["AutoScalingEventsRule"]
+    );
+    assert_eq!(
+        ids_of_type(t, "AWS::SQS::QueuePolicy"),
+        ["AutoScalingEventsDeadLetterQueuePolicy"]
+    );
     let read = statement_for(t, "s3:GetObject").expect("s3:GetObject");
     assert_eq!(
         read["Resource"],
@@ -532,7 +541,10 @@ fn existing_bucket_through_eventbridge_leaves_the_bucket_alone() {
 #[test]
 fn existing_bucket_through_sns_subscribes_the_function_to_the_topic() {
     let t = mode("existing-sns");
-    assert!(ids_of_type(t, "AWS::Events::Rule").is_empty());
+    assert_eq!(
+        ids_of_type(t, "AWS::Events::Rule"),
+        ["AutoScalingEventsRule"]
+    );
     assert!(ids_of_type(t, "AWS::S3::Bucket").is_empty());
     let topic = "arn:aws:sns:eu-west-1:111122223333:org-trail-log-files";
     let sub = &resource(t, "LogFileTopicSubscription")["Properties"];
@@ -546,7 +558,11 @@ fn existing_bucket_through_sns_subscribes_the_function_to_the_topic() {
     // SNS takes a dead-letter queue in the topic's region only: none for a topic elsewhere, and
     // so no SNS statement (and here no policy at all) on the stack's queue.
     assert!(sub.get("RedrivePolicy").is_none(), "{sub}");
-    assert!(ids_of_type(t, "AWS::SQS::QueuePolicy").is_empty());
+    assert_eq!(
+        ids_of_type(t, "AWS::SQS::QueuePolicy"),
+        ["AutoScalingEventsDeadLetterQueuePolicy"],
+        "only the real-time events' dead-letter queue has a policy"
+    );
     let perm = &resource(t, "LogFileTopicPermission")["Properties"];
     assert_eq!(
         (perm["Principal"].clone(), perm["SourceArn"].clone()),
@@ -586,6 +602,10 @@ fn alarms_notify_the_stack_topic_in_every_mode_and_the_given_topic_too() {
     assert_eq!(
         metrics,
         [
+            (
+                "AutoScalingEventsDeadLetterAlarm",
+                "AWS/SQS/ApproximateNumberOfMessagesVisible"
+            ),
             (
                 "FailedEventsAlarm",
                 "AWS/SQS/ApproximateNumberOfMessagesVisible"
@@ -774,6 +794,24 @@ fn check_iam_passes_the_template_and_rejects_broader_grants() {
             "      Policies:\n        - PolicyName: ingest\n",
             "      ManagedPolicyArns:\n        - !Sub \"arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\"\n      Policies:\n        - PolicyName: ingest\n",
             "managed policy",
+        ),
+        (
+            "real-time-permission-from-any-rule",
+            "      SourceArn: !GetAtt AutoScalingEventsRule.Arn\n",
+            "      SourceArn: !Sub \"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*\"\n",
+            "AutoScalingEventsRulePermission: SourceArn",
+        ),
+        (
+            "real-time-dead-letters-from-any-rule",
+            "                aws:SourceArn: !GetAtt AutoScalingEventsRule.Arn\n",
+            "                aws:SourceArn: !Sub \"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*\"\n",
+            "its dead-letter queue AutoScalingEventsDeadLetterQueue does not let the rule send",
+        ),
+        (
+            "real-time-without-retry-policy",
+            "          RetryPolicy:\n            MaximumRetryAttempts: 185\n            MaximumEventAgeInSeconds: 86400\n          DeadLetterConfig:\n            Arn: !GetAtt AutoScalingEventsDeadLetterQueue.Arn\n",
+            "          DeadLetterConfig:\n            Arn: !GetAtt AutoScalingEventsDeadLetterQueue.Arn\n",
+            "AutoScalingEventsRule: target ingest has no RetryPolicy",
         ),
         (
             "sns-permission-from-any-topic",
@@ -1256,6 +1294,143 @@ fn the_cost_benchmarks_defaults_are_the_deployed_defaults() {
             overrides.get(name).map(String::as_str),
             defaults["env"][variable].as_str(),
             "samconfig.toml's {name} is not the default the benchmark prices"
+        );
+    }
+}
+
+#[test]
+fn real_time_events_are_on_by_default_scoped_to_their_rule_and_off_with_the_parameter() {
+    for m in ALL_MODES.iter().filter(|m| **m != "turnkey-options") {
+        let t = mode(m);
+        let rule = &resource(t, "AutoScalingEventsRule")["Properties"];
+        assert_eq!(
+            rule["EventPattern"],
+            json!({"source": ["aws.autoscaling"]}),
+            "{m}: every detail-type: API calls, activities, and the ones AWS adds later"
+        );
+        assert!(rule.get("EventBusName").is_none(), "{m}: the default bus");
+        let target = &rule["Targets"][0];
+        assert_eq!(target["Arn"], get_att("Function", "Arn"), "{m}");
+        assert_eq!(
+            target["RetryPolicy"],
+            json!({"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}),
+            "{m}"
+        );
+        assert_eq!(
+            target["DeadLetterConfig"]["Arn"],
+            get_att("AutoScalingEventsDeadLetterQueue", "Arn"),
+            "{m}"
+        );
+        let perm = &resource(t, "AutoScalingEventsRulePermission")["Properties"];
+        assert_eq!(
+            (&perm["Action"], &perm["Principal"], &perm["SourceArn"]),
+            (
+                &json!("lambda:InvokeFunction"),
+                &json!("events.amazonaws.com"),
+                &get_att("AutoScalingEventsRule", "Arn")
+            ),
+            "{m}: only this rule may invoke the function for these events"
+        );
+        let qp = &resource(t, "AutoScalingEventsDeadLetterQueuePolicy")["Properties"];
+        assert_eq!(
+            qp["Queues"],
+            json!([{"Ref": "AutoScalingEventsDeadLetterQueue"}]),
+            "{m}"
+        );
+        assert_eq!(
+            qp["PolicyDocument"]["Statement"],
+            json!([{"Sid": "AutoScalingEventsDeadLetters", "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+                    "Resource": get_att("AutoScalingEventsDeadLetterQueue", "Arn"),
+                    "Condition": {"ArnEquals": {"aws:SourceArn": get_att("AutoScalingEventsRule", "Arn")}}}]),
+            "{m}"
+        );
+        let alarm = &resource(t, "AutoScalingEventsDeadLetterAlarm")["Properties"];
+        assert_eq!(
+            alarm["Dimensions"],
+            json!([{"Name": "QueueName", "Value": get_att("AutoScalingEventsDeadLetterQueue", "QueueName")}]),
+            "{m}"
+        );
+        assert_eq!(
+            (&alarm["ComparisonOperator"], &alarm["Threshold"]),
+            (&json!("GreaterThanThreshold"), &json!(0)),
+            "{m}"
+        );
+        assert_eq!(
+            resource(t, "AutoScalingEventsDeadLetterQueue")["Properties"]["MessageRetentionPeriod"],
+            1_209_600,
+            "{m}"
+        );
+        // The function's role gains nothing: EventBridge sends to the queue, not the function.
+        assert!(
+            statement_for(t, "events:PutEvents").is_none()
+                && statement_for(t, "sqs:ReceiveMessage").is_none(),
+            "{m}"
+        );
+    }
+    // RealTimeEvents=false (turnkey-options): none of it.
+    let off = mode("turnkey-options");
+    for id in [
+        "AutoScalingEventsRule",
+        "AutoScalingEventsRulePermission",
+        "AutoScalingEventsDeadLetterQueue",
+        "AutoScalingEventsDeadLetterQueuePolicy",
+        "AutoScalingEventsDeadLetterAlarm",
+    ] {
+        assert!(
+            off["Resources"].get(id).is_none(),
+            "RealTimeEvents=false keeps {id}"
+        );
+    }
+    assert!(off["Outputs"].get("AutoScalingEventsRuleArn").is_none());
+}
+
+#[test]
+fn the_forwarder_forwards_the_stacks_events_with_one_grant_and_the_checks_say_so() {
+    let ok = stack::template_tool(&["check-forwarder"]);
+    assert!(ok.status.success(), "check-forwarder {}", text(&ok));
+    let original = std::fs::read_to_string(stack::repo_root().join("infra/forwarder.yaml"))
+        .expect("infra/forwarder.yaml");
+    let cases = [
+        (
+            "any-action",
+            "                Action: events:PutEvents\n",
+            "                Action: \"events:*\"\n",
+            "is more than events:PutEvents",
+        ),
+        (
+            "any-bus",
+            "                Resource: !Sub \"arn:${AWS::Partition}:events:${StackRegion}:${AWS::AccountId}:event-bus/default\"\n",
+            "                Resource: !Sub \"arn:${AWS::Partition}:events:*:${AWS::AccountId}:event-bus/*\"\n",
+            "is more than events:PutEvents",
+        ),
+        (
+            "any-account",
+            "                aws:SourceAccount: !Ref AWS::AccountId\n",
+            "                aws:SourceAccount: \"111122223333\"\n",
+            "not limited to this account",
+        ),
+        (
+            "only-launches",
+            "        source: [aws.autoscaling]\n",
+            "        source: [aws.autoscaling]\n        detail-type: [EC2 Instance Launch Successful]\n",
+            "is not the stack rule's",
+        ),
+    ];
+    for (name, from, to, expected) in cases {
+        assert_eq!(original.matches(from).count(), 1, "{name}: {from:?}");
+        let path = scratch(&format!("forwarder-{name}.yaml"));
+        std::fs::write(&path, original.replace(from, to)).expect("write");
+        let out = stack::template_tool(&[
+            "check-forwarder",
+            "--forwarder",
+            path.to_str().expect("utf-8"),
+        ]);
+        let all = text(&out);
+        assert!(!out.status.success(), "{name}: accepted {all}");
+        assert!(
+            all.contains(expected),
+            "{name}: expected {expected:?} in {all}"
         );
     }
 }

@@ -33,7 +33,8 @@ enum Command {
     /// Print the items CloudTrail log files yield, exactly as the Lambda would write them with
     /// the same settings, one JSON object per line (offline; gzip or plain; `-` reads stdin).
     /// Takes delivery files `{"Records":[...]}`, bare arrays, single records, JSON lines,
-    /// EventBridge envelopes and `aws cloudtrail lookup-events` output.
+    /// EventBridge envelopes (API calls, and Auto Scaling's own activities: one per file, JSON
+    /// lines, or concatenated as Firehose writes them) and `aws cloudtrail lookup-events` output.
     Extract(extract::Args),
     /// Ingest S3 objects into the table, through the Lambda's code path.
     Ingest(ingest::Args),
