@@ -4,6 +4,12 @@
 //! dimension `FunctionName`, so two stacks side by side never mix). Pure: the line is built
 //! here and written by the binary that wants it (the Lambda, never the CLI, whose stdout is
 //! data).
+//!
+//! A count is published only when it is above zero. CloudWatch bills a custom metric for each
+//! hour it receives data (USD 0.30 a metric-month): the counters that are zero almost always
+//! (failed, skipped, rejected, filtered, omitted) then cost only in the hours they happen, and
+//! the alarms on them treat missing data as zero. The heartbeat alarm counts `ObjectsIngested`
+//! and treats missing data as breaching, as before.
 
 use serde_json::{Map, Value, json};
 
@@ -42,9 +48,10 @@ pub struct ObjectMetrics {
 
 impl ObjectMetrics {
     /// The Embedded Metric Format record of these metrics, for the function `function`, at
-    /// `timestamp_ms` (milliseconds since the Unix epoch).
+    /// `timestamp_ms` (milliseconds since the Unix epoch): the counts above zero and the lag;
+    /// `None` when there is none of them.
     #[must_use]
-    pub fn emf(&self, function: &str, timestamp_ms: u64) -> Value {
+    pub fn emf(&self, function: &str, timestamp_ms: u64) -> Option<Value> {
         let one = |o: Outcome| u64::from(self.outcome == Some(o));
         let mut values: Vec<(&str, u64, &str)> = vec![
             ("ObjectsIngested", one(Outcome::Ingested), "Count"),
@@ -56,8 +63,12 @@ impl ObjectMetrics {
             ("Filtered", self.filtered, "Count"),
             ("OmittedAttributes", self.omitted_attributes, "Count"),
         ];
+        values.retain(|(_, value, _)| *value > 0);
         if let Some(lag) = self.ingestion_lag {
             values.push(("IngestionLag", lag, "Seconds"));
+        }
+        if values.is_empty() {
+            return None;
         }
         let definitions: Vec<Value> = values
             .iter()
@@ -79,7 +90,7 @@ impl ObjectMetrics {
         for (name, value, _) in values {
             record.insert(name.into(), Value::from(value));
         }
-        Value::Object(record)
+        Some(Value::Object(record))
     }
 }
 
@@ -98,7 +109,9 @@ mod tests {
             omitted_attributes: 0,
             ingestion_lag: Some(310),
         };
-        let v = m.emf("asg-trail-Function-X", 1_709_640_000_000);
+        let v = m
+            .emf("asg-trail-Function-X", 1_709_640_000_000)
+            .expect("something to publish");
         let spec = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(spec["Namespace"], "AsgTrail");
         assert_eq!(spec["Dimensions"], json!([["FunctionName"]]));
@@ -110,18 +123,27 @@ mod tests {
             .iter()
             .map(|d| d["Name"].as_str().expect("name"))
             .collect();
-        assert_eq!(declared.len(), 9);
+        // The zero counts (failed, skipped, omitted) are left out.
+        assert_eq!(
+            declared,
+            [
+                "ObjectsIngested",
+                "Events",
+                "ItemsWritten",
+                "Rejected",
+                "Filtered",
+                "IngestionLag"
+            ]
+        );
         for name in &declared {
             assert!(v[*name].is_u64(), "{name} is declared and carried");
         }
-        assert_eq!(
-            (v["ObjectsIngested"].as_u64(), v["ObjectsFailed"].as_u64()),
-            (Some(1), Some(0))
-        );
+        assert_eq!(v["ObjectsIngested"].as_u64(), Some(1));
+        assert!(v.get("ObjectsFailed").is_none());
         assert_eq!(v["ItemsWritten"], 9);
         assert_eq!(v["IngestionLag"], 310);
         assert_eq!(
-            spec["Metrics"][8],
+            spec["Metrics"][5],
             json!({"Name": "IngestionLag", "Unit": "Seconds"})
         );
     }
@@ -132,14 +154,14 @@ mod tests {
             outcome: Some(Outcome::Skipped),
             ..ObjectMetrics::default()
         }
-        .emf("f", 0);
+        .emf("f", 0)
+        .expect("a skipped object");
         assert!(v.get("IngestionLag").is_none());
         assert_eq!(
-            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                .as_array()
-                .map(Vec::len),
-            Some(8)
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "ObjectsSkipped", "Unit": "Count"}])
         );
         assert_eq!(v["ObjectsSkipped"], 1);
+        assert_eq!(ObjectMetrics::default().emf("f", 0), None, "nothing to say");
     }
 }

@@ -74,8 +74,9 @@ impl<S, W> Ingestor<S, W> {
 
     /// Publishes one object's metrics, if asked to.
     fn publish(&self, metrics: &ObjectMetrics) {
-        if let Some(function) = &self.metrics_for {
-            let line = metrics.emf(function, unix_time_ms());
+        if let Some(function) = &self.metrics_for
+            && let Some(line) = metrics.emf(function, unix_time_ms())
+        {
             // A metric that cannot be written is not worth failing the object (nor panicking,
             // as `println!` would on a closed stdout).
             let _ = writeln!(std::io::stdout().lock(), "{line}");

@@ -1434,3 +1434,26 @@ fn the_forwarder_forwards_the_stacks_events_with_one_grant_and_the_checks_say_so
         );
     }
 }
+
+#[test]
+fn the_table_upgrades_in_place_from_the_previous_release() {
+    // A stack deployed with the previous release upgrades with `sam deploy`: CloudFormation
+    // replaces a table whose name or keys change (and changes one GSI per update), so
+    // everything of the table but its TTL must stay as that release had it.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/previous-release-table.json"
+    );
+    let previous: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let mut now = resource(mode("turnkey"), "Table").clone();
+    let ttl = now["Properties"]
+        .as_object_mut()
+        .and_then(|p| p.remove("TimeToLiveSpecification"));
+    assert_eq!(
+        ttl,
+        Some(json!({"AttributeName": "expiresAt", "Enabled": true})),
+        "TTL changes in place"
+    );
+    assert_eq!(now, previous["Table"]);
+}

@@ -453,7 +453,11 @@ mod tests {
             &log[..],
             asg_trail::cloudtrail::Format::Delivery,
             "synthetic",
-            &asg_trail::extract::Filters::default(),
+            // Every generated call counts, the read-only ones too.
+            &asg_trail::extract::Filters {
+                exclude_read_only: false,
+                ..asg_trail::extract::Filters::default()
+            },
             |_| std::ops::ControlFlow::Continue(()),
         );
         result.expect("a valid CloudTrail file");
