@@ -6,13 +6,15 @@
 //!   keys: the first item with a key is kept, later ones are dropped) and retries each batch
 //!   with backoff until it is written or the attempts or the time run out; the first failure
 //!   closes the queue;
-//! - `codec`: an item's DynamoDB attributes (kept within 400 KB) and a stored item as JSON
-//!   ([`to_json`]);
+//! - `codec`: an item's DynamoDB attributes and a stored item as JSON ([`to_json`]);
 //! - `plan`: what a query reads ([`QuerySpec`]) and the request that reads it, never a scan;
-//! - `query`: running it through every page ([`query()`]), with typed errors.
+//! - `query`: running it through every page ([`query()`]), with typed errors;
+//! - `prune`: deleting the read-only calls an earlier release kept forever
+//!   ([`prune_read_only`]).
 
 mod codec;
 mod plan;
+mod prune;
 mod query;
 mod retry;
 #[cfg(test)]
@@ -21,6 +23,7 @@ mod write;
 
 pub use codec::to_json;
 pub use plan::{BY_EVENT_NAME, BY_USER, QuerySpec, QueryTarget, SpecError, TimeRange};
+pub use prune::{PruneError, PruneStats, prune_read_only};
 pub use query::{QueryError, query};
 pub use retry::{WriteStats, write_stream};
 pub use write::{BatchError, BatchWriter, DynamoDbWriter, MAX_BATCH};

@@ -348,3 +348,88 @@ async fn changes_show_what_each_call_set_who_and_whether_it_failed() {
         "{policy}"
     );
 }
+
+#[tokio::test]
+async fn prune_read_only_deletes_only_the_read_only_calls_kept_forever() {
+    let table = stack::fresh_table().await;
+    let item = |group: &str, id: &str, extra: serde_json::Value| {
+        let mut v = serde_json::json!({
+            "groupName": group, "eventKey": format!("2024-03-05T12:00:00Z#{id}"),
+            "eventTime": "2024-03-05T12:00:00Z", "eventID": id, "origin": "api",
+            "accountId": "123456789012", "sourceObject": SOURCE,
+        });
+        v.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        v
+    };
+    let describe_call =
+        serde_json::json!({"eventName": "DescribeAutoScalingGroups", "readOnly": true});
+    let mut kept_describe = describe_call.clone();
+    kept_describe["expiresAt"] = serde_json::json!(1_717_416_000);
+    let items = [
+        // Written by the previous release: one per group named, kept forever.
+        item("web-asg", "old-1", describe_call.clone()),
+        item("api-asg", "old-1", describe_call.clone()),
+        item(":account:123456789012", "old-2", describe_call),
+        // Kept by this release: an expiry of its own.
+        item(":account:123456789012", "new-1", kept_describe),
+        // A change, and an activity (no readOnly at all).
+        item(
+            "web-asg",
+            "change",
+            serde_json::json!({"eventName": "SetDesiredCapacity", "readOnly": false}),
+        ),
+        item(
+            "web-asg",
+            "activity",
+            serde_json::json!({"eventName": "EC2 Instance Launch Successful", "origin": "activity"}),
+        ),
+    ];
+    seed(&table, &items).await;
+    let keys = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        let mut k: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["groupName"].as_str().unwrap_or(""),
+                    r["eventID"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+
+    let args = ["prune-read-only", "--table", &table, "--dry-run"];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("6 items scanned; would delete 3 read-only calls"),
+        "{said}"
+    );
+    assert_eq!(
+        stack::scan_all(&table).await.len(),
+        6,
+        "a dry run deletes nothing"
+    );
+
+    let args = ["prune-read-only", "--table", &table];
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("deleted 3 of 3 read-only calls without expiresAt"),
+        "{said}"
+    );
+    assert_eq!(
+        keys(stack::scan_all(&table).await),
+        [
+            ":account:123456789012 new-1",
+            "web-asg activity",
+            "web-asg change"
+        ]
+    );
+}

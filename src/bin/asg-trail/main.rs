@@ -14,6 +14,7 @@ mod doctor;
 mod extract;
 mod ingest;
 mod progress;
+mod prune;
 mod query;
 mod settings;
 mod timeline;
@@ -55,6 +56,9 @@ enum Command {
     /// days in --since..--until), through the Lambda's code path, with bounded concurrency, a
     /// progress display, and a checkpoint to resume from.
     Backfill(backfill::Args),
+    /// Delete the read-only calls (Describe*) an earlier release stored without an expiry:
+    /// items with readOnly true and no expiresAt (one Scan of the table; --dry-run counts).
+    PruneReadOnly(prune::Args),
     /// Check a deployed stack's wiring, read-only: the trail logs to the bucket, the bucket's
     /// notification reaches the function, the function's role may read the logs and write the
     /// table, the table's keys, indexes and TTL, the newest item, the failure queue, the alarm
@@ -73,6 +77,7 @@ async fn main() -> ExitCode {
         Command::Changes(args) => query::changes(args).await,
         Command::Timeline(args) => timeline::run(args).await,
         Command::Backfill(args) => return backfill::run(args).await,
+        Command::PruneReadOnly(args) => prune::run(args).await,
         Command::Doctor(args) => return doctor::run(args).await,
     };
     match result {

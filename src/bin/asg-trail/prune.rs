@@ -1,0 +1,43 @@
+//! `asg-trail prune-read-only`: delete the read-only calls an earlier release kept forever
+//! (README "Upgrading").
+
+use anyhow::{Context, Result};
+use asg_trail::dynamodb::{PruneStats, prune_read_only};
+
+use crate::query::table_name;
+use crate::settings::TableArgs;
+
+/// `prune-read-only`'s arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    table: TableArgs,
+    /// Only count them.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn line(stats: &PruneStats, dry_run: bool) -> String {
+    let done = if dry_run {
+        "would delete".to_owned()
+    } else {
+        format!("deleted {} of", stats.deleted)
+    };
+    format!(
+        "{} items scanned; {done} {} read-only calls without expiresAt",
+        stats.scanned, stats.matched
+    )
+}
+
+/// Runs `prune-read-only`.
+pub async fn run(args: Args) -> Result<()> {
+    let table = table_name(&args.table)?;
+    let clients = asg_trail::aws::load().await;
+    let stats = prune_read_only(&clients.dynamodb, &table, args.dry_run, |s| {
+        eprintln!("asg-trail: {}", line(s, args.dry_run));
+    })
+    .await
+    .with_context(|| format!("pruning table {table}"))?;
+    println!("{}", line(&stats, args.dry_run));
+    Ok(())
+}
