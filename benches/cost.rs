@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 
 use asg_trail::cloudtrail::Format;
 use asg_trail::config::Config;
+use asg_trail::events;
 use asg_trail::item::{self, Item};
 use asg_trail::pipeline;
 use asg_trail::size;
@@ -63,11 +64,16 @@ struct Scenario {
     name: String,
     account: String,
     env: HashMap<String, String>,
+    /// The template's RealTimeEvents: the day's EventBridge events are ingested too (an API
+    /// call a second time, as an overwrite of its log-file items; activities once).
+    real_time: bool,
 }
 
 /// Writes and storage of one store (the table, or one index).
 #[derive(Default)]
 struct Store {
+    /// Keys already stored: an overwrite costs its writes, not more storage.
+    keys: std::collections::HashSet<(String, String)>,
     items_per_day: u64,
     write_units_per_day: u64,
     /// Bytes held after 12 months of such days (each item kept until its TTL, at most a year).
@@ -78,11 +84,13 @@ struct Store {
 }
 
 impl Store {
-    fn add(&mut self, key: &str, minute: u32, bytes: u64, kept_days: f64) {
+    fn add(&mut self, (key, sort): (&str, &str), minute: u32, bytes: u64, kept_days: f64) {
         let units = size::write_units(bytes as usize);
-        self.items_per_day += 1;
         self.write_units_per_day += units;
-        self.bytes_after_a_year += (bytes + ITEM_OVERHEAD_BYTES) as f64 * kept_days;
+        if self.keys.insert((key.to_owned(), sort.to_owned())) {
+            self.items_per_day += 1;
+            self.bytes_after_a_year += (bytes + ITEM_OVERHEAD_BYTES) as f64 * kept_days;
+        }
         *self.per_key.entry(key.to_owned()).or_default() += units;
         *self
             .per_key_minute
@@ -114,8 +122,46 @@ fn minute_of(item: &Item) -> u32 {
     u32::try_from(t % 86_400 / 60).unwrap_or(0)
 }
 
-/// Runs one scenario's day through the pipeline: the table and each index.
-fn run(scenario: &Scenario) -> (Store, Vec<Store>, u64) {
+/// What one day writes: the table, each index, and the distinct events stored.
+struct Writes {
+    table: Store,
+    indexes: Vec<Store>,
+    events: std::collections::HashSet<String>,
+}
+
+impl Writes {
+    fn new() -> Self {
+        let mut indexes = Vec::new();
+        indexes.resize_with(INDEXES.len(), Store::default);
+        Self {
+            table: Store::default(),
+            indexes,
+            events: std::collections::HashSet::new(),
+        }
+    }
+
+    /// One item, as the writer would put it, in the table and the indexes that hold it.
+    fn put(&mut self, item: &Item) {
+        let Ok(Value::Object(map)) = serde_json::to_value(item) else {
+            panic!("an item is an object");
+        };
+        let bytes = size::item_size(&map) as u64;
+        let (days, minute) = (kept_days(item), minute_of(item));
+        self.table
+            .add((&item.group_name, &item.event_key), minute, bytes, days);
+        let sort = format!("{}|{}", item.group_name, item.event_key);
+        for ((_, attribute), index) in INDEXES.iter().zip(&mut self.indexes) {
+            if let Some(Value::String(key)) = map.get(*attribute) {
+                index.add((key, &sort), minute, bytes, days);
+            }
+        }
+        self.events.insert(item.event_key.clone());
+    }
+}
+
+/// Runs one scenario's day through the pipeline (and, with real-time events, through the
+/// events path): the table and each index.
+fn run(scenario: &Scenario) -> Writes {
     let config = Config::from_lookup(|k| scenario.env.get(k).cloned())
         .unwrap_or_else(|e| panic!("{}: {e}", scenario.name));
     let account = match scenario.account.as_str() {
@@ -123,32 +169,28 @@ fn run(scenario: &Scenario) -> (Store, Vec<Store>, u64) {
         "small" => workload::Account::Small,
         other => panic!("unknown account {other}"),
     };
-    let (mut table, mut indexes) = (Store::default(), vec![]);
-    indexes.resize_with(INDEXES.len(), Store::default);
-    let mut events = std::collections::HashSet::new();
-    for (n, file) in workload::day(account, 10).into_iter().enumerate() {
+    let day = workload::day(account, 10);
+    let mut writes = Writes::new();
+    if scenario.real_time {
+        // EventBridge delivers within seconds, before the log file: its items come first.
+        for event in &day.events {
+            let raw = serde_json::value::to_raw_value(event).expect("json");
+            let event = events::invocation_items(&raw, &config).expect("a valid event");
+            event.items().iter().for_each(|item| writes.put(item));
+        }
+    }
+    for (n, file) in day.files.into_iter().enumerate() {
         let log = serde_json::to_vec(&json!({ "Records": file })).expect("json");
         let source =
             format!("s3://trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/f{n}.json.gz");
         let (_, parsed) =
             pipeline::log_items(&log[..], Format::Delivery, &source, &config, |item| {
-                let Ok(Value::Object(map)) = serde_json::to_value(&item) else {
-                    panic!("an item is an object");
-                };
-                let bytes = size::item_size(&map) as u64;
-                let (days, minute) = (kept_days(&item), minute_of(&item));
-                table.add(&item.group_name, minute, bytes, days);
-                for ((_, attribute), index) in INDEXES.iter().zip(&mut indexes) {
-                    if let Some(Value::String(key)) = map.get(*attribute) {
-                        index.add(key, minute, bytes, days);
-                    }
-                }
-                events.insert(item.event_key.clone());
+                writes.put(&item);
                 ControlFlow::Continue(())
             });
         parsed.expect("the generated log parses");
     }
-    (table, indexes, events.len() as u64)
+    writes
 }
 
 fn dollars(plan: &Plan, table: &Store, indexes: &[Store]) -> (f64, f64, f64) {
@@ -174,10 +216,23 @@ fn lambda_dollars(plan: &Plan) -> (f64, f64, f64) {
 }
 
 fn report(plan: &Plan, scenario: &Scenario) {
-    let (table, indexes, events) = run(scenario);
+    let Writes {
+        table,
+        indexes,
+        events,
+    } = run(scenario);
+    let events = events.len() as u64;
     let index_units: u64 = indexes.iter().map(|i| i.write_units_per_day).sum();
     let (writes, storage, pitr) = dollars(plan, &table, &indexes);
-    println!("## {} ({} account)", scenario.name, scenario.account);
+    let real_time = if scenario.real_time {
+        ", real-time events on"
+    } else {
+        ""
+    };
+    println!(
+        "## {} ({} account{real_time})",
+        scenario.name, scenario.account
+    );
     println!(
         "events/day {events:>9}   items/day {:>9}",
         table.items_per_day

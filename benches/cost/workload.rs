@@ -24,12 +24,23 @@ const REGION: &str = "us-east-1";
 const CLUSTERS: usize = 5;
 const NODE_GROUPS: usize = 8;
 
-/// One day of records, in time order, split into the files CloudTrail would deliver (one per
-/// 5 minutes).
-pub fn day(account: Account, seed: u64) -> Vec<Vec<Value>> {
+/// One day of an account.
+pub struct Day {
+    /// The records, in time order, split into the files CloudTrail would deliver (one per 5
+    /// minutes).
+    pub files: Vec<Vec<Value>>,
+    /// The EventBridge events of the same day: each call that changed something (EventBridge
+    /// delivers no read-only call), and the activities the changes caused (a launch for each
+    /// SetDesiredCapacity, a termination for each TerminateInstanceInAutoScalingGroup).
+    pub events: Vec<Value>,
+}
+
+/// One day of `account`.
+pub fn day(account: Account, seed: u64) -> Day {
     let mut g = Gen {
         rng: fastrand::Rng::with_seed(seed),
         records: Vec::new(),
+        events: Vec::new(),
     };
     match account {
         Account::Eks => g.eks(),
@@ -42,13 +53,17 @@ pub fn day(account: Account, seed: u64) -> Vec<Vec<Value>> {
         files[(second / 300) as usize].push(record);
     }
     files.retain(|f| !f.is_empty());
-    files
+    Day {
+        files,
+        events: g.events,
+    }
 }
 
 struct Gen {
     rng: fastrand::Rng,
     /// (second of the day, record).
     records: Vec<(u32, Value)>,
+    events: Vec<Value>,
 }
 
 impl Gen {
@@ -92,6 +107,8 @@ impl Gen {
                 params,
                 Value::Null,
             );
+            let instance = format!("i-0{:016x}", self.rng.u64(..));
+            self.activity(t + 40, "EC2 Instance Launch Successful", group, &instance);
         }
         for _ in 0..120 {
             let (cluster, group) = all[self.rng.usize(..all.len())];
@@ -161,6 +178,53 @@ impl Gen {
             params,
             activity,
         );
+        self.activity(
+            t + 60,
+            "EC2 Instance Terminate Successful",
+            group,
+            &instance,
+        );
+    }
+
+    /// An activity's EventBridge event, as Auto Scaling sends it.
+    fn activity(&mut self, t: u32, detail_type: &str, group: &str, instance: &str) {
+        let id = self.uuid();
+        let activity_id = self.uuid();
+        let launch = detail_type.contains("Launch");
+        let cause = if launch {
+            format!(
+                "At {} an instance was started in response to a difference between desired and actual capacity, increasing the capacity from 4 to 5.",
+                time(t)
+            )
+        } else {
+            format!(
+                "At {} instance {instance} was taken out of service in response to a user request, shrinking the capacity from 5 to 4.",
+                time(t)
+            )
+        };
+        self.events.push(json!({
+            "version": "0", "id": id, "detail-type": detail_type, "source": "aws.autoscaling",
+            "account": ACCOUNT_ID, "time": time(t), "region": REGION,
+            "resources": [
+                format!("arn:aws:autoscaling:{REGION}:{ACCOUNT_ID}:autoScalingGroup:{activity_id}:autoScalingGroupName/{group}"),
+                format!("arn:aws:ec2:{REGION}:{ACCOUNT_ID}:instance/{instance}")
+            ],
+            "detail": {
+                "Origin": if launch { "EC2" } else { "AutoScalingGroup" },
+                "Destination": if launch { "AutoScalingGroup" } else { "EC2" },
+                "StatusCode": "InProgress",
+                "Description": format!("{} EC2 instance: {instance}", if launch { "Launching a new" } else { "Terminating" }),
+                "AutoScalingGroupName": group,
+                "ActivityId": activity_id,
+                "Details": {"Subnet ID": "subnet-0a1b2c3d4e5f60718", "Availability Zone": format!("{REGION}b")},
+                "RequestId": activity_id,
+                "StatusMessage": "",
+                "EndTime": time(t + 30),
+                "EC2InstanceId": instance,
+                "StartTime": time(t),
+                "Cause": cause
+            }
+        }));
     }
 
     fn call(&mut self, t: u32, who: &Who, name: &str, params: Value, response: Value) {
@@ -189,6 +253,14 @@ impl Gen {
                 "clientProvidedHostHeader": format!("autoscaling.{REGION}.amazonaws.com")
             }
         });
+        if !read_only {
+            let id = self.uuid();
+            self.events.push(json!({
+                "version": "0", "id": id, "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.autoscaling", "account": ACCOUNT_ID, "time": time(t),
+                "region": REGION, "resources": [], "detail": record.clone()
+            }));
+        }
         self.records.push((t.min(86_399), record));
     }
 
