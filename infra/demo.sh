@@ -129,4 +129,7 @@ step "target/debug/asg-trail query --table $TABLE --group $GROUP --output table"
 target_dir="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 "$target_dir/debug/asg-trail" query --table "$TABLE" --group "$GROUP" --output table
 
+step "target/debug/asg-trail timeline --table $TABLE --group $GROUP"
+"$target_dir/debug/asg-trail" timeline --table "$TABLE" --group "$GROUP"
+
 step "demo: ok"
