@@ -14,17 +14,18 @@ use super::{Check, names};
 use crate::dynamodb::{BY_EVENT_NAME, BY_USER};
 use crate::item::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
-/// The event names whose newest item stands for the table's newest (read-only calls that
-/// consoles and tools make all the time first, then the common changes).
+/// The event names whose newest item stands for the table's newest: the groups' most common
+/// activities (real-time path), the common changes, and the read-only call consoles and tools
+/// make all the time (stored only when read-only calls are kept).
 pub const PROBED_EVENT_NAMES: &[&str] = &[
-    "DescribeAutoScalingGroups",
-    "DescribeScalingActivities",
-    "DescribeAutoScalingInstances",
+    "EC2 Instance Launch Successful",
+    "EC2 Instance Terminate Successful",
     "UpdateAutoScalingGroup",
     "SetDesiredCapacity",
+    "TerminateInstanceInAutoScalingGroup",
     "CreateAutoScalingGroup",
     "DeleteAutoScalingGroup",
-    "TerminateInstanceInAutoScalingGroup",
+    "DescribeAutoScalingGroups",
 ];
 
 /// What DescribeTable says.
