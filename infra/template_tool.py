@@ -826,6 +826,30 @@ def check_forwarder(forwarder: dict[str, Any], stack_template: dict[str, Any]) -
             or _getatt(targets[0].get("RoleArn")) != (role_id, "Arn"):
         problems.append(f"{rule_id}: targets {_show(targets)} are not the stack region's default bus "
                         f"({FORWARD_BUS}) through {role_id}")
+        return problems
+    problems += _forwarder_dead_letters(forwarder, rule_id, targets[0])
+    return problems
+
+
+def _forwarder_dead_letters(forwarder: dict[str, Any], rule_id: str, target: dict[str, Any]) -> list[str]:
+    """The forward rule's target retries and then keeps what it could not deliver in a queue of
+    the template that only that rule may send to."""
+    problems: list[str] = []
+    if not target.get("RetryPolicy"):
+        problems.append(f"{rule_id}: its target has no RetryPolicy")
+    queue = _getatt(target.get("DeadLetterConfig", {}).get("Arn"))
+    queues = resources_of_type(forwarder, "AWS::SQS::Queue")
+    if not queue or queue[0] not in queues:
+        return problems + [f"{rule_id}: its target has no dead-letter queue of the template"]
+    policies = [p for p in resources_of_type(forwarder, "AWS::SQS::QueuePolicy").values()
+                if {"Ref": queue[0]} in p.get("Properties", {}).get("Queues", [])]
+    statements = [st for p in policies
+                  for st in _as_list(p["Properties"].get("PolicyDocument", {}).get("Statement", []))]
+    allowed = [st for st in statements
+               if st.get("Principal") == {"Service": "events.amazonaws.com"}
+               and _getatt(st.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")) == (rule_id, "Arn")]
+    if not allowed or len(allowed) != len(statements):
+        problems.append(f"{queue[0]}: its policy must let only {rule_id} send ({_show(statements)})")
     return problems
 
 

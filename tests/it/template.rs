@@ -1416,6 +1416,24 @@ fn the_forwarder_forwards_the_stacks_events_with_one_grant_and_the_checks_say_so
             "        source: [aws.autoscaling]\n        detail-type: [EC2 Instance Launch Successful]\n",
             "is not the stack rule's",
         ),
+        (
+            "no-dead-letter-queue",
+            "          DeadLetterConfig:\n            Arn: !GetAtt DeadLetterQueue.Arn\n",
+            "",
+            "no dead-letter queue",
+        ),
+        (
+            "no-retry-policy",
+            "          RetryPolicy:\n",
+            "          RetryPolicyX:\n",
+            "no RetryPolicy",
+        ),
+        (
+            "any-rule-may-send",
+            "              ArnEquals:\n                aws:SourceArn: !GetAtt ForwardRule.Arn\n",
+            "              StringEquals:\n                aws:SourceAccount: !Ref AWS::AccountId\n",
+            "must let only ForwardRule send",
+        ),
     ];
     for (name, from, to, expected) in cases {
         assert_eq!(original.matches(from).count(), 1, "{name}: {from:?}");
