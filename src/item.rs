@@ -436,32 +436,12 @@ mod tests {
         Item {
             group_name: "g".into(),
             event_key: "t#i".into(),
-            group_names: Vec::new(),
-            origin: Origin::Api,
             event_time: "t".into(),
             event_id: "i".into(),
-            event_name: None,
-            event_version: None,
-            aws_region: None,
-            request_id: None,
-            source_ip_address: None,
-            user_agent: None,
-            error_code: None,
-            error_message: None,
             read_only: Some(false),
             account_id: "unknown".into(),
-            user_identity_type: None,
-            user_arn: None,
-            principal_id: None,
-            invoked_by: None,
-            user_name: None,
-            role_name: None,
-            request_parameters: None,
-            response_elements: None,
-            detail: None,
             source_object: "s3://b/k".into(),
-            expires_at: None,
-            omitted: BTreeMap::new(),
+            ..Item::default()
         }
     }
 

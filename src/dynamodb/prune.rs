@@ -4,12 +4,12 @@
 //! backoff. The one migration command of the README's "Upgrading".
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use super::MAX_BATCH;
+use crate::aws::describe_error;
+use crate::config::RetryPolicy;
 use crate::error::BoxError;
 use crate::item::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
@@ -64,13 +64,6 @@ pub enum PruneError {
     },
 }
 
-fn describe<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        _ => e.to_string(),
-    }
-}
-
 type Key = HashMap<String, AttributeValue>;
 
 /// Deletes (or, with `dry_run`, only counts) every read-only call without `expiresAt`,
@@ -101,7 +94,7 @@ pub async fn prune_read_only(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| PruneError::Scan {
             table: table.to_owned(),
-            message: describe(&e),
+            message: describe_error(&e),
             source: Box::new(e),
         })?;
         stats.scanned += u64::try_from(page.scanned_count()).unwrap_or(0);
@@ -124,13 +117,13 @@ async fn delete_batch(
     table: &str,
     mut keys: Vec<Key>,
 ) -> Result<(), PruneError> {
+    let backoff = RetryPolicy::default();
     for attempt in 0..MAX_ATTEMPTS {
         if keys.is_empty() {
             return Ok(());
         }
         if attempt > 0 {
-            let ceiling = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
+            tokio::time::sleep(backoff.delay(attempt)).await;
         }
         let requests: Vec<WriteRequest> = keys
             .iter()
@@ -151,7 +144,7 @@ async fn delete_batch(
             .await
             .map_err(|e| PruneError::Delete {
                 table: table.to_owned(),
-                message: describe(&e),
+                message: describe_error(&e),
                 source: Box::new(e),
             })?;
         keys = output
