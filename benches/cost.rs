@@ -15,7 +15,6 @@ use std::ops::ControlFlow;
 
 use asg_trail::cloudtrail::Format;
 use asg_trail::config::Config;
-use asg_trail::events;
 use asg_trail::item::{self, Item};
 use asg_trail::pipeline;
 use asg_trail::size;
@@ -173,7 +172,7 @@ fn run(scenario: &Scenario) -> Writes {
         // EventBridge delivers within seconds, before the log file: its items come first.
         for event in &day.events {
             let raw = serde_json::value::to_raw_value(event).expect("json");
-            let event = events::invocation_items(&raw, &config).expect("a valid event");
+            let event = pipeline::invocation_event(&raw, &config).expect("a valid event");
             event.items().iter().for_each(|item| writes.put(item));
         }
     }

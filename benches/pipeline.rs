@@ -9,7 +9,8 @@ use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
 use asg_trail::cloudtrail::{Format, Limits};
-use asg_trail::extract::{self, Filters};
+use asg_trail::extract::Filters;
+use asg_trail::pipeline;
 use asg_trail::scan::RecordScanner;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flate2::Compression;
@@ -61,11 +62,12 @@ fn stages(c: &mut Criterion) {
     });
     group.bench_function("scan + extract (decoded input)", |b| {
         b.iter(|| {
-            let (stats, result) = extract::extract_log(
+            let (stats, result) = pipeline::extracted_items(
                 &plain[..],
                 Format::Delivery,
                 "bench",
                 &Filters::default(),
+                &Limits::default(),
                 |_| ControlFlow::Continue(()),
             );
             result.expect("valid");
@@ -74,11 +76,12 @@ fn stages(c: &mut Criterion) {
     });
     group.bench_function("gunzip + scan + extract", |b| {
         b.iter(|| {
-            let (stats, result) = extract::extract_log(
+            let (stats, result) = pipeline::extracted_items(
                 &gz[..],
                 Format::Delivery,
                 "bench",
                 &Filters::default(),
+                &Limits::default(),
                 |_| ControlFlow::Continue(()),
             );
             result.expect("valid");

@@ -25,6 +25,7 @@ pub mod config;
 pub mod doctor;
 pub mod dynamodb;
 pub mod error;
+pub mod eventbridge;
 pub mod events;
 pub mod extract;
 pub mod handler;

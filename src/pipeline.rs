@@ -1,15 +1,26 @@
-//! From a log file's bytes to the items the table receives: parse and extract under the
-//! configured filters and reader limits, then stamp the retention (`expiresAt`). Every path
-//! goes through here — the Lambda, `asg-trail ingest`, `backfill` and the offline `extract` —
-//! so `extract` prints exactly what the Lambda would write with the same settings. Pure: no
-//! tokio, no SDK.
+//! From a log file's bytes, or an EventBridge event, to the items the table receives. The only
+//! module that knows both the reader ([`crate::cloudtrail`]) and the extractors
+//! ([`crate::extract`] for records, [`crate::events`] for envelopes): it drives a whole file
+//! record by record, tells each record from an Auto Scaling envelope by the one test of
+//! [`crate::eventbridge`], counts what became of each ([`FileStats`]), and applies the settings
+//! ([`Config`]: filters, reader limits, retention, the 400 KB fit) to every item.
+//!
+//! Every path goes through here — the Lambda, `asg-trail ingest`, `backfill` and the offline
+//! `extract` — so `extract` prints exactly what the Lambda would write with the same settings.
+//! Pure: no tokio, no SDK.
 
+use std::cell::Cell;
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use crate::cloudtrail::{Finish, Format, ParseError};
+use serde_json::value::RawValue;
+
+use crate::cloudtrail::{self, Finish, Format, Limits, ParseError};
 use crate::config::Config;
-use crate::extract::{self, FileStats};
+use crate::eventbridge::{self, Head};
+use crate::events::{self, Arrival, Event, EventError};
+pub use crate::extract::FileStats;
+use crate::extract::{self, EventVersion, Filters, Outcome};
 use crate::item::{self, Item};
 use crate::size;
 
@@ -39,7 +50,7 @@ pub fn log_items<R: Read + Send>(
 ) -> (LogStats, Result<Finish, ParseError>) {
     let mut newest: Option<String> = None;
     let mut omitted = 0;
-    let (file, parsed) = extract::extract_log_with(
+    let (file, parsed) = extracted_items(
         input,
         format,
         source_object,
@@ -65,16 +76,128 @@ pub fn log_items<R: Read + Send>(
     (stats, parsed)
 }
 
+/// Reads one log file (gzip or plain; `format` says which JSON shapes are accepted) within the
+/// reader's `limits` and hands every item it yields, extracted under `filters` but not yet
+/// [finished](finish), to `on_item`, in file order. Rejected records are logged (with their
+/// `eventName` and `requestID`) and counted, and the rest of the file is still read.
+///
+/// When `on_item` returns [`ControlFlow::Break`], reading stops at once (the rest of the file is
+/// neither read nor decompressed, the items of the same event not yet handed out are dropped)
+/// and the result is `Ok(`[`Finish::Stopped`]`)`.
+///
+/// The statistics are returned even when the file fails half-way, together with the error:
+/// the items handed out before the failure are real and may be kept.
+pub fn extracted_items<R: Read + Send>(
+    input: R,
+    format: Format,
+    source_object: &str,
+    filters: &Filters,
+    limits: &Limits,
+    mut on_item: impl FnMut(Item) -> ControlFlow<()>,
+) -> (FileStats, Result<Finish, ParseError>) {
+    let mut stats = FileStats::default();
+    let mut newest: Option<EventVersion> = None;
+    let records = Cell::new(0);
+    // Only the shapes people keep on disk hold EventBridge envelopes whole.
+    let envelopes = format == Format::Any;
+    let result = cloudtrail::read_selected(
+        input,
+        format,
+        limits,
+        |bytes| {
+            records.set(records.get() + 1);
+            extract::might_be_autoscaling(bytes)
+                || (envelopes && eventbridge::might_be_envelope(bytes))
+        },
+        |bytes| {
+            stats.records = records.get();
+            let outcome = match serde_json::from_slice::<&RawValue>(bytes) {
+                Ok(raw) if envelopes && Head::of(raw).kind().is_some() => {
+                    envelope_outcome(raw, source_object, filters)
+                }
+                Ok(raw) => extract::extract(raw, source_object, filters),
+                Err(e) => Outcome::invalid_json(&e),
+            };
+            if let Outcome::Kept(items) = &outcome
+                && let Some(first) = items.first()
+            {
+                note_version(first, source_object, &mut newest);
+            }
+            stats.count(&outcome, source_object);
+            match outcome {
+                Outcome::Kept(items) => items.into_iter().try_for_each(&mut on_item),
+                _ => ControlFlow::Continue(()),
+            }
+        },
+    );
+    stats.records = records.get();
+    let result = result.map(|parsed| {
+        stats.bytes = parsed.bytes;
+        parsed.finish
+    });
+    (stats, result)
+}
+
+/// The outcome of an Auto Scaling envelope read from a file (the reader hands an activity's
+/// envelope over whole): as [`events::read`], an envelope that cannot be stored being
+/// [rejected](Outcome::Rejected), counted and logged, and the rest of the file read on.
+fn envelope_outcome(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcome {
+    match events::read(raw, Arrival::File(source_object), filters) {
+        Ok(event) => event.outcome,
+        Err(e) => Outcome::Rejected(e.into_rejection()),
+    }
+}
+
+/// Reads one EventBridge event that invoked the function and builds its items as the table
+/// stores them ([`finish`] applied to each), with `sourceObject` = `eventbridge:<id>`.
+///
+/// # Errors
+/// An [`EventError`] naming the event and the reason when it cannot be stored.
+pub fn invocation_event(raw: &RawValue, config: &Config) -> Result<Event, EventError> {
+    let mut event = events::read(raw, Arrival::Invocation, &config.filters)?;
+    if let Outcome::Kept(items) = &mut event.outcome {
+        for item in items {
+            finish(item, config);
+        }
+    }
+    Ok(event)
+}
+
 /// Makes an extracted item what the table stores under `config`: stamps its retention
-/// (`expiresAt`, [`Config::retention_for`]) and keeps it within DynamoDB's 400 KB ([`size::fit`]). Every path that builds
-/// items calls it, the log-file path (above) and the event paths alike, so the same event gives
-/// the same item whichever way it came, and `asg-trail extract` prints what the table receives.
+/// (`expiresAt`, [`Config::retention_for`]) and keeps it within DynamoDB's 400 KB
+/// ([`size::fit`]). Every path that builds items calls it, the log-file path and the event
+/// paths alike, so the same event gives the same item whichever way it came, and
+/// `asg-trail extract` prints what the table receives.
 pub fn finish(item: &mut Item, config: &Config) {
     let days = config.retention_for(item.read_only == Some(true));
     if days > 0 {
         item.expires_at = item::expires_at(&item.event_time, days);
     }
     size::fit(item);
+}
+
+/// Warns once per file (per newer version) when a kept event has an `eventVersion` newer than
+/// the code knows, or one that does not parse: it is stored all the same.
+fn note_version(item: &Item, source_object: &str, newest: &mut Option<EventVersion>) {
+    let Some(text) = item.event_version.as_deref() else {
+        return;
+    };
+    match text.parse::<EventVersion>() {
+        Ok(v) if v > EventVersion::NEWEST_KNOWN && newest.is_none_or(|n| v > n) => {
+            *newest = Some(v);
+            tracing::warn!(
+                source_object,
+                event_version = %v,
+                newest_known = %EventVersion::NEWEST_KNOWN,
+                event_name = item.event_name.as_deref(),
+                "eventVersion newer than this code knows: stored as it is"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(source_object, event_id = %item.event_id, error = %e, "stored as it is")
+        }
+    }
 }
 
 #[cfg(test)]

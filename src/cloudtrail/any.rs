@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::readers::{Capped, Meter, read_failure};
 use super::{BUF_SIZE, Finish, Format, Limits, ParseError};
-use crate::events;
+use crate::eventbridge::{self, Kind};
 
 /// The caller said stop: raised through serde as an error, and told apart from the real ones
 /// by the flag [`parse`] keeps.
@@ -208,11 +208,15 @@ fn hand_over<F: OnRecord>(value: &RawValue, on_record: &mut F) -> Result<(), Sto
         cloudtrail_event: Option<std::borrow::Cow<'a, str>>,
     }
     if let Ok(w) = serde_json::from_str::<Wrapper<'_>>(value.get()) {
-        if let (Some(detail_type), Some(detail)) = (w.detail_type, w.detail) {
-            let activity = w.source.as_ref().and_then(serde_json::Value::as_str)
-                == Some(events::AUTOSCALING_SOURCE)
-                && detail_type.as_str() != Some(events::API_CALL_DETAIL_TYPE);
-            return on_record(if activity { value } else { detail });
+        if let Some(detail) = w.detail
+            && w.detail_type.is_some()
+        {
+            let kind = eventbridge::kind(w.source.as_ref(), w.detail_type.as_ref());
+            return on_record(if kind == Some(Kind::Activity) {
+                value
+            } else {
+                detail
+            });
         }
         if let Some(text) = w.cloudtrail_event
             && let Ok(record) = serde_json::from_str::<Box<RawValue>>(&text)

@@ -1,6 +1,10 @@
 //! The events module's tests, over the samples in `events/` (one per detail-type).
 
 use super::*;
+use crate::config::Config;
+use crate::eventbridge::Head;
+use crate::pipeline;
+use crate::pipeline::invocation_event as invocation_items;
 use serde_json::{Value, json};
 
 macro_rules! sample {
@@ -324,22 +328,29 @@ fn a_detail_dynamodb_cannot_store_is_left_out_and_named() {
     assert_eq!(item.group_name, "web-asg");
 }
 
+/// The one test of [`crate::eventbridge`], on a raw value.
+fn is_activity_raw(raw: &RawValue) -> bool {
+    Head::of(raw).kind() == Some(Kind::Activity)
+}
+
 #[test]
 fn activities_are_told_apart_from_records_and_api_calls() {
-    assert!(is_activity(&raw(&json_of(
+    assert!(is_activity_raw(&raw(&json_of(
         "autoscaling-launch-successful.json"
     ))));
-    assert!(!is_activity(&raw(&json_of("autoscaling-api-call.json"))));
-    assert!(!is_activity(&raw(
-        &json_of("autoscaling-api-call.json")["detail"]
-    )));
-    assert!(!is_activity(&raw(
+    assert!(!is_activity_raw(&raw(&json_of(
+        "autoscaling-api-call.json"
+    ))));
+    assert!(!is_activity_raw(&raw(&json_of(
+        "autoscaling-api-call.json"
+    )["detail"])));
+    assert!(!is_activity_raw(&raw(
         &json!({"source": "aws.s3", "detail-type": "Object Created"})
     )));
-    assert!(!is_activity(&raw(
+    assert!(!is_activity_raw(&raw(
         &json!({"source": 1, "detail-type": "x"})
     )));
-    assert!(!is_activity(&raw(&json!([1]))));
+    assert!(!is_activity_raw(&raw(&json!([1]))));
 }
 
 /// What `asg-trail extract` gives for `input` (Format::Any), as it would be stored.
@@ -444,4 +455,26 @@ fn a_malformed_envelope_in_a_file_is_rejected_and_the_rest_kept() {
             "EC2 Instance Terminate Successful"
         ]
     );
+}
+
+#[test]
+fn an_envelope_whose_detail_type_is_not_text_is_rejected_on_both_paths() {
+    let envelope = json!({
+        "version": "0", "id": "x-1", "detail-type": 42, "source": "aws.autoscaling",
+        "account": "123456789012", "time": "2024-03-05T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {"AutoScalingGroupName": "web-asg"}
+    });
+    // It invoked the function: refused, by name.
+    let err = invocation_items(&raw(&envelope), &Config::default()).expect_err("rejected");
+    assert!(matches!(err, EventError::Unreadable { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("EventBridge event x-1: not an event envelope: detail-type"),
+        "{err}"
+    );
+    // Read from a file: rejected and counted too (it was once taken for a record and counted
+    // as "other"), and the file read on.
+    let (stats, items) = from_file(envelope.to_string().as_bytes());
+    assert_eq!((stats.records, stats.rejected, stats.events), (1, 1, 0));
+    assert!(items.is_empty());
 }

@@ -17,6 +17,7 @@ use crate::error::{InvocationError, WriteError};
 use crate::events::{self, Event, EventError};
 use crate::extract::Outcome;
 use crate::metrics::ObjectMetrics;
+use crate::pipeline;
 use crate::s3::ObjectStore;
 
 /// How an Auto Scaling event arrives, in the invocation's summary.
@@ -40,7 +41,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 id: "(not serializable)".into(),
                 source,
             })
-            .and_then(|raw| events::invocation_items(&raw, &self.config))
+            .and_then(|raw| pipeline::invocation_event(&raw, &self.config))
             .inspect_err(|e| {
                 tracing::error!(error_type = "InvalidEvent", error = %e, "event failed: it cannot be stored");
             })?;

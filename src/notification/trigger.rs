@@ -24,7 +24,7 @@
 use serde_json::Value;
 
 use super::{Disposition, NotificationError, ObjectRef, decode_key};
-use crate::events;
+use crate::eventbridge;
 
 /// How deeply envelopes may nest (SQS → SNS → S3 is 2).
 const MAX_DEPTH: u8 = 3;
@@ -128,9 +128,7 @@ pub fn parse(event: &Value) -> Result<Trigger, NotificationError> {
     if event.get("invocationSchemaVersion").is_some() {
         return batch_job(event).map(Trigger::BatchJob);
     }
-    if event.get("detail-type").is_some()
-        && event.get("source").and_then(Value::as_str) == Some(events::AUTOSCALING_SOURCE)
-    {
+    if eventbridge::kind(event.get("source"), event.get("detail-type")).is_some() {
         return Ok(Trigger::AutoScalingEvent(event.clone()));
     }
     message(event, "", 0).map(Trigger::Objects)

@@ -449,7 +449,7 @@ mod tests {
         let mut log = Vec::new();
         let stats = write_log(&mut log, &options).expect("writes");
         assert!(stats.autoscaling > 10, "{stats:?}");
-        let (file, result) = asg_trail::extract::extract_log(
+        let (file, result) = asg_trail::pipeline::extracted_items(
             &log[..],
             asg_trail::cloudtrail::Format::Delivery,
             "synthetic",
@@ -458,6 +458,7 @@ mod tests {
                 exclude_read_only: false,
                 ..asg_trail::extract::Filters::default()
             },
+            &asg_trail::cloudtrail::Limits::default(),
             |_| std::ops::ControlFlow::Continue(()),
         );
         result.expect("a valid CloudTrail file");

@@ -12,7 +12,10 @@
 //!
 //! An envelope that cannot be stored (not an object, a field of the wrong type, no `id` or
 //! `time`, no `detail` object, a CloudTrail record that would be rejected) is an
-//! [`EventError`] naming the event and the reason, never a silent drop. Pure: serde only.
+//! [`EventError`] naming the event and the reason, never a silent drop. Which kind an envelope is
+//! comes from the one test of [`crate::eventbridge`]; applying the settings to the items (their
+//! retention and size) is the pipeline's job ([`crate::pipeline::invocation_event`]). Pure: no
+//! tokio, no SDK.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -20,15 +23,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::config::Config;
+use serde_json::Value;
+
+use crate::eventbridge;
+pub use crate::eventbridge::{API_CALL_DETAIL_TYPE, AUTOSCALING_SOURCE, Kind};
 use crate::extract::{self, Filters, Outcome};
 use crate::item::{self, Item, Origin};
-use crate::pipeline;
 
-/// The EventBridge `source` of EC2 Auto Scaling's events (API calls and activities alike).
-pub const AUTOSCALING_SOURCE: &str = "aws.autoscaling";
-/// The `detail-type` of an API call delivered by CloudTrail to EventBridge.
-pub const API_CALL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 /// What `sourceObject` starts with for an event that invoked the function.
 pub const INVOCATION_SOURCE_PREFIX: &str = "eventbridge:";
 
@@ -39,15 +40,6 @@ pub enum Arrival<'a> {
     Invocation,
     /// It was read from this file (a path or an `s3://` URI), which is the `sourceObject`.
     File(&'a str),
-}
-
-/// Which of the two kinds an event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `AWS API Call via CloudTrail`: a CloudTrail record.
-    ApiCall,
-    /// Any other `detail-type`: the group's own activity.
-    Activity,
 }
 
 /// One event, understood.
@@ -138,10 +130,12 @@ impl EventError {
 struct Envelope<'a> {
     #[serde(borrow, default)]
     id: Option<Cow<'a, str>>,
-    #[serde(rename = "detail-type", borrow, default)]
-    detail_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    source: Option<Cow<'a, str>>,
+    // Any JSON: the one test of [`eventbridge::kind`] reads them; a value of the wrong type is
+    // then refused by name ([`EventError::Unreadable`]).
+    #[serde(rename = "detail-type", default)]
+    detail_type: Option<Value>,
+    #[serde(default)]
+    source: Option<Value>,
     #[serde(borrow, default)]
     account: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -161,45 +155,8 @@ struct GroupInDetail<'a> {
     group: Option<Cow<'a, str>>,
 }
 
-/// Whether an envelope is an activity (source `aws.autoscaling`, a `detail-type` other than
-/// an API call's), on a cheap read of those two fields; false for anything else, a CloudTrail
-/// record included.
-#[must_use]
-pub fn is_activity(raw: &RawValue) -> bool {
-    #[derive(Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow, default)]
-        source: Option<Cow<'a, str>>,
-        #[serde(rename = "detail-type", borrow, default)]
-        detail_type: Option<Cow<'a, str>>,
-    }
-    serde_json::from_str::<Probe<'_>>(raw.get()).is_ok_and(|p| {
-        p.source.as_deref() == Some(AUTOSCALING_SOURCE)
-            && p.detail_type.is_some_and(|t| t != API_CALL_DETAIL_TYPE)
-    })
-}
-
-/// Whether a value's raw text can be an Auto Scaling activity's envelope: it names
-/// `aws.autoscaling`, or holds a `\u` escape (which may spell it), as
-/// [`extract::might_be_autoscaling`] reasons for records.
-#[must_use]
-pub fn might_be_activity(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, AUTOSCALING_SOURCE.as_bytes()).is_some()
-        || memchr::memmem::find(bytes, b"\\u").is_some()
-}
-
-/// The outcome of an event read from a file: as [`read`], an event that cannot be stored
-/// being [rejected](Outcome::Rejected) (counted and logged, and the file read on).
-#[must_use]
-pub fn file_outcome(raw: &RawValue, source_object: &str, filters: &Filters) -> Outcome {
-    match read(raw, Arrival::File(source_object), filters) {
-        Ok(event) => event.outcome,
-        Err(e) => Outcome::Rejected(e.into_rejection()),
-    }
-}
-
-/// Reads one event and builds its items, not yet [finished](pipeline::finish) (the log-file
-/// path finishes every item itself).
+/// Reads one event and builds its items, not yet finished: the pipeline applies the settings
+/// ([`crate::pipeline::finish`]) on every path.
 ///
 /// # Errors
 /// An [`EventError`] naming the event and the reason when it cannot be stored.
@@ -210,19 +167,35 @@ pub fn read(raw: &RawValue, arrival: Arrival<'_>, filters: &Filters) -> Result<E
             source,
         })?;
     let id = envelope.id.as_deref().filter(|s| !s.is_empty());
-    let detail_type = envelope.detail_type.as_deref().filter(|s| !s.is_empty());
+    let wrong_type = |field: &str, value: &Value| EventError::Unreadable {
+        id: id.unwrap_or("(no id)").to_owned(),
+        source: serde::de::Error::custom(format_args!("{field} is not a string: {value}")),
+    };
+    if let Some(v) = envelope.source.as_ref().filter(|v| !v.is_string()) {
+        return Err(wrong_type("source", v));
+    }
+    let kind = eventbridge::kind(envelope.source.as_ref(), envelope.detail_type.as_ref());
+    if let Some(v) = envelope.detail_type.as_ref().filter(|v| !v.is_string()) {
+        return Err(wrong_type("detail-type", v));
+    }
+    let detail_type = envelope
+        .detail_type
+        .as_ref()
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let malformed = |reason: String| EventError::Malformed {
         id: id.unwrap_or("(no id)").to_owned(),
         detail_type: detail_type.unwrap_or("(no detail-type)").to_owned(),
         reason,
     };
-    if envelope.source.as_deref() != Some(AUTOSCALING_SOURCE) {
+    let source = envelope.source.as_ref().and_then(Value::as_str);
+    if source != Some(AUTOSCALING_SOURCE) {
         return Err(EventError::OtherSource {
             id: id.unwrap_or("(no id)").to_owned(),
-            source_name: envelope.source.as_deref().unwrap_or("(none)").to_owned(),
+            source_name: source.unwrap_or("(none)").to_owned(),
         });
     }
-    let (Some(id), Some(detail_type)) = (id, detail_type) else {
+    let (Some(kind), Some(id), Some(detail_type)) = (kind, id, detail_type) else {
         return Err(malformed("no id or no detail-type".into()));
     };
     let detail = envelope
@@ -237,15 +210,10 @@ pub fn read(raw: &RawValue, arrival: Arrival<'_>, filters: &Filters) -> Result<E
             &invocation_source
         }
     };
-    let (kind, outcome) = if detail_type == API_CALL_DETAIL_TYPE {
-        (
-            Kind::ApiCall,
-            extract::extract(detail, source_object, filters),
-        )
-    } else {
-        let outcome = activity(&envelope, (id, detail_type), detail, source_object, filters)
-            .map_err(malformed)?;
-        (Kind::Activity, outcome)
+    let outcome = match kind {
+        Kind::ApiCall => extract::extract(detail, source_object, filters),
+        Kind::Activity => activity(&envelope, (id, detail_type), detail, source_object, filters)
+            .map_err(malformed)?,
     };
     if let Outcome::Rejected(rejection) = outcome {
         return Err(malformed(format!(
@@ -259,21 +227,6 @@ pub fn read(raw: &RawValue, arrival: Arrival<'_>, filters: &Filters) -> Result<E
         kind,
         outcome,
     })
-}
-
-/// Reads one event that invoked the function and builds its items as the table stores them
-/// ([`pipeline::finish`] applied to each), with `sourceObject` = `eventbridge:<id>`.
-///
-/// # Errors
-/// As [`read`].
-pub fn invocation_items(raw: &RawValue, config: &Config) -> Result<Event, EventError> {
-    let mut event = read(raw, Arrival::Invocation, &config.filters)?;
-    if let Outcome::Kept(items) = &mut event.outcome {
-        for item in items {
-            pipeline::finish(item, config);
-        }
-    }
-    Ok(event)
 }
 
 /// The one item of an activity (the contract in [`crate::item`]), or why it cannot be

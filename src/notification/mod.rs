@@ -14,7 +14,6 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use aws_lambda_events::event::s3::S3Event;
 use percent_encoding::percent_decode_str;
 
 /// An S3 object to ingest.
@@ -230,33 +229,12 @@ impl NotificationError {
     }
 }
 
-/// Lists what to do with each record of an S3 event notification, in order.
-///
-/// # Errors
-/// A [`NotificationError`] when a record has no bucket or key, or a key that does not decode.
-pub fn from_s3_event(event: &S3Event) -> Result<Vec<Disposition>, NotificationError> {
-    event
-        .records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| {
-            s3_record(
-                index,
-                record.event_name.as_deref(),
-                record.s3.bucket.name.as_deref(),
-                record.s3.object.key.as_deref(),
-                record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-            )
-        })
-        .collect()
-}
-
 /// Lists what to do with each record of an S3 event notification given as JSON, reading only
 /// the fields it needs (`eventName`, `s3.bucket.name`, `s3.object.key`, `s3.object.size`) and
 /// tolerating any other field being absent or new.
 ///
 /// # Errors
-/// As [`from_s3_event`].
+/// A [`NotificationError`] when a record has no bucket or key, or a key that does not decode.
 pub fn from_s3_records(
     records: &[serde_json::Value],
 ) -> Result<Vec<Disposition>, NotificationError> {
@@ -341,8 +319,8 @@ mod tests {
 
     const LOG: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
 
-    fn event(records: &[(&str, &str, &str, i64)]) -> S3Event {
-        let records: Vec<_> = records
+    fn event(records: &[(&str, &str, &str, i64)]) -> Vec<serde_json::Value> {
+        records
             .iter()
             .map(|(name, bucket, key, size)| {
                 json!({
@@ -357,8 +335,7 @@ mod tests {
                            "object": {"key": key, "size": size, "eTag": "e", "sequencer": "s"}}
                 })
             })
-            .collect();
-        serde_json::from_value(json!({ "Records": records })).expect("valid S3 event")
+            .collect()
     }
 
     #[test]
@@ -435,7 +412,7 @@ mod tests {
                 10,
             ),
         ]);
-        let got = from_s3_event(&ev).expect("valid");
+        let got = from_s3_records(&ev).expect("valid");
         let obj = |key: &str| ObjectRef {
             bucket: "trail".into(),
             key: key.into(),
@@ -549,12 +526,12 @@ mod tests {
     fn undecodable_keys_and_missing_names_are_errors() {
         let ev = event(&[("ObjectCreated:Put", "trail", "x%FF.json.gz", 1)]);
         assert!(matches!(
-            from_s3_event(&ev),
+            from_s3_records(&ev),
             Err(NotificationError::BadKey { index: 0, .. })
         ));
         let ev = event(&[("ObjectCreated:Put", "", LOG, 1)]);
         assert!(matches!(
-            from_s3_event(&ev),
+            from_s3_records(&ev),
             Err(NotificationError::Missing {
                 missing: "bucket name",
                 ..
