@@ -22,7 +22,7 @@
 //! | `EVENT_NAMES_EXCLUDE` | empty (none) | comma-separated event names: drop these |
 //!
 //! Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); an empty value
-//! is the default. [`VARIABLES`] lists every name, for the README's table and its test.
+//! is the default. [`VARIABLES`] lists every name, for the table of docs/configuration.md and its test.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -56,7 +56,7 @@ pub const DEFAULT_WRITE_CONCURRENCY: usize = 4;
 
 /// Days a read-only call is kept when `READ_ONLY_RETENTION_DAYS` is not set: the 90 days
 /// CloudTrail's own event history (LookupEvents) keeps. Read-only calls change nothing; kept
-/// forever they would be most of the table's bill (see the README's "Cost").
+/// forever they would be most of the table's bill (see docs/cost.md).
 pub const DEFAULT_READ_ONLY_RETENTION_DAYS: u32 = 90;
 
 /// The settings of every binary and every path (see the module docs for the variables).
@@ -446,12 +446,12 @@ mod tests {
         let mut listed: Vec<String> = VARIABLES.iter().map(|v| (*v).to_owned()).collect();
         listed.sort();
         assert_eq!(asked, listed, "VARIABLES is what the parser reads");
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/configuration.md");
         let table = &readme[readme.find("## Configuration").expect("section")..];
         for name in VARIABLES {
             assert!(
                 table.contains(&format!("| `{name}` |")),
-                "the README's configuration table lacks {name}"
+                "docs/configuration.md's table lacks {name}"
             );
         }
     }

@@ -1,7 +1,7 @@
 //! asg-trail: ingests Amazon EC2 Auto Scaling events from AWS CloudTrail log files in S3 into a
 //! DynamoDB table keyed by Auto Scaling group name and event time.
 //!
-//! Data flows one way (the README's "Developing" section maps the files):
+//! Data flows one way (docs/developing.md maps the files):
 //!
 //! ```text
 //! S3 notification ─► notification ─► s3 (ObjectStore) ─► pipeline: cloudtrail (gunzip + streaming parse)

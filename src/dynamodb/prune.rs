@@ -1,7 +1,7 @@
 //! Removing the read-only calls an earlier release kept forever: the items with `readOnly` true
 //! and no `expiresAt`. One Scan of the table, filtered to those items and reading their keys
 //! only, then BatchWriteItem deletes of at most 25 keys, the unprocessed ones retried with
-//! backoff. The one migration command of the README's "Upgrading".
+//! backoff. The one migration command of "Upgrading" in docs/deploy.md.
 
 use std::collections::HashMap;
 

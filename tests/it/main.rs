@@ -8,6 +8,7 @@
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
 mod backfill;
+mod docs;
 mod doctor;
 mod e2e;
 mod events;

@@ -1,5 +1,5 @@
 //! `asg-trail prune-read-only`: delete the read-only calls an earlier release kept forever
-//! (README "Upgrading").
+//! (docs/deploy.md, "Upgrading").
 
 use anyhow::{Context, Result};
 use asg_trail::dynamodb::{PruneStats, prune_read_only};
