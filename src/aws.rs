@@ -3,7 +3,8 @@
 //! `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_DYNAMODB`) points them at a local server; S3 then
 //! uses path-style addressing, since `bucket.localhost` does not resolve. Also what every adapter
 //! reads from a failed call: its error code, its request ID and a one-line description. The
-//! read-only clients of `asg-trail doctor` come from the same shared configuration.
+//! read-only clients of `asg-trail doctor` (feature `cli`) come from the same shared
+//! configuration.
 
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -40,6 +41,7 @@ async fn shared() -> (aws_config::SdkConfig, aws_sdk_s3::Client) {
 }
 
 /// The clients `asg-trail doctor` reads a deployed stack through (read-only calls only).
+#[cfg(feature = "cli")]
 #[derive(Debug, Clone)]
 pub struct DoctorClients {
     /// The stack's outputs, parameters and resources.
@@ -63,6 +65,7 @@ pub struct DoctorClients {
 }
 
 /// Loads the shared configuration and builds the doctor's clients.
+#[cfg(feature = "cli")]
 pub async fn load_doctor() -> DoctorClients {
     let (sdk, s3) = shared().await;
     DoctorClients {

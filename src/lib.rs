@@ -18,23 +18,32 @@
 //! the CLI); [`backfill`] drives the same [`handler::Ingestor`] over a bucket's history. One
 //! settings type, [`config::Config`], serves every binary and path.
 
+#[cfg(feature = "lambda")]
 pub mod aws;
+#[cfg(feature = "cli")]
 pub mod backfill;
 pub mod cloudtrail;
 pub mod config;
+#[cfg(feature = "cli")]
 pub mod doctor;
+#[cfg(feature = "lambda")]
 pub mod dynamodb;
+#[cfg(feature = "lambda")]
 pub mod error;
 pub mod eventbridge;
 pub mod events;
 pub mod extract;
+#[cfg(feature = "lambda")]
 pub mod handler;
 pub mod item;
 pub mod metrics;
 pub mod notification;
 pub mod pipeline;
+#[cfg(feature = "timeline")]
 pub mod render;
+#[cfg(feature = "lambda")]
 pub mod s3;
 pub mod scan;
 pub mod size;
+#[cfg(feature = "timeline")]
 pub mod timeline;
