@@ -14,6 +14,7 @@ mod e2e;
 mod events;
 mod faults;
 mod harness;
+mod layers;
 mod proxy;
 mod queries;
 mod runtime_api;
