@@ -7,9 +7,10 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 
-use asg_trail_pure::cloudtrail::{Format, Limits};
-use asg_trail_pure::extract::{FileStats, Filters, extract_log_with};
-use asg_trail_pure::item::{self, Item};
+use asg_trail::cloudtrail::{Format, Limits};
+use asg_trail::extract::{FileStats, Filters};
+use asg_trail::item::{self, Item};
+use asg_trail::pipeline::extracted_items;
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: Limits = Limits {
@@ -24,7 +25,7 @@ fn run(data: &[u8], format: Format) -> (FileStats, Vec<String>, bool) {
     };
     let mut items = Vec::new();
     let (stats, result) =
-        extract_log_with(data, format, "s3://fuzz/key", &filters, &LIMITS, |item| {
+        extracted_items(data, format, "s3://fuzz/key", &filters, &LIMITS, |item| {
             check(&item);
             items.push(serde_json::to_string(&item).expect("an item serializes"));
             ControlFlow::Continue(())
