@@ -11,7 +11,7 @@
 //! | `READ_ONLY_RETENTION_DAYS` | 90 | days a read-only call is kept when `EXCLUDE_READ_ONLY` is false (0 = as `RETENTION_DAYS`; never longer) |
 //! | `WRITE_CONCURRENCY` | 4 | BatchWriteItem calls in flight per object |
 //! | `WRITE_MAX_ATTEMPTS`, `WRITE_BACKOFF_BASE_MS`, `WRITE_BACKOFF_MAX_MS` | 10, 50, 5000 | write retries ([`RetryPolicy`]) |
-//! | `WRITE_MAX_ELAPSED_MS` | 600000 | give up on a batch after this long (the Lambda deadline usually comes first) |
+//! | `WRITE_MAX_ELAPSED_MS` | 600000 | give up writing one object's items (or one event's) after this long, all its batches together (the Lambda deadline usually comes first) |
 //! | `WRITE_ATTEMPT_TIMEOUT_MS` | 10000 | one BatchWriteItem call that takes longer is abandoned and retried |
 //! | `DEADLINE_MARGIN_MS` | 3000 | time kept before the Lambda deadline to report a failure |
 //! | `MAX_DECOMPRESSED_BYTES` | 2147483648 (2 GiB) | a log file that inflates past this is refused ([`Limits`]) |
@@ -392,13 +392,13 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
-/// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case, trimmed); an
-/// empty value is `false` (a template parameter left blank). `None` for anything else.
+/// A boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case, trimmed).
+/// `None` for anything else. (An empty value never reaches here: it is the default.)
 #[must_use]
 fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" | "" => Some(false),
+        "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
 }
@@ -573,13 +573,17 @@ mod tests {
             ("on", Some(true)),
             ("no", Some(false)),
             ("0", Some(false)),
-            ("", Some(false)),
+            ("", None),
             ("Off", Some(false)),
             ("tru", None),
             ("2", None),
         ] {
             assert_eq!(parse_bool(text), want, "{text:?}");
         }
+        // An empty value (a template parameter left blank) is the default, not false.
+        let blank = from(&[("EXCLUDE_READ_ONLY", " "), ("INCLUDE_SERVICE_ACTIONS", "")])
+            .expect("blank values are defaults");
+        assert_eq!(blank.filters, Filters::default());
     }
 
     #[test]
