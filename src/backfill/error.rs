@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+use crate::s3::ListError;
 
 /// Why a backfill cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -37,19 +35,9 @@ pub enum BackfillError {
         /// Its first segment that does not fit.
         segment: String,
     },
-    /// A ListObjectsV2 call failed.
-    #[error("cannot list s3://{bucket}/{prefix}: {detail}")]
-    List {
-        /// Bucket.
-        bucket: String,
-        /// The prefix listed.
-        prefix: String,
-        /// The service's error code, message and request ID (or the chain of causes).
-        detail: String,
-        /// The SDK's error.
-        #[source]
-        source: Box<SdkError<ListObjectsV2Error, HttpResponse>>,
-    },
+    /// A listing failed.
+    #[error(transparent)]
+    List(Box<ListError>),
     /// The checkpoint file cannot be read.
     #[error("cannot read checkpoint {}: {source}", path.display())]
     CheckpointRead {
@@ -68,4 +56,10 @@ pub enum BackfillError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<ListError> for BackfillError {
+    fn from(e: ListError) -> Self {
+        Self::List(Box::new(e))
+    }
 }

@@ -1,13 +1,15 @@
 //! Listing by CloudTrail's key layout,
 //! `[PREFIX/]AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE`: where a prefix sits in
 //! it (`start`), which child folders are worth listing (`children`), and the walk that lists
-//! them level by level ([`list`]), object by object only in the day folders of the range.
+//! them level by level through an [`ObjectLister`] ([`list`]), object by object only in the day
+//! folders of the range.
 
 use futures::stream::{self, StreamExt};
 
 use super::days::DayRange;
 use super::error::BackfillError;
 use crate::notification::{Disposition, ObjectRef, S3Location, SkipReason};
+use crate::s3::ObjectLister;
 
 /// A level of CloudTrail's key layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,8 +156,8 @@ pub struct Listing {
 /// # Errors
 /// [`BackfillError::List`] for the first listing that fails, or [`BackfillError::OffLayout`]
 /// for a prefix that does not fit the layout.
-pub async fn list(
-    client: &aws_sdk_s3::Client,
+pub async fn list<L: ObjectLister>(
+    lister: &L,
     location: &S3Location,
     range: &DayRange,
     concurrency: usize,
@@ -170,23 +172,23 @@ pub async fn list(
         let mut next = Vec::new();
         let mut expanded = stream::iter(folders)
             .map(|folder| async move {
-                let prefixes = list_prefixes(client, bucket, &folder.prefix).await;
+                let prefixes = lister.list_folders(bucket, &folder.prefix).await;
                 (folder, prefixes)
             })
             .buffer_unordered(concurrency.max(1));
         while let Some((folder, prefixes)) = expanded.next().await {
-            let (prefixes, calls) = prefixes?;
-            listing.calls += calls;
-            next.extend(children(&folder, &prefixes, range));
+            let prefixes = prefixes?;
+            listing.calls += prefixes.calls;
+            next.extend(children(&folder, &prefixes.entries, range));
         }
         let mut listed = stream::iter(days)
-            .map(|folder| async move { list_objects(client, bucket, &folder.prefix).await })
+            .map(|folder| async move { lister.list_contents(bucket, &folder.prefix).await })
             .buffer_unordered(concurrency.max(1));
         while let Some(objects) = listed.next().await {
-            let (objects, calls) = objects?;
-            listing.calls += calls;
+            let objects = objects?;
+            listing.calls += objects.calls;
             listing.days += 1;
-            for object in objects {
+            for object in objects.entries {
                 match Disposition::new(object, true) {
                     Disposition::Skip(object, reason) => listing.skipped.push((object, reason)),
                     Disposition::Ingest(object) => listing.objects.push(object),
@@ -200,75 +202,11 @@ pub async fn list(
     Ok(listing)
 }
 
-/// Lists one level of "folders" under `prefix` (delimiter `/`), every page; with the number of
-/// ListObjectsV2 calls made.
-async fn list_prefixes(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<(Vec<String>, usize), BackfillError> {
-    list_pages(client, bucket, prefix, true, |page| {
-        page.common_prefixes()
-            .iter()
-            .filter_map(|p| p.prefix().map(str::to_owned))
-            .collect()
-    })
-    .await
-}
-
-/// Lists every object under `prefix`, every page; with the number of calls made.
-async fn list_objects(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<(Vec<ObjectRef>, usize), BackfillError> {
-    list_pages(client, bucket, prefix, false, |page| {
-        page.contents()
-            .iter()
-            .filter_map(|o| {
-                Some(ObjectRef {
-                    bucket: bucket.to_owned(),
-                    key: o.key()?.to_owned(),
-                    size: o.size().and_then(|s| u64::try_from(s).ok()),
-                })
-            })
-            .collect()
-    })
-    .await
-}
-
-/// Runs a ListObjectsV2 listing through all its pages, collecting what `take` finds in each.
-async fn list_pages<T>(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    folders: bool,
-    take: impl Fn(&aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> Vec<T>,
-) -> Result<(Vec<T>, usize), BackfillError> {
-    let mut request = client.list_objects_v2().bucket(bucket).prefix(prefix);
-    if folders {
-        request = request.delimiter("/");
-    }
-    let mut pages = request.into_paginator().send();
-    let mut out = Vec::new();
-    let mut calls = 0;
-    while let Some(page) = pages.next().await {
-        calls += 1;
-        let page = page.map_err(|source| BackfillError::List {
-            bucket: bucket.to_owned(),
-            prefix: prefix.to_owned(),
-            detail: crate::aws::describe_error(&source),
-            source: Box::new(source),
-        })?;
-        out.extend(take(&page));
-    }
-    Ok((out, calls))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backfill::Day;
+    use crate::s3::{ListError, Listed};
 
     fn day(s: &str) -> Day {
         Day::parse(s).expect("date")
@@ -364,5 +302,278 @@ mod tests {
                 ("06/".to_owned(), Level::Day)
             ]
         );
+    }
+
+    /// A bucket in memory: its keys (with a size), and the listings asked of it.
+    struct Bucket {
+        keys: Vec<(&'static str, u64)>,
+        /// `(objects?, prefix)` of every listing, in order.
+        asked: std::sync::Mutex<Vec<(bool, String)>>,
+        /// A prefix whose listing fails.
+        fails: Option<&'static str>,
+    }
+
+    impl Bucket {
+        fn new(keys: &[(&'static str, u64)]) -> Self {
+            Self {
+                keys: keys.to_vec(),
+                asked: std::sync::Mutex::new(Vec::new()),
+                fails: None,
+            }
+        }
+
+        fn ask(&self, objects: bool, bucket: &str, prefix: &str) -> Option<ListError> {
+            assert_eq!(bucket, "trail");
+            self.asked
+                .lock()
+                .expect("lock")
+                .push((objects, prefix.to_owned()));
+            (self.fails == Some(prefix)).then(|| ListError {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+                message: "AccessDenied: Access Denied".into(),
+                code: Some("AccessDenied".into()),
+                request_id: None,
+                source: None,
+            })
+        }
+
+        fn objects_listed(&self) -> Vec<String> {
+            let asked = self.asked.lock().expect("lock");
+            asked
+                .iter()
+                .filter(|(objects, _)| *objects)
+                .map(|(_, p)| p.clone())
+                .collect()
+        }
+    }
+
+    impl ObjectLister for Bucket {
+        async fn list_folders(
+            &self,
+            bucket: &str,
+            prefix: &str,
+        ) -> Result<Listed<String>, ListError> {
+            if let Some(e) = self.ask(false, bucket, prefix) {
+                return Err(e);
+            }
+            let folders: std::collections::BTreeSet<String> = self
+                .keys
+                .iter()
+                .filter_map(|(k, _)| {
+                    let rest = k.strip_prefix(prefix)?;
+                    let end = rest.find('/')?;
+                    Some(format!("{prefix}{}", &rest[..=end]))
+                })
+                .collect();
+            Ok(Listed {
+                entries: folders.into_iter().collect(),
+                calls: 1,
+            })
+        }
+
+        async fn list_contents(
+            &self,
+            bucket: &str,
+            prefix: &str,
+        ) -> Result<Listed<ObjectRef>, ListError> {
+            if let Some(e) = self.ask(true, bucket, prefix) {
+                return Err(e);
+            }
+            Ok(Listed {
+                entries: self
+                    .keys
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, size)| ObjectRef {
+                        bucket: bucket.to_owned(),
+                        key: (*k).to_owned(),
+                        size: Some(*size),
+                    })
+                    .collect(),
+                calls: 1,
+            })
+        }
+    }
+
+    const EAST: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/";
+
+    /// Four days of one region, a day of two others (one in an organization's trail), a digest
+    /// folder, a folder marker, an empty object and a stray file.
+    fn bucket() -> Bucket {
+        Bucket::new(&[
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2023/12/31/a.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/04/b.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/d.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/c.json.gz",
+                10,
+            ),
+            ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/", 0),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/empty.json.gz",
+                0,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/06/e.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/03/05/f.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/05/g.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/o-abc123/444455556666/CloudTrail/us-west-2/2024/03/05/h.json.gz",
+                10,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/notes.txt",
+                10,
+            ),
+            (
+                "elsewhere/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/i.json.gz",
+                10,
+            ),
+        ])
+    }
+
+    fn location(path: &str) -> S3Location {
+        S3Location {
+            bucket: "trail".into(),
+            path: path.into(),
+        }
+    }
+
+    fn names(objects: &[ObjectRef]) -> Vec<&str> {
+        objects
+            .iter()
+            .map(|o| o.key.rsplit('/').next().unwrap_or_default())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_walk_lists_only_the_days_in_range_and_never_a_digest_folder() {
+        let bucket = bucket();
+        let one_day = DayRange {
+            since: Some(day("2024-03-05")),
+            until: Some(day("2024-03-05")),
+        };
+        let mut progress = Vec::new();
+        let listing = list(&bucket, &location(""), &one_day, 2, |l| {
+            progress.push(l.days)
+        })
+        .await
+        .expect("listed");
+        assert_eq!(
+            names(&listing.objects),
+            ["f.json.gz", "c.json.gz", "d.json.gz", "h.json.gz"]
+        );
+        let mut skipped: Vec<_> = listing
+            .skipped
+            .iter()
+            .map(|(o, reason)| (o.key.rsplit('/').next().unwrap_or_default(), *reason))
+            .collect();
+        skipped.sort_by_key(|(name, _)| *name);
+        assert_eq!(
+            skipped,
+            [
+                ("", SkipReason::Folder),
+                ("empty.json.gz", SkipReason::Empty),
+                ("notes.txt", SkipReason::NotLogFile)
+            ]
+        );
+        assert_eq!(listing.days, 3);
+        assert_eq!(progress, [1, 2, 3], "progress after each day folder");
+        let mut days = bucket.objects_listed();
+        days.sort();
+        assert_eq!(
+            days,
+            [
+                "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/03/05/",
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05/",
+                "AWSLogs/o-abc123/444455556666/CloudTrail/us-west-2/2024/03/05/"
+            ]
+        );
+        let asked = bucket.asked.lock().expect("lock").clone();
+        assert_eq!(listing.calls, asked.len());
+        assert!(
+            asked
+                .iter()
+                .all(|(_, p)| !p.contains("Digest") && !p.contains("/2023/")),
+            "{asked:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_prefix_inside_the_layout_starts_there_and_open_ranges_take_every_day() {
+        let bucket = bucket();
+        let since = DayRange {
+            since: Some(day("2024-03-05")),
+            until: None,
+        };
+        let listing = list(&bucket, &location(EAST), &since, 1, |_| {})
+            .await
+            .expect("listed");
+        assert_eq!(
+            names(&listing.objects),
+            ["c.json.gz", "d.json.gz", "e.json.gz"]
+        );
+        assert!(
+            bucket
+                .asked
+                .lock()
+                .expect("lock")
+                .iter()
+                .all(|(_, p)| p.starts_with(EAST)),
+            "nothing above the prefix is listed"
+        );
+        let bucket = self::bucket();
+        let everything = list(&bucket, &location(""), &DayRange::default(), 4, |_| {})
+            .await
+            .expect("listed");
+        assert_eq!(everything.days, 6);
+        assert_eq!(everything.objects.len(), 7);
+        let trail = list(
+            &bucket,
+            &location("elsewhere"),
+            &DayRange::default(),
+            4,
+            |_| {},
+        )
+        .await
+        .expect("listed");
+        assert_eq!(names(&trail.objects), ["i.json.gz"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_listing_stops_the_walk_and_keeps_its_error() {
+        let bucket = Bucket {
+            fails: Some("AWSLogs/111122223333/CloudTrail/"),
+            ..bucket()
+        };
+        let err = list(&bucket, &location(""), &DayRange::default(), 2, |_| {})
+            .await
+            .expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "cannot list s3://trail/AWSLogs/111122223333/CloudTrail/: AccessDenied: Access Denied"
+        );
+        assert!(
+            matches!(&err, BackfillError::List(e) if e.code.as_deref() == Some("AccessDenied"))
+        );
+        assert!(bucket.objects_listed().is_empty());
     }
 }
