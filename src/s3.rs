@@ -1,6 +1,7 @@
-//! Reading log objects: the [`ObjectStore`] trait the handler depends on, and its S3
+//! Reading and listing log objects: the [`ObjectStore`] trait the handler depends on, and its S3
 //! implementation. The body is handed over as a byte stream, decoded as it arrives; it is never
-//! downloaded into memory first.
+//! downloaded into memory first. Backfill lists a bucket through [`ObjectLister`], implemented
+//! for the SDK's client (ListObjectsV2, every page).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::AsyncRead;
 
-use crate::error::{ReadError, ReadErrorKind};
+use crate::error::{BoxError, ReadError, ReadErrorKind};
 use crate::notification::ObjectRef;
 
 /// An object's body, streamed.
@@ -58,6 +59,119 @@ impl ObjectStore for S3Store {
             length,
         })
     }
+}
+
+/// What one listing of a prefix found, through every page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed<T> {
+    /// What the pages held, in the order the store gave it.
+    pub entries: Vec<T>,
+    /// List calls made (one a page).
+    pub calls: usize,
+}
+
+/// A listing of a bucket that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list s3://{bucket}/{prefix}: {message}")]
+pub struct ListError {
+    /// The bucket.
+    pub bucket: String,
+    /// The prefix listed.
+    pub prefix: String,
+    /// The service's error code, message and request ID (or the chain of causes).
+    pub message: String,
+    /// S3's error code, when it answered (`AccessDenied`, `NoSuchBucket`, ...).
+    pub code: Option<String>,
+    /// The request ID S3 gave the call, when it answered.
+    pub request_id: Option<String>,
+    /// The SDK error, when there is one.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+/// Where log objects are listed: one listing of a prefix, every page of it.
+pub trait ObjectLister: Send + Sync {
+    /// The common prefixes ("folders", each ending with `/`) right under `prefix`: a listing
+    /// with delimiter `/`.
+    fn list_folders(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Listed<String>, ListError>> + Send;
+
+    /// Every object whose key starts with `prefix` (no delimiter), with its size.
+    fn list_contents(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Listed<ObjectRef>, ListError>> + Send;
+}
+
+/// [`ObjectLister`] on Amazon S3 (or any server of its wire protocol): ListObjectsV2 through
+/// its paginator, with the SDK's own retries.
+impl ObjectLister for aws_sdk_s3::Client {
+    async fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Listed<String>, ListError> {
+        list_pages(self, bucket, prefix, true, |page| {
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned))
+                .collect()
+        })
+        .await
+    }
+
+    async fn list_contents(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Listed<ObjectRef>, ListError> {
+        list_pages(self, bucket, prefix, false, |page| {
+            page.contents()
+                .iter()
+                .filter_map(|o| {
+                    Some(ObjectRef {
+                        bucket: bucket.to_owned(),
+                        key: o.key()?.to_owned(),
+                        size: o.size().and_then(|s| u64::try_from(s).ok()),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// Runs a ListObjectsV2 listing through all its pages (with delimiter `/` when `folders`),
+/// collecting what `take` finds in each.
+async fn list_pages<T>(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    folders: bool,
+    take: impl Fn(&aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> Vec<T>,
+) -> Result<Listed<T>, ListError> {
+    let mut request = client.list_objects_v2().bucket(bucket).prefix(prefix);
+    if folders {
+        request = request.delimiter("/");
+    }
+    let mut pages = request.into_paginator().send();
+    let mut listed = Listed {
+        entries: Vec::new(),
+        calls: 0,
+    };
+    while let Some(page) = pages.next().await {
+        listed.calls += 1;
+        let page = page.map_err(|e| ListError {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            message: crate::aws::describe_error(&e),
+            code: crate::aws::error_code(&e),
+            request_id: crate::aws::request_id(&e),
+            source: Some(Box::new(e)),
+        })?;
+        listed.entries.extend(take(&page));
+    }
+    Ok(listed)
 }
 
 /// Classifies a GetObject failure and says what to do about it, keeping the SDK error, its code
@@ -197,5 +311,83 @@ mod tests {
         assert_eq!(failed.aws_error_code(), Some("AccessDenied"));
         assert_eq!(failed.request_id(), Some("R1"));
         assert_eq!(failed.kind(), "ObjectAccessDenied");
+    }
+
+    #[tokio::test]
+    async fn listings_follow_every_page() {
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+        use aws_sdk_s3::types::{CommonPrefix, Object};
+        let folders = mock!(Client::list_objects_v2)
+            .match_requests(|r| r.delimiter() == Some("/") && r.continuation_token().is_none())
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .common_prefixes(CommonPrefix::builder().prefix("p/a/").build())
+                    .is_truncated(true)
+                    .next_continuation_token("next")
+                    .build()
+            });
+        let more = mock!(Client::list_objects_v2)
+            .match_requests(|r| {
+                r.delimiter() == Some("/") && r.continuation_token() == Some("next")
+            })
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .common_prefixes(CommonPrefix::builder().prefix("p/b/").build())
+                    .build()
+            });
+        let objects = mock!(Client::list_objects_v2)
+            .match_requests(|r| r.delimiter().is_none() && r.prefix() == Some("p/a/"))
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .contents(Object::builder().key("p/a/x.json.gz").size(7).build())
+                    .contents(Object::builder().key("p/a/y.json.gz").build())
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&folders, &more, &objects]);
+        let listed = client.list_folders("trail", "p/").await.expect("lists");
+        assert_eq!(
+            listed,
+            Listed {
+                entries: vec!["p/a/".to_owned(), "p/b/".to_owned()],
+                calls: 2
+            }
+        );
+        let listed = client.list_contents("trail", "p/a/").await.expect("lists");
+        assert_eq!(listed.calls, 1);
+        assert_eq!(
+            listed
+                .entries
+                .iter()
+                .map(|o| (o.key.as_str(), o.size))
+                .collect::<Vec<_>>(),
+            [("p/a/x.json.gz", Some(7)), ("p/a/y.json.gz", None)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_listing_keeps_its_code_request_id_and_sdk_error() {
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+        let rule = mock!(Client::list_objects_v2)
+            .then_http_response(|| s3_error(403, "AccessDenied", "Access Denied"));
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+        let err = client
+            .list_contents("trail", "AWSLogs/")
+            .await
+            .expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "cannot list s3://trail/AWSLogs/: AccessDenied: Access Denied (request id R1)"
+        );
+        assert_eq!(
+            (err.code.as_deref(), err.request_id.as_deref()),
+            (Some("AccessDenied"), Some("R1"))
+        );
+        let source = std::error::Error::source(&err).expect("the SDK error is the source");
+        assert!(
+            source
+                .downcast_ref::<SdkError<ListObjectsV2Error, HttpResponse>>()
+                .is_some(),
+            "{source:?}"
+        );
     }
 }

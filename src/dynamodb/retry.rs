@@ -6,14 +6,20 @@
 //! [`RetryPolicy`]); the SDK's own retries are off for BatchWriteItem, so this loop is the only
 //! one, and it knows the deadline. The first batch that cannot be written closes the queue, so
 //! the producer can stop reading the file.
+//!
+//! The same loop carries the prune's deletes ([`delete_batch_retrying`]): one batch of keys,
+//! retried with the same policy and the same handling of `UnprocessedItems` and throttling.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc::Receiver;
 
-use super::write::{BatchError, BatchWriter, MAX_BATCH};
+use super::write::{BatchDeleter, BatchError, BatchWriter, MAX_BATCH};
 use crate::config::RetryPolicy;
 use crate::error::WriteError;
 use crate::item::Item;
@@ -56,6 +62,7 @@ pub async fn write_stream<W: BatchWriter>(
     concurrency: usize,
 ) -> Result<WriteStats, WriteError> {
     let concurrency = concurrency.max(1);
+    let puts = Puts(writer);
     let stop = StopAt::new(policy);
     let mut taken = Taken::default();
     let mut stats = WriteStats::default();
@@ -75,7 +82,7 @@ pub async fn write_stream<W: BatchWriter>(
                 batch.push(item);
                 if batch.len() == MAX_BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
-                    in_flight.push(write_batch_retrying(writer, table, full, policy, &stop));
+                    in_flight.push(write_batch_retrying(&puts, table, full, policy, &stop));
                 }
             }
         }
@@ -88,7 +95,7 @@ pub async fn write_stream<W: BatchWriter>(
             taken.take(&item, &mut stats);
         }
     } else if !batch.is_empty() {
-        in_flight.push(write_batch_retrying(writer, table, batch, policy, &stop));
+        in_flight.push(write_batch_retrying(&puts, table, batch, policy, &stop));
     }
     while let Some(outcome) = in_flight.next().await {
         stats.record(outcome, &mut failure);
@@ -149,17 +156,78 @@ impl WriteStats {
 }
 
 /// What one batch came to.
-struct BatchOutcome {
-    written: usize,
-    calls: u32,
-    failure: Option<BatchFailure>,
+pub(super) struct BatchOutcome {
+    /// Requests of the batch carried out (items written, keys deleted).
+    pub(super) written: usize,
+    /// BatchWriteItem calls made.
+    pub(super) calls: u32,
+    /// Why the rest was given up, if it was.
+    pub(super) failure: Option<BatchFailure>,
 }
 
 /// Why a batch was given up.
-struct BatchFailure {
-    attempts: u32,
-    message: String,
-    last_call: Option<BatchError>,
+pub(super) struct BatchFailure {
+    /// Calls made.
+    pub(super) attempts: u32,
+    /// The last error, or why the retries stopped.
+    pub(super) message: String,
+    /// The last failed call, when there was one (not when the time ran out, or when only
+    /// `UnprocessedItems` came back).
+    pub(super) last_call: Option<BatchError>,
+}
+
+/// An item's key attributes, as a delete request carries them.
+type Key = HashMap<String, AttributeValue>;
+
+/// One BatchWriteItem call of a batch of requests of one kind: what the retry loop sends, so
+/// that puts and deletes share it.
+trait Call<T>: Sync {
+    /// Sends `batch`; the positions in it of the requests left unprocessed.
+    fn send(
+        &self,
+        table: &str,
+        batch: &[T],
+    ) -> impl Future<Output = Result<Vec<usize>, BatchError>> + Send;
+}
+
+/// Puts of items, through a [`BatchWriter`].
+struct Puts<'a, W>(&'a W);
+
+impl<W: BatchWriter> Call<Item> for Puts<'_, W> {
+    fn send(
+        &self,
+        table: &str,
+        batch: &[Item],
+    ) -> impl Future<Output = Result<Vec<usize>, BatchError>> + Send {
+        self.0.write_batch(table, batch)
+    }
+}
+
+/// Deletes of keys, through a [`BatchDeleter`].
+struct Deletes<'a, D>(&'a D);
+
+impl<D: BatchDeleter> Call<Key> for Deletes<'_, D> {
+    fn send(
+        &self,
+        table: &str,
+        batch: &[Key],
+    ) -> impl Future<Output = Result<Vec<usize>, BatchError>> + Send {
+        self.0.delete_batch(table, batch)
+    }
+}
+
+/// Deletes `keys` (at most [`MAX_BATCH`], distinct) from `table` as one batch, retried as
+/// [`write_stream`] retries a batch of puts: what DynamoDB leaves in `UnprocessedItems` and
+/// throttled calls until the stop time (`policy.max_elapsed` from now, or the deadline less
+/// the margin), other retryable failures up to `policy.max_attempts` calls.
+pub(super) async fn delete_batch_retrying<D: BatchDeleter>(
+    deleter: &D,
+    table: &str,
+    keys: Vec<Key>,
+    policy: &RetryPolicy,
+) -> BatchOutcome {
+    let stop = StopAt::new(policy);
+    write_batch_retrying(&Deletes(deleter), table, keys, policy, &stop).await
 }
 
 /// When retrying must stop, and how to say why: computed once per object.
@@ -196,8 +264,8 @@ enum Verdict {
     Fatal(BatchError),
 }
 
-/// Reads a call's answer; on `UnprocessedItems`, narrows `pending` to the items left.
-fn classify(answer: Result<Vec<usize>, BatchError>, pending: &mut Vec<Item>) -> Verdict {
+/// Reads a call's answer; on `UnprocessedItems`, narrows `pending` to the requests left.
+fn classify<T: Clone>(answer: Result<Vec<usize>, BatchError>, pending: &mut Vec<T>) -> Verdict {
     match answer {
         Ok(unprocessed) if unprocessed.is_empty() => Verdict::Written,
         Ok(unprocessed) => {
@@ -224,13 +292,13 @@ fn classify(answer: Result<Vec<usize>, BatchError>, pending: &mut Vec<Item>) -> 
 
 /// One BatchWriteItem call, abandoned (as a retryable failure) when it does not answer within
 /// `timeout`.
-async fn call<W: BatchWriter>(
-    writer: &W,
+async fn call<T, C: Call<T>>(
+    writer: &C,
     table: &str,
-    items: &[Item],
+    items: &[T],
     timeout: Duration,
 ) -> Result<Vec<usize>, BatchError> {
-    tokio::time::timeout(timeout, writer.write_batch(table, items))
+    tokio::time::timeout(timeout, writer.send(table, items))
         .await
         .unwrap_or_else(|_| {
             Err(BatchError {
@@ -247,10 +315,10 @@ async fn call<W: BatchWriter>(
 /// Throttling (including `UnprocessedItems`) is retried until the stop time and never counts
 /// against `policy.max_attempts`; other retryable failures (5xx, resets, calls with no answer
 /// within `policy.attempt_timeout`) do.
-async fn write_batch_retrying<W: BatchWriter>(
-    writer: &W,
+async fn write_batch_retrying<T: Clone, C: Call<T>>(
+    writer: &C,
     table: &str,
-    batch: Vec<Item>,
+    batch: Vec<T>,
     policy: &RetryPolicy,
     stop: &StopAt,
 ) -> BatchOutcome {
@@ -258,7 +326,7 @@ async fn write_batch_retrying<W: BatchWriter>(
     let mut pending = batch;
     let (mut attempt, mut failures, mut throttles) = (0, 0, 0);
     let mut last_call = None;
-    let fail = |pending: &[Item], attempt, message, last_call| BatchOutcome {
+    let fail = |pending: &[T], attempt, message, last_call| BatchOutcome {
         written: size - pending.len(),
         calls: attempt,
         failure: Some(BatchFailure {

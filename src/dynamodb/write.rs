@@ -1,12 +1,15 @@
-//! The one call the writer makes: the [`BatchWriter`] trait (one BatchWriteItem call) and its
+//! The one call the writer makes: the [`BatchWriter`] trait (one BatchWriteItem call of puts),
+//! the [`BatchDeleter`] trait (one BatchWriteItem call of deletes, for the prune) and their
 //! adapter on the SDK, [`DynamoDbWriter`], which maps the SDK's answer and errors to what the
 //! retry loop needs: the positions left unprocessed, or a [`BatchError`] that says whether to
 //! retry and keeps the SDK error with its code and request ID.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
 use super::codec::to_attributes;
 use crate::error::BoxError;
@@ -62,7 +65,19 @@ pub trait BatchWriter: Send + Sync {
     ) -> impl Future<Output = Result<Vec<usize>, BatchError>> + Send;
 }
 
-/// [`BatchWriter`] on Amazon DynamoDB (or DynamoDB Local).
+/// One BatchWriteItem call of deletes.
+pub trait BatchDeleter: Send + Sync {
+    /// Deletes the items of `keys` (at most [`MAX_BATCH`], distinct; each the item's
+    /// partition and sort key attributes) from `table`. Returns the positions in `keys` of
+    /// those DynamoDB did not process.
+    fn delete_batch(
+        &self,
+        table: &str,
+        keys: &[HashMap<String, AttributeValue>],
+    ) -> impl Future<Output = Result<Vec<usize>, BatchError>> + Send;
+}
+
+/// [`BatchWriter`] and [`BatchDeleter`] on Amazon DynamoDB (or DynamoDB Local).
 #[derive(Clone, Debug)]
 pub struct DynamoDbWriter {
     client: aws_sdk_dynamodb::Client,
@@ -73,6 +88,27 @@ impl DynamoDbWriter {
     #[must_use]
     pub fn new(client: aws_sdk_dynamodb::Client) -> Self {
         Self { client }
+    }
+
+    /// One BatchWriteItem call, the SDK's retries off: the retry loop retries, with the
+    /// deadline in view; the SDK's retries (and their sleeps of up to 20 s) would only hide
+    /// time from it.
+    async fn send(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<BatchWriteItemOutput, BatchError> {
+        self.client
+            .batch_write_item()
+            .request_items(table, requests)
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
+            .send()
+            .await
+            .map_err(batch_error)
     }
 }
 
@@ -92,20 +128,7 @@ impl BatchWriter for DynamoDbWriter {
                 })?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        // `write_stream` retries, with the deadline in view; the SDK's retries (and their sleeps
-        // of up to 20 s) would only hide time from it.
-        let output = self
-            .client
-            .batch_write_item()
-            .request_items(table, requests)
-            .customize()
-            .config_override(
-                aws_sdk_dynamodb::config::Builder::default()
-                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
-            )
-            .send()
-            .await
-            .map_err(batch_error)?;
+        let output = self.send(table, requests).await?;
         let unprocessed = output
             .unprocessed_items()
             .and_then(|m| m.get(table))
@@ -136,6 +159,45 @@ impl BatchWriter for DynamoDbWriter {
                     Some(item.event_key.as_str()),
                 ))
             })
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+impl BatchDeleter for DynamoDbWriter {
+    async fn delete_batch(
+        &self,
+        table: &str,
+        keys: &[HashMap<String, AttributeValue>],
+    ) -> Result<Vec<usize>, BatchError> {
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
+            let delete = DeleteRequest::builder()
+                .set_key(Some(key.clone()))
+                .build()
+                .map_err(|e| {
+                    let message = e.to_string();
+                    BatchError {
+                        source: Some(Box::new(e)),
+                        ..BatchError::new(message)
+                    }
+                })?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        let output = self.send(table, requests).await?;
+        let unprocessed: Vec<&HashMap<String, AttributeValue>> = output
+            .unprocessed_items()
+            .and_then(|m| m.get(table))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|w| w.delete_request())
+            .map(DeleteRequest::key)
+            .collect();
+        Ok(keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| unprocessed.contains(key))
             .map(|(i, _)| i)
             .collect())
     }

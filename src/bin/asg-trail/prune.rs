@@ -4,8 +4,7 @@
 use anyhow::{Context, Result};
 use asg_trail::dynamodb::{PruneStats, prune_read_only};
 
-use crate::query::table_name;
-use crate::settings::TableArgs;
+use crate::settings::{Overrides, TableArgs};
 
 /// `prune-read-only`'s arguments.
 #[derive(clap::Args)]
@@ -29,13 +28,22 @@ fn line(stats: &PruneStats, dry_run: bool) -> String {
     )
 }
 
-/// Runs `prune-read-only`.
+/// Runs `prune-read-only`, its deletes retried by the `WRITE_*` settings, as the Lambda's writes.
 pub async fn run(args: Args) -> Result<()> {
-    let table = table_name(&args.table)?;
+    let mut overrides = Overrides::default();
+    args.table.add_to(&mut overrides);
+    let config = overrides.load_with_table()?;
+    let table = config.table()?.to_owned();
     let clients = asg_trail::aws::load().await;
-    let stats = prune_read_only(&clients.dynamodb, &table, args.dry_run, |s| {
-        eprintln!("asg-trail: {}", line(s, args.dry_run));
-    })
+    let stats = prune_read_only(
+        &clients.dynamodb,
+        &table,
+        &config.retry,
+        args.dry_run,
+        |s| {
+            eprintln!("asg-trail: {}", line(s, args.dry_run));
+        },
+    )
     .await
     .with_context(|| format!("pruning table {table}"))?;
     println!("{}", line(&stats, args.dry_run));
