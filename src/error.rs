@@ -136,6 +136,7 @@ pub enum IngestError {
         /// `s3://bucket/key`.
         object: String,
         /// What the store said.
+        #[source]
         cause: ReadError,
     },
     /// The object is not a readable CloudTrail log file (corrupt gzip, not JSON, not
@@ -146,6 +147,7 @@ pub enum IngestError {
         /// `s3://bucket/key`.
         object: String,
         /// Why it could not be read.
+        #[source]
         cause: ParseError,
     },
     /// Items could not be written.
@@ -154,6 +156,7 @@ pub enum IngestError {
         /// `s3://bucket/key`.
         object: String,
         /// The write failure.
+        #[source]
         cause: WriteError,
     },
     /// The parsing task died (a bug).
@@ -259,6 +262,28 @@ impl InvocationError {
                 _ => "MultipleFailures",
             },
         }
+    }
+}
+
+/// An error and its causes on one line, `error: cause: its cause`, as the edges print it (the
+/// CLI's last word). Our messages already say their cause (`{object}: {cause}`) and keep it as
+/// [`source()`](std::error::Error::source) too, for the code that walks the chain: a cause
+/// whose text the line already holds is left out, so nothing is said twice.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if !text.is_empty() && !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            cause = e.source();
+        }
+        f.write_str(&line)
     }
 }
 
