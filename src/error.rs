@@ -92,10 +92,7 @@ impl BatchError {
 }
 
 /// Writing items to the table failed after all retries (or at once, when retrying cannot help).
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{unwritten} of {total} items were not written to table {table} after {attempts} attempt(s): {message}"
-)]
+#[derive(Debug)]
 pub struct WriteError {
     /// The table.
     pub table: String,
@@ -108,8 +105,29 @@ pub struct WriteError {
     /// The last error, or why the retries stopped.
     pub message: String,
     /// The last failed call, when there was one (not when the time ran out before a call).
-    #[source]
+    /// Boxed to keep `Result<_, WriteError>` small; [`source()`](std::error::Error::source)
+    /// gives the [`BatchError`] itself, not its box.
     pub last_call: Option<Box<BatchError>>,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of {} items were not written to table {} after {} attempt(s): {}",
+            self.unwritten, self.total, self.table, self.attempts, self.message
+        )
+    }
+}
+
+// By hand: thiserror's `#[source]` on a `Box<BatchError>` would hand out the box, and a walker of
+// the chain could not `downcast_ref::<BatchError>()`.
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.last_call
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl WriteError {
@@ -266,9 +284,11 @@ impl InvocationError {
 }
 
 /// An error and its causes on one line, `error: cause: its cause`, as the edges print it (the
-/// CLI's last word). Our messages already say their cause (`{object}: {cause}`) and keep it as
-/// [`source()`](std::error::Error::source) too, for the code that walks the chain: a cause
-/// whose text the line already holds is left out, so nothing is said twice.
+/// CLI's last word). Our messages already say their cause (`{object}: {cause}`, and an adapter's
+/// `Code: message (request id ...)` sums up the SDK error) and keep it as
+/// [`source()`](std::error::Error::source) too, for the code that walks the chain: the line
+/// stops at the first cause it already holds, which, said, has said its own causes. Nothing is
+/// said twice, and a cause a message leaves out (an `anyhow` context's) is still printed.
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl fmt::Display for Chain<'_> {
@@ -277,10 +297,11 @@ impl fmt::Display for Chain<'_> {
         let mut cause = self.0.source();
         while let Some(e) = cause {
             let text = e.to_string();
-            if !text.is_empty() && !line.contains(&text) {
-                line.push_str(": ");
-                line.push_str(&text);
+            if line.contains(&text) {
+                break;
             }
+            line.push_str(": ");
+            line.push_str(&text);
             cause = e.source();
         }
         f.write_str(&line)
@@ -322,5 +343,44 @@ mod tests {
              s3://b/k: 3 of 30 items were not written to table t after 8 attempt(s): throttled"
         );
         assert_eq!(inv.error_type(), "MultipleFailures");
+    }
+
+    /// A context that does not say its cause, as `anyhow`'s `.context(...)` does not.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Context(&'static str, #[source] IngestError);
+
+    #[test]
+    fn the_chain_says_each_cause_once() {
+        let io = std::io::Error::other("connection reset");
+        let failed = IngestError::Parse {
+            object: "s3://b/k".into(),
+            cause: ParseError::Read {
+                gzip: true,
+                cause: io,
+            },
+        };
+        let text = "s3://b/k: read failed (gzip): connection reset";
+        assert_eq!(failed.to_string(), text);
+        let causes: Vec<String> =
+            std::iter::successors(Some(&failed as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                text,
+                "read failed (gzip): connection reset",
+                "connection reset"
+            ]
+        );
+        assert_eq!(Chain(&failed).to_string(), text);
+        let context = Context("ingesting 1 object", failed);
+        assert_eq!(
+            Chain(&context).to_string(),
+            format!("ingesting 1 object: {text}")
+        );
     }
 }
