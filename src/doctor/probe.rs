@@ -749,3 +749,41 @@ async fn table_checks(
     });
     checks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamodb::testing::ddb_error;
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn a_failed_call_says_what_the_service_said_and_keeps_the_sdk_error() {
+        let rule = mock!(Client::describe_table)
+            .then_http_response(|| ddb_error(400, "AccessDeniedException", "not authorized"));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+        let err = client
+            .describe_table()
+            .table_name("t")
+            .send()
+            .await
+            .expect_err("denied");
+        let said = describe_error(&err);
+        let failed = call_failed("DescribeTable", err);
+        assert_eq!(failed.call, "DescribeTable");
+        assert_eq!(failed.to_string(), said);
+        assert!(
+            said.starts_with("AccessDeniedException: not authorized"),
+            "{said}"
+        );
+        let source = std::error::Error::source(&failed).expect("the SDK error is the source");
+        assert!(
+            source
+                .downcast_ref::<SdkError<DescribeTableError, HttpResponse>>()
+                .is_some(),
+            "{source:?}"
+        );
+    }
+}
