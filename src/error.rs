@@ -1,5 +1,9 @@
 //! Errors of an ingestion, each naming the object (`s3://bucket/key`) and the reason, and
-//! telling whether trying again may help.
+//! telling whether trying again may help. Every wrapped error is a `source()`, so the chain
+//! reaches the SDK, I/O or JSON error; [`Chain`] is the one line the edges print.
+//!
+//! The base of the adapters: it imports nothing of theirs. [`BatchError`], one failed
+//! BatchWriteItem call, lives here for [`WriteError`] to hold, and `dynamodb` re-exports it.
 
 use std::fmt;
 
@@ -184,6 +188,9 @@ pub enum IngestError {
         object: String,
         /// What happened.
         message: String,
+        /// The task's error (a panic or a cancellation), when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
 }
 
