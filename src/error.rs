@@ -1,10 +1,13 @@
 //! Errors of an ingestion, each naming the object (`s3://bucket/key`) and the reason, and
-//! telling whether trying again may help.
+//! telling whether trying again may help. Every wrapped error is a `source()`, so the chain
+//! reaches the SDK, I/O or JSON error; [`Chain`] is the one line the edges print.
+//!
+//! The base of the adapters: it imports nothing of theirs. [`BatchError`], one failed
+//! BatchWriteItem call, lives here for [`WriteError`] to hold, and `dynamodb` re-exports it.
 
 use std::fmt;
 
 use crate::cloudtrail::ParseError;
-use crate::dynamodb::BatchError;
 use crate::events::EventError;
 use crate::notification::NotificationError;
 
@@ -56,11 +59,44 @@ impl ReadError {
     }
 }
 
-/// Writing items to the table failed after all retries (or at once, when retrying cannot help).
+/// A failed BatchWriteItem call.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{unwritten} of {total} items were not written to table {table} after {attempts} attempt(s): {message}"
-)]
+#[error("{message}")]
+pub struct BatchError {
+    /// Whether trying again may succeed (throttling, server errors, broken connections).
+    pub retryable: bool,
+    /// Whether DynamoDB asked us to slow down (throttling): retried for as long as time allows,
+    /// not counted against the attempts.
+    pub throttled: bool,
+    /// What went wrong, in one line (`Code: message (request id ...)` when DynamoDB answered).
+    pub message: String,
+    /// DynamoDB's error code, when it answered.
+    pub code: Option<String>,
+    /// The request ID DynamoDB gave the call, when it answered.
+    pub request_id: Option<String>,
+    /// The SDK error, when there is one.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl BatchError {
+    /// A failure with no SDK error behind it, neither retryable nor throttled (set those with
+    /// struct update syntax: `BatchError { retryable: true, ..BatchError::new(text) }`).
+    #[must_use]
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            throttled: false,
+            message: message.into(),
+            code: None,
+            request_id: None,
+            source: None,
+        }
+    }
+}
+
+/// Writing items to the table failed after all retries (or at once, when retrying cannot help).
+#[derive(Debug)]
 pub struct WriteError {
     /// The table.
     pub table: String,
@@ -73,8 +109,29 @@ pub struct WriteError {
     /// The last error, or why the retries stopped.
     pub message: String,
     /// The last failed call, when there was one (not when the time ran out before a call).
-    #[source]
+    /// Boxed to keep `Result<_, WriteError>` small; [`source()`](std::error::Error::source)
+    /// gives the [`BatchError`] itself, not its box.
     pub last_call: Option<Box<BatchError>>,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of {} items were not written to table {} after {} attempt(s): {}",
+            self.unwritten, self.total, self.table, self.attempts, self.message
+        )
+    }
+}
+
+// By hand: thiserror's `#[source]` on a `Box<BatchError>` would hand out the box, and a walker of
+// the chain could not `downcast_ref::<BatchError>()`.
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.last_call
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl WriteError {
@@ -101,6 +158,7 @@ pub enum IngestError {
         /// `s3://bucket/key`.
         object: String,
         /// What the store said.
+        #[source]
         cause: ReadError,
     },
     /// The object is not a readable CloudTrail log file (corrupt gzip, not JSON, not
@@ -111,6 +169,7 @@ pub enum IngestError {
         /// `s3://bucket/key`.
         object: String,
         /// Why it could not be read.
+        #[source]
         cause: ParseError,
     },
     /// Items could not be written.
@@ -119,6 +178,7 @@ pub enum IngestError {
         /// `s3://bucket/key`.
         object: String,
         /// The write failure.
+        #[source]
         cause: WriteError,
     },
     /// The parsing task died (a bug).
@@ -128,6 +188,9 @@ pub enum IngestError {
         object: String,
         /// What happened.
         message: String,
+        /// The task's error (a panic or a cancellation), when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
 }
 
@@ -227,6 +290,31 @@ impl InvocationError {
     }
 }
 
+/// An error and its causes on one line, `error: cause: its cause`, as the edges print it (the
+/// CLI's last word). Our messages already say their cause (`{object}: {cause}`, and an adapter's
+/// `Code: message (request id ...)` sums up the SDK error) and keep it as
+/// [`source()`](std::error::Error::source) too, for the code that walks the chain: the line
+/// stops at the first cause it already holds, which, said, has said its own causes. Nothing is
+/// said twice, and a cause a message leaves out (an `anyhow` context's) is still printed.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if line.contains(&text) {
+                break;
+            }
+            line.push_str(": ");
+            line.push_str(&text);
+            cause = e.source();
+        }
+        f.write_str(&line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +350,44 @@ mod tests {
              s3://b/k: 3 of 30 items were not written to table t after 8 attempt(s): throttled"
         );
         assert_eq!(inv.error_type(), "MultipleFailures");
+    }
+
+    /// A context that does not say its cause, as `anyhow`'s `.context(...)` does not.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Context(&'static str, #[source] IngestError);
+
+    #[test]
+    fn the_chain_says_each_cause_once() {
+        let io = std::io::Error::other("connection reset");
+        let failed = IngestError::Parse {
+            object: "s3://b/k".into(),
+            cause: ParseError::Read {
+                gzip: true,
+                cause: io,
+            },
+        };
+        let text = "s3://b/k: read failed (gzip): connection reset";
+        assert_eq!(failed.to_string(), text);
+        let causes: Vec<String> =
+            std::iter::successors(Some(&failed as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                text,
+                "read failed (gzip): connection reset",
+                "connection reset"
+            ]
+        );
+        assert_eq!(Chain(&failed).to_string(), text);
+        let context = Context("ingesting 1 object", failed);
+        assert_eq!(
+            Chain(&context).to_string(),
+            format!("ingesting 1 object: {text}")
+        );
     }
 }

@@ -91,6 +91,7 @@ pub enum ParseError {
         /// Whether the file was gzip-compressed.
         gzip: bool,
         /// The underlying I/O or decompression error.
+        #[source]
         cause: io::Error,
     },
     /// The bytes are not a CloudTrail delivery file (`{"Records":[...]}`).
@@ -99,6 +100,7 @@ pub enum ParseError {
         /// Whether the file was gzip-compressed.
         gzip: bool,
         /// The JSON error, with line and column.
+        #[source]
         cause: serde_json::Error,
     },
 }

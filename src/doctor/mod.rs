@@ -25,6 +25,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::error::BoxError;
+
 pub use probe::{StackError, examine, resolve_stack};
 
 /// The outcome of one check.
@@ -206,6 +208,32 @@ pub struct MissingInStack {
     pub output: &'static str,
     /// The logical ID looked for.
     pub resource: &'static str,
+}
+
+/// A call of the doctor failed, or answered without what the check needs: that check turns
+/// yellow (or red) and says why, with this error's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ProbeError {
+    /// The API call (`DescribeTable`, `ListSubscriptionsByTopic`, ...).
+    pub call: &'static str,
+    /// What the service said (`Code: message (request id ...)`), or what the answer lacked.
+    pub message: String,
+    /// The SDK error (or the policy document's JSON error), when there is one.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl ProbeError {
+    /// A failure with no error behind it.
+    #[must_use]
+    pub fn new(call: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            call,
+            message: message.into(),
+            source: None,
+        }
+    }
 }
 
 /// What a stack's description says: its outputs, parameters and resources (logical ID →

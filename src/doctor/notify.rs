@@ -3,7 +3,7 @@
 //! EventBridge and a rule targets it, or S3 (or the trail) publishes to an SNS topic the
 //! function is subscribed to.
 
-use super::{Check, names::NOTIFICATION, prefixes_meet};
+use super::{Check, ProbeError, names::NOTIFICATION, prefixes_meet};
 
 /// A Lambda configuration of the bucket's notification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,16 +17,16 @@ pub struct LambdaConfig {
 }
 
 /// An SNS topic that may carry the news of a log file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct TopicFacts {
     /// The topic.
     pub arn: String,
     /// Whether the function is subscribed (`Err`: the subscriptions could not be read).
-    pub subscribed: Result<bool, String>,
+    pub subscribed: Result<bool, ProbeError>,
 }
 
 /// What the bucket's notification configuration, EventBridge and SNS say.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct NotificationFacts {
     /// The bucket's Lambda configurations.
     pub lambda: Vec<LambdaConfig>,
@@ -34,7 +34,7 @@ pub struct NotificationFacts {
     pub eventbridge: bool,
     /// The enabled EventBridge rules on S3's events that target the function (`Err`: could
     /// not be read).
-    pub rules: Result<Vec<String>, String>,
+    pub rules: Result<Vec<String>, ProbeError>,
     /// The topics of the bucket's topic configurations, and the trail's topic.
     pub topics: Vec<TopicFacts>,
 }
@@ -96,7 +96,11 @@ pub fn check_notification(facts: &NotificationFacts, function_arn: &str, prefix:
             }
         }
     }
-    if let Some(topic) = facts.topics.iter().find(|t| t.subscribed == Ok(true)) {
+    if let Some(topic) = facts
+        .topics
+        .iter()
+        .find(|t| matches!(t.subscribed, Ok(true)))
+    {
         return Check::ok(
             NOTIFICATION,
             format!(
@@ -203,7 +207,12 @@ mod tests {
         assert_eq!(c.status, Status::Fix);
         assert!(c.fix.as_deref().is_some_and(|f| f.contains("EventBridge")));
         assert_eq!(
-            check_notification(&topic(Err("denied".into())), F, "").status,
+            check_notification(
+                &topic(Err(ProbeError::new("ListSubscriptionsByTopic", "denied"))),
+                F,
+                ""
+            )
+            .status,
             Status::Unknown
         );
     }

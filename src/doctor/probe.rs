@@ -11,13 +11,15 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use jiff::Timestamp;
 
 use super::notify::{LambdaConfig, NotificationFacts, TopicFacts, check_notification};
-use super::policy::{Access, Decision, Method, Policies, check_permissions, sample_log_key};
+use super::policy::{
+    Access, Decision, Method, Policies, PolicyError, check_permissions, sample_log_key,
+};
 use super::queues::{Subscription, check_queue, check_topic};
 use super::table::{
     PROBED_EVENT_NAMES, TableFacts, TtlFacts, check_indexes, check_keys, check_newest, check_ttl,
 };
 use super::trail::{TrailFacts, check_trail};
-use super::{Check, MissingInStack, Report, StackFacts, Target, names};
+use super::{Check, MissingInStack, ProbeError, Report, StackFacts, Target, names};
 use crate::aws::{DoctorClients, describe_error};
 use crate::config::Config;
 use crate::dynamodb::BY_EVENT_NAME;
@@ -52,6 +54,28 @@ where
         stack: stack.to_owned(),
         message: describe_error(&err),
         source: Box::new(err),
+    }
+}
+
+/// A failed call of the doctor's, its SDK error kept as the source.
+fn call_failed<E, R>(call: &'static str, err: SdkError<E, R>) -> ProbeError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    ProbeError {
+        call,
+        message: describe_error(&err),
+        source: Some(Box::new(err)),
+    }
+}
+
+/// A policy document `call` returned that is not one.
+fn not_a_policy(call: &'static str, err: PolicyError) -> ProbeError {
+    ProbeError {
+        call,
+        message: err.to_string(),
+        source: Some(Box::new(err)),
     }
 }
 
@@ -170,13 +194,13 @@ fn check_function(f: &FunctionFacts, table: &str) -> Check {
     }
 }
 
-async fn trails(clients: &DoctorClients) -> Result<Vec<TrailFacts>, String> {
+async fn trails(clients: &DoctorClients) -> Result<Vec<TrailFacts>, ProbeError> {
     let ct = &clients.cloudtrail;
     let out = ct
         .describe_trails()
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("DescribeTrails", e))?;
     let mut trails = Vec::new();
     for t in out.trail_list() {
         let name = t.name().unwrap_or_default().to_owned();
@@ -206,21 +230,28 @@ async fn trails(clients: &DoctorClients) -> Result<Vec<TrailFacts>, String> {
     Ok(trails)
 }
 
-async fn subscribed(clients: &DoctorClients, topic: &str, endpoint: &str) -> Result<bool, String> {
+async fn subscribed(
+    clients: &DoctorClients,
+    topic: &str,
+    endpoint: &str,
+) -> Result<bool, ProbeError> {
     Ok(subscriptions(clients, topic)
         .await?
         .iter()
         .any(|s| s.protocol == "lambda" && s.endpoint == endpoint && s.arn.starts_with("arn:")))
 }
 
-async fn subscriptions(clients: &DoctorClients, topic: &str) -> Result<Vec<Subscription>, String> {
+async fn subscriptions(
+    clients: &DoctorClients,
+    topic: &str,
+) -> Result<Vec<Subscription>, ProbeError> {
     let out = clients
         .sns
         .list_subscriptions_by_topic()
         .topic_arn(topic)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("ListSubscriptionsByTopic", e))?;
     Ok(out
         .subscriptions()
         .iter()
@@ -236,14 +267,14 @@ async fn subscriptions(clients: &DoctorClients, topic: &str) -> Result<Vec<Subsc
 async fn rules_targeting(
     clients: &DoctorClients,
     function_arn: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ProbeError> {
     let eb = &clients.eventbridge;
     let names = eb
         .list_rule_names_by_target()
         .target_arn(function_arn)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("ListRuleNamesByTarget", e))?;
     let mut enabled = Vec::new();
     for name in names.rule_names() {
         let rule = eb
@@ -251,7 +282,7 @@ async fn rules_targeting(
             .name(name)
             .send()
             .await
-            .map_err(|e| describe_error(&e))?;
+            .map_err(|e| call_failed("DescribeRule", e))?;
         // Only a rule on S3's events brings log files: the stack's real-time rule on
         // aws.autoscaling targets the function too, and says nothing of the bucket.
         let on_s3 = rule
@@ -269,14 +300,14 @@ async fn notification(
     bucket: &str,
     function_arn: &str,
     trail_topics: &[String],
-) -> Result<NotificationFacts, String> {
+) -> Result<NotificationFacts, ProbeError> {
     let out = clients
         .s3
         .get_bucket_notification_configuration()
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("GetBucketNotificationConfiguration", e))?;
     let lambda = out
         .lambda_function_configurations()
         .iter()
@@ -324,7 +355,7 @@ async fn simulate(
     clients: &DoctorClients,
     role_arn: &str,
     wanted: &[(&str, String)],
-) -> Result<Vec<Access>, String> {
+) -> Result<Vec<Access>, ProbeError> {
     let mut accesses = Vec::new();
     for (action, resource) in wanted {
         let out = clients
@@ -335,7 +366,7 @@ async fn simulate(
             .resource_arns(resource)
             .send()
             .await
-            .map_err(|e| describe_error(&e))?;
+            .map_err(|e| call_failed("SimulatePrincipalPolicy", e))?;
         let decision = out
             .evaluation_results()
             .iter()
@@ -352,7 +383,7 @@ async fn simulate(
 }
 
 /// The role's inline and attached managed policies.
-async fn role_policies(clients: &DoctorClients, role: &str) -> Result<Policies, String> {
+async fn role_policies(clients: &DoctorClients, role: &str) -> Result<Policies, ProbeError> {
     let iam = &clients.iam;
     let mut policies = Policies::default();
     let inline = iam
@@ -360,7 +391,7 @@ async fn role_policies(clients: &DoctorClients, role: &str) -> Result<Policies, 
         .role_name(role)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("ListRolePolicies", e))?;
     for name in inline.policy_names() {
         let p = iam
             .get_role_policy()
@@ -368,17 +399,17 @@ async fn role_policies(clients: &DoctorClients, role: &str) -> Result<Policies, 
             .policy_name(name)
             .send()
             .await
-            .map_err(|e| describe_error(&e))?;
+            .map_err(|e| call_failed("GetRolePolicy", e))?;
         policies
             .add(name, p.policy_document())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| not_a_policy("GetRolePolicy", e))?;
     }
     let attached = iam
         .list_attached_role_policies()
         .role_name(role)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("ListAttachedRolePolicies", e))?;
     for arn in attached
         .attached_policies()
         .iter()
@@ -389,7 +420,7 @@ async fn role_policies(clients: &DoctorClients, role: &str) -> Result<Policies, 
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| describe_error(&e))?;
+            .map_err(|e| call_failed("GetPolicy", e))?;
         let version = policy
             .policy()
             .and_then(|p| p.default_version_id())
@@ -400,12 +431,14 @@ async fn role_policies(clients: &DoctorClients, role: &str) -> Result<Policies, 
             .version_id(version)
             .send()
             .await
-            .map_err(|e| describe_error(&e))?;
+            .map_err(|e| call_failed("GetPolicyVersion", e))?;
         let text = doc
             .policy_version()
             .and_then(|v| v.document())
             .unwrap_or_default();
-        policies.add(arn, text).map_err(|e| e.to_string())?;
+        policies
+            .add(arn, text)
+            .map_err(|e| not_a_policy("GetPolicyVersion", e))?;
     }
     Ok(policies)
 }
@@ -433,7 +466,7 @@ async fn permissions(
                         decision: policies.evaluate(action, resource),
                     })
                     .collect();
-                check_permissions(role, &accesses, &Method::Local(why))
+                check_permissions(role, &accesses, &Method::Local(why.to_string()))
             }
             Err(e) => Check::unknown(
                 names::PERMISSIONS,
@@ -446,16 +479,19 @@ async fn permissions(
 async fn table(
     clients: &DoctorClients,
     table: &str,
-) -> Result<(TableFacts, Option<String>), String> {
+) -> Result<(TableFacts, Option<String>), ProbeError> {
     let out = clients
         .dynamodb
         .describe_table()
         .table_name(table)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("DescribeTable", e))?;
     let Some(t) = out.table() else {
-        return Err(format!("DescribeTable returned no table {table}"));
+        return Err(ProbeError::new(
+            "DescribeTable",
+            format!("DescribeTable returned no table {table}"),
+        ));
     };
     let facts = TableFacts {
         key_schema: t
@@ -494,14 +530,14 @@ async fn table(
     Ok((facts, t.table_arn().map(str::to_owned)))
 }
 
-async fn ttl(clients: &DoctorClients, table: &str) -> Result<TtlFacts, String> {
+async fn ttl(clients: &DoctorClients, table: &str) -> Result<TtlFacts, ProbeError> {
     let out = clients
         .dynamodb
         .describe_time_to_live()
         .table_name(table)
         .send()
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| call_failed("DescribeTimeToLive", e))?;
     let d = out.time_to_live_description();
     Ok(TtlFacts {
         status: d
@@ -514,7 +550,7 @@ async fn ttl(clients: &DoctorClients, table: &str) -> Result<TtlFacts, String> {
 
 /// The newest `eventKey` of the probed event names: one `Query`, `Limit 1`, newest first, per
 /// name on the byEventName index.
-async fn newest(clients: &DoctorClients, table: &str) -> Result<Option<String>, String> {
+async fn newest(clients: &DoctorClients, table: &str) -> Result<Option<String>, ProbeError> {
     let mut newest: Option<String> = None;
     for name in PROBED_EVENT_NAMES {
         let out = clients
@@ -529,7 +565,7 @@ async fn newest(clients: &DoctorClients, table: &str) -> Result<Option<String>, 
             .limit(1)
             .send()
             .await
-            .map_err(|e| describe_error(&e))?;
+            .map_err(|e| call_failed("Query", e))?;
         let key = out
             .items()
             .first()
@@ -670,7 +706,7 @@ async fn wiring_checks(
 async fn table_checks(
     clients: &DoctorClients,
     target: &Target,
-    described: &Result<(TableFacts, Option<String>), String>,
+    described: &Result<(TableFacts, Option<String>), ProbeError>,
     function: &Result<FunctionFacts, Check>,
     now: Timestamp,
     max_age_hours: u64,
@@ -712,4 +748,42 @@ async fn table_checks(
         Err(e) => Check::unknown(names::NEWEST_ITEM, format!("cannot query {t}: {e}")),
     });
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamodb::testing::ddb_error;
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn a_failed_call_says_what_the_service_said_and_keeps_the_sdk_error() {
+        let rule = mock!(Client::describe_table)
+            .then_http_response(|| ddb_error(400, "AccessDeniedException", "not authorized"));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+        let err = client
+            .describe_table()
+            .table_name("t")
+            .send()
+            .await
+            .expect_err("denied");
+        let said = describe_error(&err);
+        let failed = call_failed("DescribeTable", err);
+        assert_eq!(failed.call, "DescribeTable");
+        assert_eq!(failed.to_string(), said);
+        assert!(
+            said.starts_with("AccessDeniedException: not authorized"),
+            "{said}"
+        );
+        let source = std::error::Error::source(&failed).expect("the SDK error is the source");
+        assert!(
+            source
+                .downcast_ref::<SdkError<DescribeTableError, HttpResponse>>()
+                .is_some(),
+            "{source:?}"
+        );
+    }
 }

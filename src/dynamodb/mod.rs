@@ -19,7 +19,7 @@ mod prune;
 mod query;
 mod retry;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod write;
 
 pub use codec::to_json;

@@ -12,47 +12,11 @@ use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
 use super::codec::to_attributes;
-use crate::error::BoxError;
+pub use crate::error::BatchError;
 use crate::item::{Item, PARTITION_KEY, SORT_KEY};
 
 /// BatchWriteItem's limit of items per call.
 pub const MAX_BATCH: usize = 25;
-
-/// A failed BatchWriteItem call.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct BatchError {
-    /// Whether trying again may succeed (throttling, server errors, broken connections).
-    pub retryable: bool,
-    /// Whether DynamoDB asked us to slow down (throttling): retried for as long as time allows,
-    /// not counted against the attempts.
-    pub throttled: bool,
-    /// What went wrong, in one line (`Code: message (request id ...)` when DynamoDB answered).
-    pub message: String,
-    /// DynamoDB's error code, when it answered.
-    pub code: Option<String>,
-    /// The request ID DynamoDB gave the call, when it answered.
-    pub request_id: Option<String>,
-    /// The SDK error, when there is one.
-    #[source]
-    pub source: Option<BoxError>,
-}
-
-impl BatchError {
-    /// A failure with no SDK error behind it, neither retryable nor throttled (set those with
-    /// struct update syntax: `BatchError { retryable: true, ..BatchError::new(text) }`).
-    #[must_use]
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            retryable: false,
-            throttled: false,
-            message: message.into(),
-            code: None,
-            request_id: None,
-            source: None,
-        }
-    }
-}
 
 /// One BatchWriteItem call.
 pub trait BatchWriter: Send + Sync {

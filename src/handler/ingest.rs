@@ -131,6 +131,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         let parsed = parser.await.map_err(|e| IngestError::Internal {
             object: name.clone(),
             message: format!("parser task failed: {e}"),
+            source: Some(Box::new(e)),
         })?;
         outcome(name, parsed, written, was_cut, summary)
     }
@@ -228,6 +229,7 @@ fn outcome(
         Ok(Finish::Stopped) => Err(IngestError::Internal {
             object,
             message: "the parser stopped before the end of the file, with no write failure".into(),
+            source: None,
         }),
         Err(cause) => Err(IngestError::Parse { object, cause }),
     }

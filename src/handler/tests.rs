@@ -723,3 +723,133 @@ async fn a_filtered_auto_scaling_event_succeeds_and_writes_nothing() {
     );
     assert_eq!(*ingestor.writer.calls.lock().expect("lock"), 0);
 }
+
+/// An error and its causes, from itself down, as `source()` walks them.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source()).collect()
+}
+
+/// The SDK's BatchWriteItem error, when it is in the chain.
+fn sdk_error<'a>(
+    causes: &[&'a (dyn std::error::Error + 'static)],
+) -> Option<&'a BatchWriteSdkError> {
+    causes
+        .iter()
+        .find_map(|e| e.downcast_ref::<BatchWriteSdkError>())
+}
+
+type BatchWriteSdkError = aws_sdk_dynamodb::error::SdkError<
+    aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
+    aws_sdk_dynamodb::config::http::HttpResponse,
+>;
+
+/// The real DynamoDB adapter on the SDK's mock layer, every call denied (not retryable).
+fn denying_table() -> (crate::dynamodb::DynamoDbWriter, aws_smithy_mocks::Rule) {
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let rule = mock!(aws_sdk_dynamodb::Client::batch_write_item).then_http_response(|| {
+        crate::dynamodb::testing::ddb_error(400, "AccessDeniedException", "not authorized")
+    });
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+    (crate::dynamodb::DynamoDbWriter::new(client), rule)
+}
+
+#[tokio::test]
+async fn a_denied_write_keeps_the_sdk_error_under_the_objects_message() {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    let (writer, rule) = denying_table();
+    let ingestor = new_ingestor(store(&[(KEY, log(3))]), writer, "t");
+    let err = ingestor
+        .notify(&notification(&[(KEY, 10)]), None)
+        .await
+        .expect_err("denied");
+    assert_eq!(rule.num_calls(), 1, "a denied call is not retried");
+    let InvocationError::Objects { failed, .. } = &err else {
+        panic!("an object failed: {err:?}")
+    };
+    let [failed] = failed.as_slice() else {
+        panic!("one object failed: {failed:?}")
+    };
+    let object = format!("s3://trail/{KEY}");
+    let top = failed.to_string();
+    assert!(
+        top.starts_with(&format!(
+            "{object}: 3 of 3 items were not written to table t after 1 attempt(s): AccessDeniedException: not authorized"
+        )),
+        "{top}"
+    );
+    assert!(err.to_string().contains(&top), "{err}");
+
+    let causes = causes(failed);
+    assert!(causes[1].is::<crate::error::WriteError>(), "{causes:?}");
+    assert!(causes[2].is::<BatchError>(), "{causes:?}");
+    let sdk = sdk_error(&causes).expect("the SDK error is in the chain");
+    assert_eq!(sdk.code(), Some("AccessDeniedException"));
+    assert_eq!(failed.aws_error_code(), Some("AccessDeniedException"));
+
+    // The message already sums up the SDK error: the line the CLI prints is the message.
+    assert_eq!(crate::error::Chain(failed).to_string(), top);
+}
+
+#[tokio::test]
+async fn a_denied_write_of_an_auto_scaling_event_keeps_the_sdk_error_under_the_events_message() {
+    let (writer, _rule) = denying_table();
+    let ingestor = new_ingestor(MemStore::default(), writer, "events");
+    let event = sample_event(include_str!("../../events/autoscaling-refresh-failed.json"));
+    let err = ingestor.notify(&event, None).await.expect_err("denied");
+    assert!(
+        err.to_string().starts_with(
+            "EventBridge event 50a1b2c3-d4e5-4f60-8192-a3b4c5d6e7f4: 1 of 1 items were not written to table events"
+        ),
+        "{err}"
+    );
+    let causes = causes(&err);
+    assert!(causes[1].is::<crate::error::WriteError>(), "{causes:?}");
+    assert!(sdk_error(&causes).is_some(), "{causes:?}");
+}
+
+#[tokio::test]
+async fn an_unreadable_log_file_keeps_the_io_or_json_error_under_the_objects_message() {
+    let mut truncated = log(2000);
+    truncated.truncate(truncated.len() * 2 / 3);
+    let not_json = b"this is not JSON".to_vec();
+    let other = KEY.replace("Ab12Cd34", "Zz99Yy88");
+    let ingestor = new_ingestor(
+        store(&[(KEY, truncated), (&other, not_json)]),
+        MemTable::default(),
+        "t",
+    );
+    for (key, gzip) in [(KEY, true), (other.as_str(), false)] {
+        let err = ingestor
+            .notify(&notification(&[(key, 10)]), None)
+            .await
+            .expect_err("unreadable");
+        let InvocationError::Objects { failed, .. } = &err else {
+            panic!("an object failed: {err:?}")
+        };
+        let [failed @ IngestError::Parse { cause, .. }] = failed.as_slice() else {
+            panic!("one object failed to parse: {failed:?}")
+        };
+        let top = failed.to_string();
+        assert!(top.starts_with(&format!("s3://trail/{key}: ")), "{top}");
+        let causes = causes(failed);
+        assert!(
+            causes[1].is::<crate::cloudtrail::ParseError>(),
+            "{causes:?}"
+        );
+        match cause {
+            crate::cloudtrail::ParseError::Read { .. } => {
+                assert!(gzip, "{cause}");
+                assert!(causes[2].is::<std::io::Error>(), "{causes:?}");
+            }
+            crate::cloudtrail::ParseError::Format { .. } => {
+                assert!(!gzip, "{cause}");
+                assert!(causes[2].is::<serde_json::Error>(), "{causes:?}");
+            }
+            other => panic!("a read or format failure: {other:?}"),
+        }
+        // Each cause is already in the message: the CLI's line is the message itself.
+        assert_eq!(crate::error::Chain(failed).to_string(), top);
+    }
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use asg_trail::doctor::{self, Report, Target};
+use asg_trail::error::Chain;
 use clap::ValueEnum;
 
 /// Output formats.
@@ -58,7 +59,7 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("asg-trail: {e:#}");
+            eprintln!("asg-trail: {}", Chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,7 @@
 
 use std::process::ExitCode;
 
+use asg_trail::error::Chain;
 use clap::{Parser, Subcommand};
 
 mod backfill;
@@ -83,7 +84,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("asg-trail: {e:#}");
+            eprintln!("asg-trail: {}", Chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
