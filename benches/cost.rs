@@ -9,6 +9,10 @@
 //! tests/it/template.rs checks it against template.yaml and samconfig.toml.
 
 #![allow(missing_docs)]
+#![allow(
+    clippy::cast_precision_loss,
+    reason = "dollars and gigabytes from counts far below 2^52"
+)]
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -83,7 +87,7 @@ struct Store {
 
 impl Store {
     fn add(&mut self, (key, sort): (&str, &str), minute: u32, bytes: u64, kept_days: f64) {
-        let units = size::write_units(bytes as usize);
+        let units = size::write_units(usize::try_from(bytes).unwrap_or(usize::MAX));
         self.write_units_per_day += units;
         if self.keys.insert((key.to_owned(), sort.to_owned())) {
             self.bytes_after_a_year += (bytes + ITEM_OVERHEAD_BYTES) as f64 * kept_days;

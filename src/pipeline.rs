@@ -195,7 +195,7 @@ fn note_version(item: &Item, source_object: &str, newest: &mut Option<EventVersi
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::warn!(source_object, event_id = %item.event_id, error = %e, "stored as it is")
+            tracing::warn!(source_object, event_id = %item.event_id, error = %e, "stored as it is");
         }
     }
 }

@@ -481,7 +481,7 @@ mod tests {
             assert_eq!(flow, go());
         }
         let n = scanner.finish()?;
-        assert_eq!(n as usize, seen.len());
+        assert_eq!(n, seen.len() as u64);
         Ok(seen)
     }
 

@@ -70,7 +70,10 @@ impl Gen {
     fn eks(&mut self) {
         let clusters: Vec<(String, Vec<String>)> = (0..CLUSTERS)
             .map(|c| {
-                let cluster = format!("prod-{}", char::from(b'a' + c as u8));
+                let cluster = format!(
+                    "prod-{}",
+                    char::from(b'a' + u8::try_from(c).expect("a few clusters"))
+                );
                 let groups = (0..NODE_GROUPS)
                     .map(|n| format!("eks-{cluster}-ng{n}-{}", self.uuid()))
                     .collect();
@@ -227,6 +230,10 @@ impl Gen {
         }));
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the callers build both values inline, for this call alone"
+    )]
     fn call(&mut self, t: u32, who: &Who, name: &str, params: Value, response: Value) {
         let read_only = name.starts_with("Describe");
         let record = json!({

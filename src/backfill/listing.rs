@@ -473,7 +473,7 @@ mod tests {
         };
         let mut progress = Vec::new();
         let listing = list(&bucket, &location(""), &one_day, 2, |l| {
-            progress.push(l.days)
+            progress.push(l.days);
         })
         .await
         .expect("listed");

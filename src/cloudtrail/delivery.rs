@@ -235,7 +235,7 @@ mod tests {
                 },
             )
             .expect("reads");
-            assert_eq!(stats.records as usize, fast.len());
+            assert_eq!(stats.records, fast.len() as u64);
             for format in [Format::Delivery, Format::Any] {
                 let mut general = Vec::new();
                 let finish = any::parse(&doc[..], format, &Limits::default(), false, &mut |r| {

@@ -213,7 +213,9 @@ async fn trails(clients: &DoctorClients) -> Result<Vec<TrailFacts>, ProbeError> 
         trails.push(TrailFacts {
             bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
             key_prefix: t.s3_key_prefix().map(str::to_owned),
-            logging: status.as_ref().and_then(|s| s.is_logging()),
+            logging: status.as_ref().and_then(
+                aws_sdk_cloudtrail::operation::get_trail_status::GetTrailStatusOutput::is_logging,
+            ),
             last_delivery: status
                 .as_ref()
                 .and_then(|s| s.latest_delivery_time())
@@ -317,7 +319,7 @@ async fn notification(
             prefix: c
                 .filter()
                 .and_then(|f| f.key())
-                .map(|k| k.filter_rules())
+                .map(aws_sdk_s3::types::S3KeyFilter::filter_rules)
                 .unwrap_or_default()
                 .iter()
                 .find(|r| {
@@ -335,7 +337,10 @@ async fn notification(
         Ok(vec![])
     };
     let mut topics = Vec::new();
-    let bucket_topics = out.topic_configurations().iter().map(|t| t.topic_arn());
+    let bucket_topics = out
+        .topic_configurations()
+        .iter()
+        .map(aws_sdk_s3::types::TopicConfiguration::topic_arn);
     for arn in bucket_topics.chain(trail_topics.iter().map(String::as_str)) {
         topics.push(TopicFacts {
             arn: arn.to_owned(),

@@ -209,7 +209,6 @@ mod tests {
     /// One realistic call per action (as CloudTrail logs them: camelCase parameters, `null`
     /// for the responses it does not log) and the groups it must be filed under. Variants of
     /// an action follow its first row.
-    #[allow(clippy::too_many_lines)]
     fn cases() -> Vec<(&'static str, Value, Value, Vec<&'static str>)> {
         vec![
             (

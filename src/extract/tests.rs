@@ -992,10 +992,10 @@ fn file_stats_count_every_outcome() {
 /// What the real corpus must give, in every shape `asg-trail extract` takes.
 #[test]
 fn conformance_over_every_shape_of_the_real_corpus() {
-    const STACK: &str = "elvin-stackstate-tests-main-account-main-region-EcsAutoScalingGroup";
-    let one = |name: &str, group: String| vec![(name.to_owned(), group, Origin::Api)];
     // (file, records, application auto scaling, items by default: (event, group, origin))
     type Case = (&'static str, u64, u64, Vec<(String, String, Origin)>);
+    const STACK: &str = "elvin-stackstate-tests-main-account-main-region-EcsAutoScalingGroup";
+    let one = |name: &str, group: String| vec![(name.to_owned(), group, Origin::Api)];
     let cases: Vec<Case> = vec![
         (
             "stackstate-aws_topology/create_autoscaling_group.json",

@@ -944,7 +944,7 @@ mod tests {
             .collect();
             match name {
                 "s3-put-digest.json" | "s3-test-event.json" => {
-                    assert!(ingested.is_empty(), "{name}")
+                    assert!(ingested.is_empty(), "{name}");
                 }
                 "s3-put-encoded-key.json" => assert_eq!(
                     ingested,

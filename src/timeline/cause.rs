@@ -145,7 +145,9 @@ pub fn parse(text: &str) -> Option<Cause> {
         at: root.and_then(|(at, _)| at.clone()),
         desired: find("changing the desired capacity from "),
         capacity,
-        limits: sentences.iter().find_map(|(at, body)| limits(at, body)),
+        limits: sentences
+            .iter()
+            .find_map(|(at, body)| limits(at.as_ref(), body)),
         text: text.to_owned(),
     })
 }
@@ -266,7 +268,7 @@ fn from_to(body: &str, marker: &str) -> Option<(i64, i64)> {
 }
 
 /// "constraints to min: A, max: B[, desired: C]".
-fn limits(at: &Option<String>, body: &str) -> Option<Limits> {
+fn limits(at: Option<&String>, body: &str) -> Option<Limits> {
     let rest = &body[body.find("constraints to ")?..];
     let number = |key: &str| {
         let after = &rest[rest.find(key)? + key.len()..];
@@ -278,7 +280,7 @@ fn limits(at: &Option<String>, body: &str) -> Option<Limits> {
     };
     let (min, max) = (number("min: "), number("max: "));
     (min.is_some() || max.is_some()).then(|| Limits {
-        at: at.clone().unwrap_or_default(),
+        at: at.cloned().unwrap_or_default(),
         min,
         max,
     })
@@ -288,12 +290,12 @@ fn limits(at: &Option<String>, body: &str) -> Option<Limits> {
 mod tests {
     use super::*;
 
-    fn change(at: &str, from: i64, to: i64) -> Option<Change> {
-        Some(Change {
+    fn change(at: &str, from: i64, to: i64) -> Change {
+        Change {
             at: at.to_owned(),
             from,
             to,
-        })
+        }
     }
 
     #[test]
@@ -311,8 +313,8 @@ mod tests {
             "alarm TargetTracking-web-asg-AlarmHigh-3f1c (policy cpu50-target-tracking)"
         );
         assert_eq!(c.at.as_deref(), Some("2024-05-01T10:00:00Z"));
-        assert_eq!(c.desired, change("2024-05-01T10:00:00Z", 4, 6));
-        assert_eq!(c.capacity, change("2024-05-01T10:00:11Z", 4, 6));
+        assert_eq!(c.desired, Some(change("2024-05-01T10:00:00Z", 4, 6)));
+        assert_eq!(c.capacity, Some(change("2024-05-01T10:00:11Z", 4, 6)));
         assert_eq!(c.limits, None);
     }
 
@@ -409,8 +411,8 @@ mod tests {
         )
         .expect("a cause");
         assert_eq!(c.class, CauseClass::UserRequest);
-        assert_eq!(c.desired, change("2024-05-01T10:15:30Z", 6, 3));
-        assert_eq!(c.capacity, change("2024-05-01T10:15:31Z", 6, 3));
+        assert_eq!(c.desired, Some(change("2024-05-01T10:15:30Z", 6, 3)));
+        assert_eq!(c.capacity, Some(change("2024-05-01T10:15:31Z", 6, 3)));
     }
 
     #[test]

@@ -311,8 +311,7 @@ fn call_details(row: &Value) -> String {
     let set = row
         .get("requestParameters")
         .and_then(Value::as_object)
-        .map(|p| set_text(&what_it_set(p)))
-        .unwrap_or_else(|| "-".to_owned());
+        .map_or_else(|| "-".to_owned(), |p| set_text(&what_it_set(p)));
     match (text(row, "errorCode"), text(row, "errorMessage")) {
         (Some(code), Some(message)) => format!("{set} ({code}: {message})"),
         (Some(code), None) => format!("{set} ({code})"),

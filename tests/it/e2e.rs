@@ -436,7 +436,7 @@ pub(crate) fn normalize_numbers(v: &Value) -> Value {
 fn normalize_value(v: &Value) -> Value {
     match v {
         Value::Number(n) => match n.as_f64() {
-            #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
+            #[allow(clippy::cast_possible_truncation)]
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
             _ => v.clone(),
         },
@@ -452,7 +452,7 @@ fn normalize_value(v: &Value) -> Value {
 
 /// Asserts `actual` holds exactly `expected` (any order): same key set, then every attribute.
 pub(crate) fn assert_items(actual: Vec<Value>, expected: &[Value], context: &dyn Fn() -> String) {
-    let mut actual: Vec<Value> = actual.iter().map(normalize_numbers).collect();
+    let mut actual: Vec<Value> = actual.into_iter().map(|v| normalize_numbers(&v)).collect();
     let mut expected: Vec<Value> = expected.iter().map(normalize_numbers).collect();
     sort_items(&mut expected);
     let expected = &expected[..];
@@ -533,7 +533,7 @@ pub(crate) fn s3_put_record(bucket: &str, encoded_key: &str, size: usize) -> Val
 }
 
 pub(crate) fn notification(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
+    json!({ "Records": Value::Array(records) })
 }
 
 /// Runs the `asg-trail` CLI with the local-stack env; panics on timeout.

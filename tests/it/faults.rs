@@ -445,7 +445,11 @@ async fn endless_throttling_is_reported_before_the_lambda_deadline() {
     let took = started.elapsed();
     let message = error["errorMessage"].as_str().unwrap_or_default();
     assert!(
-        took >= Duration::from_secs(4) && took < budget - Duration::from_millis(1500),
+        took >= Duration::from_secs(4)
+            && took
+                < budget
+                    .checked_sub(Duration::from_millis(1500))
+                    .expect("a budget above 1.5 s"),
         "reported {took:?} into a {budget:?} budget with a 2 s margin: {error}\n{}",
         lambda.logs()
     );
@@ -642,7 +646,9 @@ async fn throttling_past_the_deadline_on_a_big_file_is_a_write_failure_and_stops
         .expect_err("cannot write while throttled");
     let took = started.elapsed();
     assert!(
-        took < budget - Duration::from_millis(1500),
+        took < budget
+            .checked_sub(Duration::from_millis(1500))
+            .expect("a budget above 1.5 s"),
         "reported {took:?} into a {budget:?} budget with a 2 s margin: {error}"
     );
     // The writes are what failed, not the reading: the parser waited on the full item queue.
@@ -692,7 +698,11 @@ async fn a_stalled_body_is_reported_before_the_lambda_deadline() {
         .expect_err("the body never ends");
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_secs(3) && took < budget - Duration::from_millis(1500),
+        took >= Duration::from_secs(3)
+            && took
+                < budget
+                    .checked_sub(Duration::from_millis(1500))
+                    .expect("a budget above 1.5 s"),
         "reported {took:?} into a {budget:?} budget with a 2 s margin: {error}"
     );
     let message = error["errorMessage"].as_str().unwrap_or_default();

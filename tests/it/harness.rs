@@ -70,6 +70,7 @@ async fn fresh_table_has_the_template_key_schema_and_scan_all_converts_types() {
 
 #[tokio::test]
 async fn fresh_table_has_the_template_indexes() {
+    type Index = (String, Vec<(String, String)>, String);
     let table = stack::fresh_table().await;
     let d = stack::dynamodb()
         .await
@@ -78,7 +79,6 @@ async fn fresh_table_has_the_template_indexes() {
         .send()
         .await
         .expect("describe_table");
-    type Index = (String, Vec<(String, String)>, String);
     let mut indexes: Vec<Index> = d
         .table()
         .expect("table")

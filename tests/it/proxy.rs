@@ -727,14 +727,14 @@ async fn forward_withholding(
         serde_json::from_slice(&dechunk(&response))
             .map_err(|e| std::io::Error::other(format!("BatchWriteItem answer is not JSON: {e}")))?
     };
-    let unprocessed = answer
-        .as_object_mut()
-        .map(|o| {
+    let unprocessed = answer.as_object_mut().map_or_else(
+        || json!({}),
+        |o| {
             o.entry("UnprocessedItems")
                 .or_insert_with(|| json!({}))
                 .clone()
-        })
-        .unwrap_or_else(|| json!({}));
+        },
+    );
     let mut merged = unprocessed.as_object().cloned().unwrap_or_default();
     for (table, items) in withheld {
         let entry = merged.entry(table).or_insert_with(|| json!([]));

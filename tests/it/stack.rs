@@ -73,8 +73,7 @@ fn start_stack() -> Stack {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map(|s| !s.success())
-        .unwrap_or(true)
+        .map_or(true, |s| !s.success())
     {
         missing.push("`java` on PATH (needed by DynamoDB Local)".to_owned());
     }
@@ -560,9 +559,10 @@ pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Value {
 }
 
 fn number(n: &str) -> Value {
-    serde_json::from_str::<serde_json::Number>(n)
-        .map(Value::Number)
-        .unwrap_or_else(|e| panic!("DynamoDB N value {n:?} is not a JSON number: {e}"))
+    serde_json::from_str::<serde_json::Number>(n).map_or_else(
+        |e| panic!("DynamoDB N value {n:?} is not a JSON number: {e}"),
+        Value::Number,
+    )
 }
 
 pub fn attr_to_json(v: &AttributeValue) -> Value {

@@ -122,7 +122,7 @@ fn time(epoch: u64) -> String {
     let days = epoch / 86_400;
     let secs = epoch % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let z = i64::try_from(days).expect("a date in range") + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;

@@ -404,6 +404,10 @@ impl Report<'_> {
     }
 }
 
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a figure for people: exact below 2^52 bytes"
+)]
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1_000_000.0
 }

@@ -149,6 +149,10 @@ fn message(c: Counts, total_objects: u64) -> String {
 }
 
 /// `progress: 12/345 objects (3%), 678 events, 1.2 of 40.0 MB, 2.1 MB/s, ETA 13m05s, 0 failed`.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "figures for people: exact below 2^52 bytes"
+)]
 pub fn line(c: Counts, total_objects: u64, total_bytes: u64, elapsed: Duration) -> String {
     let mb = |b: u64| b as f64 / 1_000_000.0;
     let secs = elapsed.as_secs_f64().max(0.001);
