@@ -83,13 +83,7 @@ impl BatchWriter for DynamoDbWriter {
             let put = PutRequest::builder()
                 .set_item(Some(to_attributes(item)))
                 .build()
-                .map_err(|e| {
-                    let message = e.to_string();
-                    BatchError {
-                        source: Some(Box::new(e)),
-                        ..BatchError::new(message)
-                    }
-                })?;
+                .map_err(unbuildable)?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         let output = self.send(table, requests).await?;
@@ -139,13 +133,7 @@ impl BatchDeleter for DynamoDbWriter {
             let delete = DeleteRequest::builder()
                 .set_key(Some(key.clone()))
                 .build()
-                .map_err(|e| {
-                    let message = e.to_string();
-                    BatchError {
-                        source: Some(Box::new(e)),
-                        ..BatchError::new(message)
-                    }
-                })?;
+                .map_err(unbuildable)?;
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
         let output = self.send(table, requests).await?;
@@ -164,6 +152,15 @@ impl BatchDeleter for DynamoDbWriter {
             .filter(|(_, key)| unprocessed.contains(key))
             .map(|(i, _)| i)
             .collect())
+    }
+}
+
+/// A request the SDK's builder refuses (a required field missing): never retried.
+fn unbuildable(e: aws_sdk_dynamodb::error::BuildError) -> BatchError {
+    let message = e.to_string();
+    BatchError {
+        source: Some(Box::new(e)),
+        ..BatchError::new(message)
     }
 }
 

@@ -335,29 +335,13 @@ fn the_timeline_picture() {
     std::fs::write(&html_path, page).expect("write the page");
     let profile = dir.join(format!("profile-{}", std::process::id()));
     let png = root().join("docs/timeline.png");
-    let browser = std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
-    let status = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1400,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", html_path.display()))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("start chromium");
-    assert!(status.success(), "chromium failed: {status}");
+    crate::timeline::run_chromium(
+        &html_path,
+        &profile,
+        "1400,900",
+        &[&format!("--screenshot={}", png.display())],
+    );
+    assert!(png.is_file(), "no picture at {}", png.display());
     eprintln!(
         "[docs] page {} picture {}",
         html_path.display(),

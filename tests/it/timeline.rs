@@ -287,8 +287,12 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// Runs headless Chromium on `page` with `args`, in a fresh profile, and returns its stdout.
-fn run_chromium(page: &Path, profile: &Path, args: &[&str]) -> String {
+/// The window the page is tested in.
+const WINDOW: &str = "1400,1100";
+
+/// Runs headless Chromium on `page` in a `window` (`WIDTH,HEIGHT`) with `args`, in a fresh
+/// profile, and returns its stdout.
+pub(crate) fn run_chromium(page: &Path, profile: &Path, window: &str, args: &[&str]) -> String {
     let mut child = Command::new(chromium())
         .args([
             "--headless",
@@ -300,8 +304,8 @@ fn run_chromium(page: &Path, profile: &Path, args: &[&str]) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1400,1100",
         ])
+        .arg(format!("--window-size={window}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
@@ -379,7 +383,7 @@ async fn the_page_draws_the_story_in_a_real_browser() {
         html.replace("</body>", &format!("{PROBE}\n</body>")),
     )
     .expect("write");
-    let dom = run_chromium(&probed, &dir.join("profile-dom"), &["--dump-dom"]);
+    let dom = run_chromium(&probed, &dir.join("profile-dom"), WINDOW, &["--dump-dom"]);
     let r = probe_result(&dom);
     let entries = 19;
     assert_eq!(r["markers"], entries, "one marker per entry: {r}");
@@ -436,6 +440,7 @@ async fn the_page_draws_the_story_in_a_real_browser() {
     run_chromium(
         &page,
         &dir.join("profile-shot"),
+        WINDOW,
         &[&format!("--screenshot={}", shot.display())],
     );
     eprintln!(
