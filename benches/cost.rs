@@ -176,7 +176,12 @@ fn run(scenario: &Scenario) -> Writes {
         // EventBridge delivers within seconds, before the log file: its items come first.
         for event in &day.events {
             let raw = serde_json::value::to_raw_value(event).expect("json");
-            let event = pipeline::invocation_event(&raw, &config).expect("a valid event");
+            let own = Some("111122223333");
+            let pipeline::Admission::Admitted(event) =
+                pipeline::invocation_event(&raw, &config, own).expect("a valid event")
+            else {
+                panic!("the workload's events are the account's own");
+            };
             event.items().iter().for_each(|item| writes.put(item));
         }
     }

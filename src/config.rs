@@ -20,6 +20,7 @@
 //! | `EXCLUDE_READ_ONLY` | true | drop events with `readOnly` true (Describe*): they change nothing, and an auto-discovering cluster-autoscaler makes thousands a day |
 //! | `EVENT_NAMES_INCLUDE` | empty (all) | comma-separated event names: keep only these |
 //! | `EVENT_NAMES_EXCLUDE` | empty (none) | comma-separated event names: drop these |
+//! | `EVENT_ACCOUNTS` | empty (the function's own account) | accounts whose real-time EventBridge events are stored besides the function's own: 12-digit account IDs and organization IDs (`o-…`), comma-separated ([`EventAccounts`]) |
 //!
 //! Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); an empty value
 //! is the default. [`VARIABLES`] lists every name, for the table of docs/configuration.md and its test.
@@ -47,6 +48,7 @@ pub const VARIABLES: &[&str] = &[
     "EXCLUDE_READ_ONLY",
     "EVENT_NAMES_INCLUDE",
     "EVENT_NAMES_EXCLUDE",
+    "EVENT_ACCOUNTS",
 ];
 
 /// BatchWriteItem calls in flight per object, unless `WRITE_CONCURRENCY` says otherwise: enough
@@ -81,6 +83,8 @@ pub struct Config {
     pub write_concurrency: usize,
     /// Size limits of the log file reader.
     pub limits: Limits,
+    /// Whose real-time events are stored (`EVENT_ACCOUNTS`).
+    pub event_accounts: EventAccounts,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             read_only_retention_days: DEFAULT_READ_ONLY_RETENTION_DAYS,
             write_concurrency: DEFAULT_WRITE_CONCURRENCY,
             limits: Limits::default(),
+            event_accounts: EventAccounts::default(),
         }
     }
 }
@@ -283,6 +288,10 @@ impl Config {
                 max_record_bytes: vars
                     .number("MAX_RECORD_BYTES", Limits::default().max_record_bytes)?,
             },
+            event_accounts: vars.get("EVENT_ACCOUNTS").map_or_else(
+                || Ok(EventAccounts::default()),
+                |value| EventAccounts::parse(&value),
+            )?,
         })
     }
 
@@ -311,6 +320,88 @@ impl Config {
             .as_deref()
             .ok_or(ConfigError::Missing("TABLE_NAME"))
     }
+}
+
+/// The accounts whose EC2 Auto Scaling events the function stores when EventBridge delivers them
+/// (`EVENT_ACCOUNTS`). The function's own account (the one in the ARN every invocation carries)
+/// is always accepted; these are the others. Log files are not concerned: they are trusted by
+/// where they are (a bucket only CloudTrail may write to), so an organization bucket's files
+/// from every member account are stored.
+///
+/// An organization ID accepts any account: EventBridge events do not say which organization
+/// their account is in, so the bus decides. The stack gives the default bus a policy that
+/// admits only that organization's accounts (`aws:PrincipalOrgID`), and the function stores
+/// what that bus delivers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventAccounts {
+    /// 12-digit account IDs.
+    pub accounts: std::collections::BTreeSet<String>,
+    /// Organization IDs (`o-` and 10 to 32 lowercase letters or digits).
+    pub organizations: std::collections::BTreeSet<String>,
+}
+
+impl EventAccounts {
+    /// Reads a comma- (or space-) separated list of account and organization IDs.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first entry that is neither.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let mut accepted = Self::default();
+        for entry in value.split([',', ' ']).filter(|e| !e.is_empty()) {
+            if is_account_id(entry) {
+                accepted.accounts.insert(entry.to_owned());
+            } else if is_organization_id(entry) {
+                accepted.organizations.insert(entry.to_owned());
+            } else {
+                return Err(ConfigError::Invalid {
+                    name: "EVENT_ACCOUNTS",
+                    value: entry.to_owned(),
+                    reason: "expected 12-digit account IDs or organization IDs (o-...), comma-separated",
+                });
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Whether an event of `account` is stored, for a function of account `own` (`None` when
+    /// the caller has no function ARN: then only the listed accounts, or any under an
+    /// organization, are).
+    #[must_use]
+    pub fn admits(&self, own: Option<&str>, account: &str) -> bool {
+        own == Some(account)
+            || self.accounts.contains(account)
+            || (!self.organizations.is_empty() && is_account_id(account))
+    }
+
+    /// In words, for a refusal's log line: `123456789012 (own)`, then the others.
+    #[must_use]
+    pub fn describe(&self, own: Option<&str>) -> String {
+        let own = own.map(|a| format!("{a} (own account)"));
+        own.into_iter()
+            .chain(self.accounts.iter().cloned())
+            .chain(
+                self.organizations
+                    .iter()
+                    .map(|o| format!("any account of {o}")),
+            )
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Twelve ASCII digits.
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `o-` and 10 to 32 lowercase letters or digits, as AWS Organizations makes them.
+fn is_organization_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
 }
 
 /// The variables, read through a lookup; a blank value is an unset one.
@@ -684,5 +775,52 @@ mod tests {
             delays.iter().any(|d| *d != delays[0]),
             "jitter varies the delay"
         );
+    }
+
+    #[test]
+    fn event_accounts_are_the_own_account_by_default_and_the_listed_ones_besides() {
+        let own = Some("123456789012");
+        let default = from(&[]).expect("default").event_accounts;
+        assert!(default.admits(own, "123456789012"));
+        assert!(!default.admits(own, "999999999999"));
+        assert!(
+            !default.admits(None, "123456789012"),
+            "no ARN, no own account"
+        );
+
+        let listed = from(&[("EVENT_ACCOUNTS", " 111111111111, 222222222222 ")])
+            .expect("list")
+            .event_accounts;
+        for account in ["123456789012", "111111111111", "222222222222"] {
+            assert!(listed.admits(own, account), "{account}");
+        }
+        assert!(!listed.admits(own, "999999999999"));
+        assert_eq!(
+            listed.describe(own),
+            "123456789012 (own account), 111111111111, 222222222222"
+        );
+
+        let org = from(&[("EVENT_ACCOUNTS", "o-abcdef1234,,333333333333")])
+            .expect("org")
+            .event_accounts;
+        assert!(org.admits(own, "999999999999"), "the bus admits the org");
+        assert!(!org.admits(own, "not-an-account"));
+        assert!(org.describe(own).ends_with("any account of o-abcdef1234"));
+    }
+
+    #[test]
+    fn a_bad_event_account_stops_start_up_naming_the_entry() {
+        for bad in [
+            "12345678901",
+            "1234567890123",
+            "o-ABCDEF1234",
+            "o-short",
+            "arn:aws:iam::123456789012:root",
+        ] {
+            let err = from(&[("EVENT_ACCOUNTS", &format!("111111111111,{bad}"))])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("EVENT_ACCOUNTS") && err.contains(bad), "{err}");
+        }
     }
 }

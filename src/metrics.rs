@@ -42,6 +42,8 @@ pub struct ObjectMetrics {
     pub filtered: u64,
     /// Attributes left out of items to fit DynamoDB's limits.
     pub omitted_attributes: u64,
+    /// Real-time events refused: from an account the settings do not accept.
+    pub refused_events: u64,
     /// Seconds from the newest event of the object to now: how far ingestion runs behind.
     pub ingestion_lag: Option<u64>,
 }
@@ -62,6 +64,7 @@ impl ObjectMetrics {
             ("Rejected", self.rejected, "Count"),
             ("Filtered", self.filtered, "Count"),
             ("OmittedAttributes", self.omitted_attributes, "Count"),
+            ("EventsRefused", self.refused_events, "Count"),
         ];
         values.retain(|(_, value, _)| *value > 0);
         if let Some(lag) = self.ingestion_lag {
@@ -107,6 +110,7 @@ mod tests {
             rejected: 1,
             filtered: 2,
             omitted_attributes: 0,
+            refused_events: 0,
             ingestion_lag: Some(310),
         };
         let v = m
@@ -146,6 +150,21 @@ mod tests {
             spec["Metrics"][5],
             json!({"Name": "IngestionLag", "Unit": "Seconds"})
         );
+    }
+
+    #[test]
+    fn a_refused_event_is_counted_alone() {
+        let v = ObjectMetrics {
+            refused_events: 1,
+            ..ObjectMetrics::default()
+        }
+        .emf("f", 0)
+        .expect("a refusal is published");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "EventsRefused", "Unit": "Count"}])
+        );
+        assert_eq!(v["EventsRefused"], 1);
     }
 
     #[test]

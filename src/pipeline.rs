@@ -148,19 +148,38 @@ fn envelope_outcome(raw: &RawValue, source_object: &str, filters: &Filters) -> O
     }
 }
 
-/// Reads one EventBridge event that invoked the function and builds its items as the table
-/// stores them ([`finish`] applied to each), with `sourceObject` = `eventbridge:<id>`.
+/// What becomes of an EventBridge event that invoked the function.
+#[derive(Debug)]
+pub enum Admission {
+    /// From an accepted account: its items, as the table stores them.
+    Admitted(Event),
+    /// From an account the settings do not accept ([`crate::config::EventAccounts`]): nothing
+    /// of it is stored.
+    Refused(Event),
+}
+
+/// Reads one EventBridge event that invoked the function of account `own_account` (the
+/// account in the function's ARN; `None` when unknown) and builds its items as the table stores
+/// them ([`finish`] applied to each), with `sourceObject` = `eventbridge:<id>`; or refuses it
+/// when its account is not one `config` accepts.
 ///
 /// # Errors
 /// An [`EventError`] naming the event and the reason when it cannot be stored.
-pub fn invocation_event(raw: &RawValue, config: &Config) -> Result<Event, EventError> {
+pub fn invocation_event(
+    raw: &RawValue,
+    config: &Config,
+    own_account: Option<&str>,
+) -> Result<Admission, EventError> {
     let mut event = events::read(raw, Arrival::Invocation, &config.filters)?;
+    if !config.event_accounts.admits(own_account, &event.account) {
+        return Ok(Admission::Refused(event));
+    }
     if let Outcome::Kept(items) = &mut event.outcome {
         for item in items {
             finish(item, config);
         }
     }
-    Ok(event)
+    Ok(Admission::Admitted(event))
 }
 
 /// Makes an extracted item what the table stores under `config`: stamps its retention

@@ -9,7 +9,7 @@
 
 use asg_trail::config::{self, Config};
 use asg_trail::dynamodb::DynamoDbWriter;
-use asg_trail::handler::Ingestor;
+use asg_trail::handler::{Ingestor, Invocation};
 use asg_trail::s3::S3Store;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 
@@ -33,8 +33,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // Write retries stop in time for the failure to be reported before the Lambda timeout.
         let deadline = config::usable_deadline(event.context.deadline, retry_margin);
+        // The function's own account, whose real-time events it always accepts.
+        let invocation = Invocation::new(deadline, &event.context.invoked_function_arn);
         ingestor
-            .handle_event(&event.payload, deadline)
+            .handle_event(&event.payload, &invocation)
             .await
             .inspect_err(|e| tracing::error!(error_type = e.error_type(), error = %e, "invocation failed"))
             .map_err(|e| Diagnostic {

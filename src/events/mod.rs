@@ -49,6 +49,8 @@ pub struct Event {
     pub id: String,
     /// The envelope's `detail-type`.
     pub detail_type: String,
+    /// The envelope's `account`: the account the event happened in (`unknown` when absent).
+    pub account: String,
     /// API call or activity.
     pub kind: Kind,
     /// What it gives: [`Outcome::Kept`] with its items, or why nothing is stored
@@ -224,6 +226,12 @@ pub fn read(raw: &RawValue, arrival: Arrival<'_>, filters: &Filters) -> Result<E
     Ok(Event {
         id: id.to_owned(),
         detail_type: detail_type.to_owned(),
+        account: envelope
+            .account
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("unknown")
+            .to_owned(),
         kind,
         outcome,
     })

@@ -4,7 +4,17 @@ use super::*;
 use crate::config::Config;
 use crate::eventbridge::Head;
 use crate::pipeline;
-use crate::pipeline::invocation_event as invocation_items;
+
+/// The account of the samples, and of the function that receives them in these tests.
+const OWN_ACCOUNT: &str = "123456789012";
+
+/// The event as the function of [`OWN_ACCOUNT`] stores it (a refusal fails the test).
+fn invocation_items(raw: &RawValue, config: &Config) -> Result<Event, EventError> {
+    match pipeline::invocation_event(raw, config, Some(OWN_ACCOUNT))? {
+        pipeline::Admission::Admitted(event) => Ok(event),
+        pipeline::Admission::Refused(event) => panic!("refused: {event:?}"),
+    }
+}
 use serde_json::{Value, json};
 
 macro_rules! sample {
@@ -167,7 +177,14 @@ fn the_group_comes_from_the_detail_else_the_resources_else_the_account() {
     assert_eq!(item.group_name, ":account:123456789012");
     assert!(item.group_names.is_empty());
     envelope.as_object_mut().expect("object").remove("account");
-    assert_eq!(the_item(&envelope).group_name, ":account:unknown");
+    let no_account = raw(&envelope);
+    let from_file = read(&no_account, Arrival::File("f"), &Filters::default()).expect("read");
+    assert_eq!(from_file.items()[0].group_name, ":account:unknown");
+    // Sent to the function, an event that names no account is refused: no setting accepts it.
+    assert!(matches!(
+        pipeline::invocation_event(&no_account, &Config::default(), Some(OWN_ACCOUNT)),
+        Ok(pipeline::Admission::Refused(_))
+    ));
     // A name given as an ARN is reduced to the name.
     let mut envelope = json_of("autoscaling-refresh-failed.json");
     envelope["detail"]["AutoScalingGroupName"] = envelope["resources"][0].clone();
@@ -477,4 +494,27 @@ fn an_envelope_whose_detail_type_is_not_text_is_rejected_on_both_paths() {
     let (stats, items) = from_file(envelope.to_string().as_bytes());
     assert_eq!((stats.records, stats.rejected, stats.events), (1, 1, 0));
     assert!(items.is_empty());
+}
+
+#[test]
+fn an_event_of_another_account_is_refused_unless_the_settings_accept_it() {
+    let mut envelope = json_of("autoscaling-launch-successful.json");
+    envelope["account"] = json!("999999999999");
+    let refused =
+        pipeline::invocation_event(&raw(&envelope), &Config::default(), Some(OWN_ACCOUNT))
+            .expect("readable");
+    let pipeline::Admission::Refused(event) = refused else {
+        panic!("stored an event of another account: {refused:?}");
+    };
+    assert_eq!(event.account, "999999999999");
+    let config = Config {
+        event_accounts: crate::config::EventAccounts::parse("999999999999").expect("list"),
+        ..Config::default()
+    };
+    let admitted =
+        pipeline::invocation_event(&raw(&envelope), &config, Some(OWN_ACCOUNT)).expect("readable");
+    let pipeline::Admission::Admitted(event) = admitted else {
+        panic!("refused a listed account: {admitted:?}");
+    };
+    assert_eq!(event.items()[0].account_id, "999999999999");
 }

@@ -15,7 +15,7 @@ use super::response::{
     BatchJobResponse, InvocationSummary, Response, ResultCode, SqsBatchResponse, TaskResult,
     result_code,
 };
-use super::{Ingestor, OnMissing};
+use super::{Ingestor, Invocation, OnMissing};
 use crate::dynamodb::BatchWriter;
 use crate::error::InvocationError;
 use crate::metrics::{ObjectMetrics, Outcome};
@@ -76,7 +76,8 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// - an EC2 Auto Scaling event (EventBridge, `aws.autoscaling`): its items written, an
     ///   [`InvocationSummary`], or an error naming the event (EventBridge retries it).
     ///
-    /// `deadline` is when the invocation must have answered (the Lambda context's).
+    /// `invocation` is what the Lambda runtime says besides the payload: when the invocation must
+    /// have answered, and the function's own account (whose real-time events are stored).
     ///
     /// # Errors
     /// An [`InvocationError`] for a payload of unknown shape, a malformed one, a failed object
@@ -84,8 +85,9 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     pub async fn handle_event(
         &self,
         event: &Value,
-        deadline: Option<Instant>,
+        invocation: &Invocation,
     ) -> Result<Response, InvocationError> {
+        let deadline = invocation.deadline;
         // Boxed: each branch is a deep future, and the three inline would overflow the
         // compiler's layout depth.
         match trigger::parse(event)? {
@@ -99,7 +101,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 Box::pin(self.handle_batch_job(&job, deadline)).await,
             )),
             Trigger::AutoScalingEvent(envelope) => {
-                Box::pin(self.handle_autoscaling_event(&envelope, deadline))
+                Box::pin(self.handle_autoscaling_event(&envelope, invocation))
                     .await
                     .map(Response::Summary)
             }

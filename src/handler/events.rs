@@ -10,42 +10,49 @@ use std::time::Instant;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::Ingestor;
 use super::response::InvocationSummary;
+use super::{Ingestor, Invocation};
 use crate::dynamodb::{self, BatchWriter, WriteStats};
 use crate::error::{InvocationError, WriteError};
 use crate::events::{self, Event, EventError};
 use crate::extract::Outcome;
 use crate::metrics::ObjectMetrics;
-use crate::pipeline;
+use crate::pipeline::{self, Admission};
 use crate::s3::ObjectStore;
 
 /// How an Auto Scaling event arrives, in the invocation's summary.
 const SHAPE: &str = "EventBridge (aws.autoscaling)";
 
 impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
-    /// Stores one EC2 Auto Scaling event (`envelope`, the invocation's payload).
+    /// Stores one EC2 Auto Scaling event (`envelope`, the invocation's payload), or refuses it
+    /// when it comes from an account the settings do not accept (logged, counted, not stored;
+    /// the invocation succeeds: a retry would refuse it again).
     ///
     /// # Errors
     /// [`InvocationError::Event`] when the event cannot be stored (malformed),
-    /// [`InvocationError::EventWrite`] when its items could not all be written before
-    /// `deadline` (less the margin) or the retries ran out.
+    /// [`InvocationError::EventWrite`] when its items could not all be written before the
+    /// invocation's deadline (less the margin) or the retries ran out.
     pub(super) async fn handle_autoscaling_event(
         &self,
         envelope: &Value,
-        deadline: Option<Instant>,
+        invocation: &Invocation,
     ) -> Result<InvocationSummary, InvocationError> {
         let started = Instant::now();
-        let event = serde_json::value::to_raw_value(envelope)
+        let own = invocation.own_account.as_deref();
+        let admission = serde_json::value::to_raw_value(envelope)
             .map_err(|source| EventError::Unreadable {
                 id: "(not serializable)".into(),
                 source,
             })
-            .and_then(|raw| pipeline::invocation_event(&raw, &self.config))
+            .and_then(|raw| pipeline::invocation_event(&raw, &self.config, own))
             .inspect_err(|e| {
                 tracing::error!(error_type = "InvalidEvent", error = %e, "event failed: it cannot be stored");
             })?;
-        let written = self.write_items(event.items(), deadline).await;
+        let event = match admission {
+            Admission::Admitted(event) => event,
+            Admission::Refused(event) => return Ok(self.refuse(&event, own)),
+        };
+        let written = self.write_items(event.items(), invocation.deadline).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let items_written = match &written {
             Ok(stats) => stats.items,
@@ -72,6 +79,27 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             filtered: u64::from(matches!(event.outcome, Outcome::Filtered(_))),
             ..InvocationSummary::default()
         })
+    }
+
+    /// Refuses an event of an account the settings do not accept: one warning naming the
+    /// account and what is accepted, the `EventsRefused` metric, nothing stored.
+    fn refuse(&self, event: &Event, own: Option<&str>) -> InvocationSummary {
+        tracing::warn!(
+            event_id = %event.id,
+            detail_type = %event.detail_type,
+            account = %event.account,
+            accepted = %self.config.event_accounts.describe(own),
+            "event refused: its account is not one this function accepts (EVENT_ACCOUNTS); not stored"
+        );
+        self.publish(&ObjectMetrics {
+            refused_events: 1,
+            ..ObjectMetrics::default()
+        });
+        InvocationSummary {
+            shape: SHAPE.into(),
+            events_refused: 1,
+            ..InvocationSummary::default()
+        }
     }
 
     /// Writes `items` with the writer, retries and deadline of a log file's items.

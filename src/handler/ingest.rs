@@ -251,6 +251,7 @@ fn metrics(summary: &ObjectSummary, outcome: Outcome) -> ObjectMetrics {
         filtered: summary.file.filtered,
         omitted_attributes: summary.omitted_attributes,
         ingestion_lag: summary.ingestion_lag,
+        ..ObjectMetrics::default()
     }
 }
 

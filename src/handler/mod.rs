@@ -19,9 +19,40 @@ pub use response::{
 };
 
 use std::io::Write;
+use std::time::Instant;
 
 use crate::config::{Config, ConfigError, unix_time_ms};
 use crate::metrics::ObjectMetrics;
+
+/// What the Lambda runtime says of an invocation besides its payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// When the invocation must have answered (the Lambda context's deadline, less the margin
+    /// kept to report a failure); `None` for no deadline.
+    pub deadline: Option<Instant>,
+    /// The function's own account, read from the ARN it was invoked by; `None` when unknown
+    /// (then only the accounts the settings name are accepted for real-time events).
+    pub own_account: Option<String>,
+}
+
+impl Invocation {
+    /// An invocation of the function `function_arn` (`arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`)
+    /// that must answer by `deadline`.
+    #[must_use]
+    pub fn new(deadline: Option<Instant>, function_arn: &str) -> Self {
+        Self {
+            deadline,
+            own_account: account_of_arn(function_arn).map(str::to_owned),
+        }
+    }
+}
+
+/// The account field of an ARN (the fifth), when it is 12 digits.
+fn account_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':')
+        .nth(4)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// What to do with an object that does not exist (`NoSuchKey`), per caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

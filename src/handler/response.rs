@@ -52,6 +52,18 @@ pub struct InvocationSummary {
     pub filtered: u64,
     /// Records rejected, over all objects.
     pub rejected: u64,
+    /// Real-time events refused: from an account the settings do not accept (never stored).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_refused: u64,
+}
+
+/// Whether a count is zero (then left out of the summary).
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl InvocationSummary {

@@ -17,6 +17,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
+/// The account of the function these tests invoke (and of the sample events).
+const OWN_ACCOUNT: &str = "123456789012";
+
 const KEY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
 
 /// Objects in memory; a missing one answers NotFound.
@@ -84,7 +87,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         event: &serde_json::Value,
         deadline: Option<Instant>,
     ) -> Result<InvocationSummary, InvocationError> {
-        match self.handle_event(event, deadline).await? {
+        let invocation = Invocation {
+            deadline,
+            own_account: Some(OWN_ACCOUNT.to_owned()),
+        };
+        match self.handle_event(event, &invocation).await? {
             Response::Summary(summary) => Ok(summary),
             other => panic!("a notification's answer is a summary: {other:?}"),
         }
@@ -169,7 +176,8 @@ async fn every_event_is_written_and_counted() {
             events: 60,
             items_written: 60,
             filtered: 0,
-            rejected: 0
+            rejected: 0,
+            events_refused: 0,
         }
     );
     let rows = ingestor.writer.rows.lock().expect("lock");
@@ -435,7 +443,7 @@ async fn sqs_reports_only_the_messages_whose_objects_failed() {
         sqs_record("test", &serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"})),
     ]});
     let response = ingestor
-        .handle_event(&event, None)
+        .handle_event(&event, &Invocation::default())
         .await
         .expect("an SQS batch never fails whole");
     assert_eq!(
@@ -462,7 +470,7 @@ async fn batch_operations_answer_one_result_per_task() {
         {"taskId": "bad", "s3BucketArn": "arn:aws:s3:::trail"},
     ]});
     let response = ingestor
-        .handle_event(&event, None)
+        .handle_event(&event, &Invocation::default())
         .await
         .expect("a job never fails whole");
     let v = serde_json::to_value(&response).expect("json");
@@ -518,8 +526,13 @@ async fn failing_writes_are_temporary_failures_for_batch_operations() {
     let ingestor = new_ingestor(store(&[(KEY, log(3))]), table, "t");
     let event = serde_json::json!({"invocationSchemaVersion": "2.0", "invocationId": "inv",
         "job": {"id": "j", "userArguments": {}}, "tasks": [{"taskId": "t1", "s3Bucket": "trail", "s3Key": KEY}]});
-    let v =
-        serde_json::to_value(ingestor.handle_event(&event, None).await.expect("ok")).expect("json");
+    let v = serde_json::to_value(
+        ingestor
+            .handle_event(&event, &Invocation::default())
+            .await
+            .expect("ok"),
+    )
+    .expect("json");
     assert_eq!(v["invocationSchemaVersion"], "2.0");
     assert_eq!(v["results"][0]["resultCode"], "TemporaryFailure", "{v}");
 }
@@ -528,7 +541,10 @@ async fn failing_writes_are_temporary_failures_for_batch_operations() {
 async fn unknown_shapes_and_test_events() {
     let ingestor = new_ingestor(MemStore::default(), MemTable::default(), "t");
     let err = ingestor
-        .handle_event(&serde_json::json!({"hello": "world"}), None)
+        .handle_event(
+            &serde_json::json!({"hello": "world"}),
+            &Invocation::default(),
+        )
         .await
         .expect_err("unknown");
     assert_eq!(err.error_type(), "UnknownEventShape");
@@ -537,7 +553,7 @@ async fn unknown_shapes_and_test_events() {
         "unknown event shape: an object with keys [hello]"
     );
     let ok = ingestor
-        .handle_event(&serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}), None)
+        .handle_event(&serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}), &Invocation::default())
         .await
         .expect("test events succeed");
     let Response::Summary(summary) = ok else {
@@ -668,6 +684,61 @@ async fn an_api_call_event_and_its_log_file_write_the_same_items() {
     );
     from_event.source_object = from_file.source_object.clone();
     assert_eq!(from_event, from_file);
+}
+
+#[tokio::test]
+async fn an_event_of_an_account_not_accepted_is_refused_and_not_stored() {
+    let mut event = sample_event(include_str!(
+        "../../events/autoscaling-launch-successful.json"
+    ));
+    event["account"] = serde_json::json!("999999999999");
+    let ingestor = new_ingestor(MemStore::default(), MemTable::default(), "t");
+    let summary = ingestor
+        .notify(&event, None)
+        .await
+        .expect("a refusal succeeds");
+    assert_eq!(
+        summary,
+        InvocationSummary {
+            shape: "EventBridge (aws.autoscaling)".into(),
+            events_refused: 1,
+            ..InvocationSummary::default()
+        }
+    );
+    assert!(ingestor.writer.rows.lock().expect("lock").is_empty());
+    assert_eq!(*ingestor.writer.calls.lock().expect("lock"), 0);
+
+    // Without a function ARN, even the samples' own account is not known to be ours.
+    let own = sample_event(include_str!(
+        "../../events/autoscaling-launch-successful.json"
+    ));
+    let answer = ingestor
+        .handle_event(&own, &Invocation::default())
+        .await
+        .expect("refused");
+    assert!(matches!(answer, Response::Summary(s) if s.events_refused == 1));
+
+    // Listed: stored.
+    let listed = ingestor.with(|c| {
+        c.event_accounts = crate::config::EventAccounts::parse("999999999999").expect("list");
+    });
+    let summary = listed.notify(&event, None).await.expect("stored");
+    assert_eq!((summary.events_refused, summary.items_written), (0, 1));
+}
+
+#[test]
+fn the_own_account_is_read_from_the_function_arn() {
+    let at = |arn: &str| Invocation::new(None, arn).own_account;
+    assert_eq!(
+        at("arn:aws:lambda:eu-west-1:123456789012:function:asg-trail-ingest").as_deref(),
+        Some("123456789012")
+    );
+    assert_eq!(
+        at("arn:aws-cn:lambda:cn-north-1:210987654321:function:f:live").as_deref(),
+        Some("210987654321")
+    );
+    assert_eq!(at(""), None);
+    assert_eq!(at("arn:aws:lambda:eu-west-1:12345:function:f"), None);
 }
 
 #[tokio::test]
