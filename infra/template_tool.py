@@ -210,6 +210,8 @@ MODES: dict[str, dict[str, str]] = {
         # Nothing ever expires: TTL off.
         "ReadOnlyRetentionDays": "0",
         "KmsKeyArn": EXAMPLE_KMS_KEY,
+        # A log-archive stack: the organization's accounts forward their real-time events.
+        "RealTimeEventOrganization": "o-abc123def4",
     },
     # Turnkey hardened: the trail's own KMS key, a versioned bucket with expiry, a named bucket
     # and table (a stack created before names were derived), no deletion protection.
@@ -226,6 +228,8 @@ MODES: dict[str, dict[str, str]] = {
         "ExistingBucketName": "org-trail-logs",
         "ExistingBucketTrigger": "SNS",
         "ExistingBucketTopicArn": EXAMPLE_TOPIC,
+        # Two other accounts forward their real-time events.
+        "RealTimeEventAccounts": "444455556666,777788889999",
     },
     # The topic in the stack's region (the checks resolve in us-east-1): the failure queue is
     # the subscription's dead-letter queue.
@@ -788,14 +792,25 @@ def check_rules_and_queues(template: dict[str, Any], fn_id: str) -> list[str]:
     return problems
 
 
-FORWARD_BUS = "arn:${AWS::Partition}:events:${StackRegion}:${AWS::AccountId}:event-bus/default"
+FORWARD_BUS = "arn:${AWS::Partition}:events:${StackRegion}:${BusAccount}:event-bus/default"
+# The bus's account: StackAccount (a log-archive stack's), else this account.
+FORWARD_BUS_ACCOUNT = {"Fn::If": ["HasStackAccount", {"Ref": "StackAccount"}, {"Ref": "AWS::AccountId"}]}
+FORWARD_PATTERN = {"source": ["aws.autoscaling"], "account": [{"Ref": "AWS::AccountId"}]}
+
+
+def _forward_bus(value: Any) -> str | None:
+    """The template string of {"Fn::Sub": [str, {"BusAccount": FORWARD_BUS_ACCOUNT}]}."""
+    sub = value.get("Fn::Sub") if isinstance(value, dict) else None
+    if isinstance(sub, list) and len(sub) == 2 and sub[1] == {"BusAccount": FORWARD_BUS_ACCOUNT}:
+        return sub[0]
+    return None
 
 
 def check_forwarder(forwarder: dict[str, Any], stack_template: dict[str, Any]) -> list[str]:
-    """Violations in the forwarder template (infra/forwarder.yaml): one rule matching what the
-    stack's real-time rule matches, whose one target is the stack region's default bus, put
-    there by a role that only EventBridge of this account assumes and that may only
-    events:PutEvents on that bus."""
+    """Violations in the forwarder template (infra/forwarder.yaml): one rule matching the stack's
+    real-time events of this account only, whose one target is the stack region's default bus
+    (of the stack's account), put there by a role that only EventBridge of this account assumes
+    and that may only events:PutEvents on that bus."""
     problems: list[str] = []
     roles = resources_of_type(forwarder, "AWS::IAM::Role")
     rules = resources_of_type(forwarder, "AWS::Events::Rule")
@@ -813,16 +828,16 @@ def check_forwarder(forwarder: dict[str, Any], stack_template: dict[str, Any]) -
     for pol in role_props.get("Policies", []):
         for st in _as_list(pol.get("PolicyDocument", {}).get("Statement", [])):
             if _as_list(st.get("Action")) != ["events:PutEvents"] or \
-                    [_sub_string(r) for r in _as_list(st.get("Resource"))] != [FORWARD_BUS]:
+                    [_forward_bus(r) for r in _as_list(st.get("Resource"))] != [FORWARD_BUS]:
                 problems.append(f"{role_id}: {_show(st)} is more than events:PutEvents on {FORWARD_BUS}")
     props = rule.get("Properties", {})
     stack_rules = resources_of_type(stack_template, "AWS::Events::Rule")
-    want_pattern = stack_rules.get("AutoScalingEventsRule", {}).get("Properties", {}).get("EventPattern")
-    if props.get("EventPattern") != want_pattern:
-        problems.append(f"{rule_id}: pattern {_show(props.get('EventPattern'))} is not the stack rule's "
-                        f"{_show(want_pattern)}")
+    stack_pattern = stack_rules.get("AutoScalingEventsRule", {}).get("Properties", {}).get("EventPattern", {})
+    if props.get("EventPattern") != FORWARD_PATTERN or stack_pattern.get("source") != FORWARD_PATTERN["source"]:
+        problems.append(f"{rule_id}: pattern {_show(props.get('EventPattern'))} is not the stack rule's source "
+                        f"{_show(stack_pattern.get('source'))} for this account only ({_show(FORWARD_PATTERN)})")
     targets = props.get("Targets", [])
-    if len(targets) != 1 or _sub_string(targets[0].get("Arn")) != FORWARD_BUS \
+    if len(targets) != 1 or _forward_bus(targets[0].get("Arn")) != FORWARD_BUS \
             or _getatt(targets[0].get("RoleArn")) != (role_id, "Arn"):
         problems.append(f"{rule_id}: targets {_show(targets)} are not the stack region's default bus "
                         f"({FORWARD_BUS}) through {role_id}")

@@ -262,6 +262,64 @@ async fn one_record_sent_both_ways_gives_one_set_of_items_in_either_order() {
 }
 
 #[tokio::test]
+async fn another_accounts_event_is_refused_logged_and_counted_unless_accepted() {
+    // The function runs in 123456789012 (its ARN, runtime_api::FUNCTION_ARN).
+    let table = stack::fresh_table().await;
+    let lambda = Lambda::start(&table);
+    let mut foreign = sample("autoscaling-launch-successful.json");
+    foreign["account"] = json!("999999999999");
+    let summary = lambda
+        .invoke(foreign.clone())
+        .await
+        .unwrap_or_else(|e| panic!("a refusal is no failure: {e}\n{}", lambda.logs()));
+    assert_eq!(
+        (&summary["eventsRefused"], &summary["itemsWritten"]),
+        (&json!(1), &json!(0)),
+        "{summary}"
+    );
+    let line = lambda
+        .wait_for_log_line(|l| l.contains("event refused"))
+        .await;
+    assert!(
+        line.contains("999999999999") && line.contains("123456789012 (own account)"),
+        "names the event's account and what is accepted: {line}"
+    );
+    let metric = lambda
+        .wait_for_log_line(|l| l.contains("\"EventsRefused\""))
+        .await;
+    assert!(metric.contains("\"EventsRefused\":1"), "{metric}");
+    // The own account's event is stored beside it: only the foreign one is kept out.
+    let own = sample("autoscaling-launch-successful.json");
+    let stored = lambda.invoke(own.clone()).await.expect("stored");
+    assert_eq!(stored["itemsWritten"], 1, "{stored}");
+    let rows = stack::scan_all(&table).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["accountId"], "123456789012");
+
+    // Accepted by EVENT_ACCOUNTS: stored.
+    let table = stack::fresh_table().await;
+    let lambda = Lambda::start_with_env(&table, &[("EVENT_ACCOUNTS", "999999999999")]);
+    let summary = lambda.invoke(foreign).await.expect("accepted");
+    assert_eq!(summary["itemsWritten"], 1, "{summary}\n{}", lambda.logs());
+    let rows = stack::scan_all(&table).await;
+    assert_eq!(rows[0]["accountId"], "999999999999");
+}
+
+#[tokio::test]
+async fn a_malformed_event_accounts_setting_stops_the_function_naming_it() {
+    let table = stack::fresh_table().await;
+    // The binary stops before it asks for an invocation.
+    let lambda = Lambda::start_with_env(&table, &[("EVENT_ACCOUNTS", "111111111111,o-BAD")]);
+    let line = lambda
+        .wait_for_log_line(|l| l.contains("bad configuration"))
+        .await;
+    assert!(
+        line.contains("EVENT_ACCOUNTS") && line.contains("o-BAD"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
 async fn an_activity_naming_no_group_is_stored_in_the_account_partition_and_logged() {
     let table = stack::fresh_table().await;
     let lambda = Lambda::start(&table);

@@ -123,7 +123,7 @@ const ALL_MODES: [&str; 7] = [
 ];
 
 /// The metric contract with the function (namespace AsgTrail, dimension FunctionName).
-const FUNCTION_METRICS: [&str; 9] = [
+const FUNCTION_METRICS: [&str; 10] = [
     "ObjectsIngested",
     "ObjectsFailed",
     "ObjectsSkipped",
@@ -133,6 +133,7 @@ const FUNCTION_METRICS: [&str; 9] = [
     "Filtered",
     "OmittedAttributes",
     "IngestionLag",
+    "EventsRefused",
 ];
 
 #[test]
@@ -309,7 +310,7 @@ fn function_settings_and_parameters_reach_the_environment() {
             "TABLE_NAME": {"Ref": "Table"}, "RETENTION_DAYS": "0",
             "READ_ONLY_RETENTION_DAYS": "90",
             "INCLUDE_SERVICE_ACTIONS": "false", "EXCLUDE_READ_ONLY": "true",
-            "EVENT_NAMES_INCLUDE": "", "EVENT_NAMES_EXCLUDE": ""
+            "EVENT_NAMES_INCLUDE": "", "EVENT_NAMES_EXCLUDE": "", "EVENT_ACCOUNTS": ""
         })
         .as_object()
         .expect("object")
@@ -1289,6 +1290,7 @@ fn the_cost_benchmarks_defaults_are_the_deployed_defaults() {
         ("ExcludeReadOnly", "EXCLUDE_READ_ONLY"),
         ("EventNamesInclude", "EVENT_NAMES_INCLUDE"),
         ("EventNamesExclude", "EVENT_NAMES_EXCLUDE"),
+        ("RealTimeEventAccounts", "EVENT_ACCOUNTS"),
     ] {
         assert_eq!(
             overrides.get(name).map(String::as_str),
@@ -1303,11 +1305,52 @@ fn real_time_events_are_on_by_default_scoped_to_their_rule_and_off_with_the_para
     for m in ALL_MODES.iter().filter(|m| **m != "turnkey-options") {
         let t = mode(m);
         let rule = &resource(t, "AutoScalingEventsRule")["Properties"];
-        assert_eq!(
-            rule["EventPattern"],
-            json!({"source": ["aws.autoscaling"]}),
-            "{m}: every detail-type: API calls, activities, and the ones AWS adds later"
-        );
+        // Every detail-type (API calls, activities, and the ones AWS adds later), of the
+        // accepted accounts only: this one and RealTimeEventAccounts; with an organization,
+        // whatever the bus admits (its policy names the organization).
+        let accounts = match *m {
+            "existing-eventbridge" => None,
+            "existing-sns" => Some(json!({"Fn::Split": [",",
+                {"Fn::Sub": "${AWS::AccountId},444455556666,777788889999"}]})),
+            _ => Some(json!([{"Ref": "AWS::AccountId"}])),
+        };
+        let mut pattern = json!({"source": ["aws.autoscaling"]});
+        if let Some(accounts) = accounts {
+            pattern["account"] = accounts;
+        }
+        assert_eq!(rule["EventPattern"], pattern, "{m}");
+        let env = function_env(m);
+        let bus_policies = ids_of_type(t, "AWS::Events::EventBusPolicy");
+        let bus = json!({"Fn::Sub":
+            "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"});
+        match *m {
+            "existing-eventbridge" => {
+                assert_eq!(env["EVENT_ACCOUNTS"], "o-abc123def4", "{m}");
+                assert_eq!(bus_policies, ["EventBusOrganizationPolicy"], "{m}");
+                assert_eq!(
+                    resource(t, "EventBusOrganizationPolicy")["Properties"]["Statement"],
+                    json!({"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents",
+                           "Resource": bus,
+                           "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}}),
+                    "{m}: the organization's accounts only"
+                );
+            }
+            "existing-sns" => {
+                assert_eq!(env["EVENT_ACCOUNTS"], "444455556666,777788889999", "{m}");
+                assert_eq!(bus_policies, ["EventBusAccountsPolicy"], "{m}");
+                assert_eq!(
+                    resource(t, "EventBusAccountsPolicy")["Properties"]["Statement"],
+                    json!({"Effect": "Allow",
+                           "Principal": {"AWS": ["444455556666", "777788889999"]},
+                           "Action": "events:PutEvents", "Resource": bus}),
+                    "{m}: the listed accounts only"
+                );
+            }
+            _ => {
+                assert_eq!(env["EVENT_ACCOUNTS"], "", "{m}: nobody but this account");
+                assert!(bus_policies.is_empty(), "{m}: the bus admits nobody new");
+            }
+        }
         assert!(rule.get("EventBusName").is_none(), "{m}: the default bus");
         let target = &rule["Targets"][0];
         assert_eq!(target["Arn"], get_att("Function", "Arn"), "{m}");
@@ -1400,8 +1443,8 @@ fn the_forwarder_forwards_the_stacks_events_with_one_grant_and_the_checks_say_so
         ),
         (
             "any-bus",
-            "                Resource: !Sub \"arn:${AWS::Partition}:events:${StackRegion}:${AWS::AccountId}:event-bus/default\"\n",
-            "                Resource: !Sub \"arn:${AWS::Partition}:events:*:${AWS::AccountId}:event-bus/*\"\n",
+            "                  - \"arn:${AWS::Partition}:events:${StackRegion}:${BusAccount}:event-bus/default\"\n",
+            "                  - \"arn:${AWS::Partition}:events:*:${BusAccount}:event-bus/*\"\n",
             "is more than events:PutEvents",
         ),
         (
@@ -1415,6 +1458,12 @@ fn the_forwarder_forwards_the_stacks_events_with_one_grant_and_the_checks_say_so
             "        source: [aws.autoscaling]\n",
             "        source: [aws.autoscaling]\n        detail-type: [EC2 Instance Launch Successful]\n",
             "is not the stack rule's",
+        ),
+        (
+            "other-accounts-events",
+            "        account: [!Ref AWS::AccountId]\n",
+            "",
+            "for this account only",
         ),
         (
             "no-dead-letter-queue",
