@@ -579,7 +579,7 @@ async fn groups_of_one_name_are_never_merged_in_any_format() {
     let eu = story_of("222222222222", "eu-west-1", 4, &[2, 1, 3], &[4]);
     assert_eq!(group_stories(&doc), [us, eu], "{doc}");
     assert!(
-        stderr.contains("2 groups are named web-asg") && stderr.contains("--region"),
+        stderr.contains("group web-asg names 2 groups") && stderr.contains("--region"),
         "{stderr}"
     );
     // Every entry's capacity is its own group's: eu-west-1 never above its max of 4.
@@ -654,7 +654,7 @@ async fn account_and_region_tell_one_group_s_story() {
         group_stories(&doc),
         [story_of("222222222222", "eu-west-1", 4, &[2, 1, 3], &[4])]
     );
-    assert!(!stderr.contains("groups are named"), "{stderr}");
+    assert!(!stderr.contains("names"), "{stderr}");
     let (doc, _) = timeline_json(&table, &["--region", "us-east-1"]);
     assert_eq!(
         group_stories(&doc),

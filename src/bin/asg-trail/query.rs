@@ -168,15 +168,27 @@ pub async fn changes(args: ChangesArgs) -> Result<()> {
         Output::Table => print(&render::changes_table(&groups))?,
         Output::Csv => print(&render::changes_csv(&groups))?,
     }
-    let found: usize = groups.iter().map(|(_, c)| c.len()).sum();
-    if found == 0 {
+    if groups.is_empty() {
         eprintln!(
             "asg-trail: no changes to {} in table {table} ({} events read, none mutating)",
             describe_target(&spec),
             rows.len()
         );
     }
+    note_groups(&spec, groups.len());
     Ok(())
+}
+
+/// Says on stderr that the name `spec` read stands for `count` groups (more than one), each
+/// shown apart, and how to pick one.
+pub fn note_groups(spec: &QuerySpec, count: usize) {
+    if count > 1 {
+        eprintln!(
+            "asg-trail: {} names {count} groups (accounts and regions), each shown apart; \
+             --account and --region pick one",
+            describe_target(spec)
+        );
+    }
 }
 
 /// What a query reads, in words, with the account and region asked for.

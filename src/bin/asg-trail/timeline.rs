@@ -11,7 +11,7 @@ use asg_trail::dynamodb::{QuerySpec, QueryTarget, TimeRange};
 use asg_trail::timeline::{self, html, text};
 use clap::ValueEnum;
 
-use crate::query::{Place, describe_target, print, read, table_name};
+use crate::query::{Place, describe_target, note_groups, print, read, table_name};
 use crate::settings::TableArgs;
 
 /// Output formats.
@@ -97,12 +97,7 @@ pub async fn run(args: Args) -> Result<()> {
             "asg-trail: no events for {} in table {table}",
             describe_target(&spec)
         );
-    } else if built.len() > 1 {
-        eprintln!(
-            "asg-trail: {} groups are named {}, one section each; --account and --region show one",
-            built.len(),
-            args.group
-        );
     }
+    note_groups(&spec, built.len());
     Ok(())
 }
