@@ -343,6 +343,63 @@ pub fn group_name_in_arn(value: &str) -> Option<&str> {
     }
 }
 
+/// Name of the attribute holding the item's account (`accountId`).
+pub const ACCOUNT_ID: &str = "accountId";
+/// Name of the attribute holding the item's region (`awsRegion`).
+pub const REGION: &str = "awsRegion";
+
+/// How readers show an account or a region that an item does not name (an item without
+/// `awsRegion`, say): such items are a group of their own, never merged into a named one.
+pub const UNKNOWN: &str = "-";
+
+/// An Auto Scaling group. A group name is unique only within an account and a region, so one
+/// partition (`groupName`) can hold the items of several groups of one name; `accountId` and
+/// `awsRegion`, on every item, tell them apart. The table's keys stay as they are: readers split
+/// a partition by this (docs/queries.md, "Groups of one name").
+///
+/// Ordered by name, then account, then region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Group {
+    /// `groupName` (for the account partition, `:account:<accountId>`).
+    #[serde(rename = "group")]
+    pub name: String,
+    /// `accountId`, or [`UNKNOWN`].
+    pub account: String,
+    /// `awsRegion`, or [`UNKNOWN`].
+    pub region: String,
+}
+
+impl Group {
+    /// The group a stored item is about, read from the item as plain JSON (as the table holds
+    /// it): its `groupName`, `accountId` and `awsRegion`, each [`UNKNOWN`] when absent or empty.
+    #[must_use]
+    pub fn of(item: &Value) -> Self {
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(UNKNOWN)
+                .to_owned()
+        };
+        Self {
+            name: text(PARTITION_KEY),
+            account: text(ACCOUNT_ID),
+            region: text(REGION),
+        }
+    }
+}
+
+impl std::fmt::Display for Group {
+    /// `web-asg (account 123456789012, region us-east-1)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (account {}, region {})",
+            self.name, self.account, self.region
+        )
+    }
+}
+
 /// What precedes the group name in Auto Scaling ARNs.
 const GROUP_IN_ARN: &str = ":autoScalingGroupName/";
 
@@ -393,6 +450,36 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(group_name_from(input), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn a_group_is_its_name_account_and_region_unknown_ones_apart() {
+        let item = serde_json::json!({"groupName": "web-asg", "accountId": "111111111111",
+                                      "awsRegion": "us-east-1", "eventName": "X"});
+        let g = Group::of(&item);
+        assert_eq!(
+            (g.name.as_str(), g.account.as_str(), g.region.as_str()),
+            ("web-asg", "111111111111", "us-east-1")
+        );
+        assert_eq!(
+            g.to_string(),
+            "web-asg (account 111111111111, region us-east-1)"
+        );
+        let bare = Group::of(&serde_json::json!({"groupName": "web-asg", "awsRegion": ""}));
+        assert_eq!(
+            (bare.account.as_str(), bare.region.as_str()),
+            (UNKNOWN, UNKNOWN)
+        );
+        assert_ne!(bare, g);
+        let eu = Group::of(
+            &serde_json::json!({"groupName": "web-asg", "accountId": "111111111111",
+                                               "awsRegion": "eu-west-1"}),
+        );
+        assert!(eu < g, "by name, then account, then region");
+        assert_eq!(
+            serde_json::to_value(&g).expect("json"),
+            serde_json::json!({"group": "web-asg", "account": "111111111111", "region": "us-east-1"})
+        );
     }
 
     #[test]

@@ -3,10 +3,18 @@
 //! the capacity/configuration history of a group ([`changes`]): for each mutating call, what it
 //! set, who made it, when, and whether it failed.
 //!
+//! A partition holds every group of one name, whatever its account and region: [`by_group`]
+//! splits what is shown into one section per [`Group`] (the item model says what a group is),
+//! and every rendering names each section's account and region ([`heading`], [`GROUP_COLUMNS`]).
+//!
 //! Pure: no I/O.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::item::Group;
 
 /// Request parameters shown first in a change, in this order; the rest follow alphabetically.
 const FIRST: &[&str] = &[
@@ -41,6 +49,49 @@ pub fn who(row: &Value) -> String {
     }
 }
 
+/// `things` split by their group, the groups in order (name, account, region), each keeping
+/// the order `things` came in.
+#[must_use]
+pub fn by_group<T>(
+    things: impl IntoIterator<Item = T>,
+    group: impl Fn(&T) -> Group,
+) -> Vec<(Group, Vec<T>)> {
+    let mut groups: BTreeMap<Group, Vec<T>> = BTreeMap::new();
+    for thing in things {
+        groups.entry(group(&thing)).or_default().push(thing);
+    }
+    groups.into_iter().collect()
+}
+
+/// The heading of a group's section: `web-asg (account 123456789012, region us-east-1): 3
+/// changes` (`one` or `many` as `count` says).
+#[must_use]
+pub fn heading(group: &Group, count: usize, one: &str, many: &str) -> String {
+    let noun = if count == 1 { one } else { many };
+    format!("{group}: {count} {noun}")
+}
+
+/// The columns that name a row's group in CSV, before the others on every row (the name is
+/// the one asked for), so that the schema is the same for one group or several.
+pub const GROUP_COLUMNS: &[&str] = &["account", "region"];
+
+/// CSV of rows that each belong to a group: [`GROUP_COLUMNS`], then `columns`.
+pub(crate) fn grouped_csv<'a>(
+    columns: &[&str],
+    rows: impl IntoIterator<Item = (&'a Group, Vec<String>)>,
+) -> String {
+    let header: Vec<&str> = GROUP_COLUMNS.iter().chain(columns).copied().collect();
+    csv_text(
+        &header,
+        rows.into_iter().map(|(group, cells)| {
+            [group.account.clone(), group.region.clone()]
+                .into_iter()
+                .chain(cells)
+                .collect()
+        }),
+    )
+}
+
 /// Lays out rows of cells in aligned columns under a header; the last column is not padded.
 #[must_use]
 pub fn aligned(header: &[&str], body: &[Vec<String>]) -> String {
@@ -67,16 +118,20 @@ pub fn aligned(header: &[&str], body: &[Vec<String>]) -> String {
     out
 }
 
-/// Events as an aligned table: time, group, event, who, error, request parameters.
+/// Events as an aligned table: time, group, account, region, event, who, error, request
+/// parameters.
 #[must_use]
 pub fn events_table(rows: &[Value]) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             let cell = |name: &str| text(row, name).unwrap_or("-").to_owned();
+            let group = Group::of(row);
             vec![
                 cell("eventTime"),
-                cell("groupName"),
+                group.name,
+                group.account,
+                group.region,
                 cell("eventName"),
                 who(row),
                 cell("errorCode"),
@@ -86,7 +141,16 @@ pub fn events_table(rows: &[Value]) -> String {
         })
         .collect();
     aligned(
-        &["EVENT TIME", "GROUP", "EVENT", "WHO", "ERROR", "REQUEST"],
+        &[
+            "EVENT TIME",
+            "GROUP",
+            "ACCOUNT",
+            "REGION",
+            "EVENT",
+            "WHO",
+            "ERROR",
+            "REQUEST",
+        ],
         &body,
     )
 }
@@ -158,6 +222,9 @@ pub fn is_mutating(row: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
+    /// The group it changed (serialized as `group`, `account`, `region`).
+    #[serde(flatten)]
+    pub group: Group,
     /// When.
     pub event_time: String,
     /// The call (`UpdateAutoScalingGroup`, `SetDesiredCapacity`, ...).
@@ -183,6 +250,7 @@ pub fn changes(rows: &[Value]) -> Vec<Change> {
     rows.iter()
         .filter(|row| is_mutating(row))
         .map(|row| Change {
+            group: Group::of(row),
             event_time: text(row, "eventTime").unwrap_or("-").to_owned(),
             event_name: text(row, "eventName").unwrap_or("-").to_owned(),
             who: who(row),
@@ -296,49 +364,64 @@ fn list(items: &[Value]) -> String {
         .map_or_else(|| Value::Array(items.to_vec()).to_string(), |v| v.join(","))
 }
 
-/// Changes as an aligned table: time, change, who, result, what it set.
+/// Changes by group ([`by_group`]: one section per group, each in the order given), as an
+/// aligned table per group under its [`heading`]: time, change, who, result, what it set.
 #[must_use]
-pub fn changes_table(changes: &[Change]) -> String {
-    let body: Vec<Vec<String>> = changes
-        .iter()
-        .map(|c| {
-            vec![
-                c.event_time.clone(),
-                c.event_name.clone(),
-                c.who.clone(),
-                c.error_code
-                    .as_ref()
-                    .map_or_else(|| "ok".to_owned(), |e| format!("FAILED {e}")),
-                set_text(&c.set),
-            ]
-        })
-        .collect();
-    aligned(&["TIME", "CHANGE", "WHO", "RESULT", "WHAT IT SET"], &body)
+pub fn changes_table(groups: &[(Group, Vec<Change>)]) -> String {
+    let section = |(group, changes): &(Group, Vec<Change>)| {
+        let body: Vec<Vec<String>> = changes
+            .iter()
+            .map(|c| {
+                vec![
+                    c.event_time.clone(),
+                    c.event_name.clone(),
+                    c.who.clone(),
+                    c.error_code
+                        .as_ref()
+                        .map_or_else(|| "ok".to_owned(), |e| format!("FAILED {e}")),
+                    set_text(&c.set),
+                ]
+            })
+            .collect();
+        let table = aligned(&["TIME", "CHANGE", "WHO", "RESULT", "WHAT IT SET"], &body);
+        format!(
+            "{}\n{table}",
+            heading(group, changes.len(), "change", "changes")
+        )
+    };
+    groups.iter().map(section).collect::<Vec<_>>().join("\n")
 }
 
-/// Changes as CSV: eventTime, eventName, who, userArn, errorCode, errorMessage, set.
+/// The columns of [`changes_csv`], after [`GROUP_COLUMNS`].
+pub const CHANGES_CSV_COLUMNS: &[&str] = &[
+    "eventTime",
+    "eventName",
+    "who",
+    "userArn",
+    "errorCode",
+    "errorMessage",
+    "set",
+];
+
+/// Changes by group as CSV, one row per change: [`GROUP_COLUMNS`] and [`CHANGES_CSV_COLUMNS`],
+/// the groups one after another.
 #[must_use]
-pub fn changes_csv(changes: &[Change]) -> String {
-    csv_text(
-        &[
-            "eventTime",
-            "eventName",
-            "who",
-            "userArn",
-            "errorCode",
-            "errorMessage",
-            "set",
-        ],
-        changes.iter().map(|c| {
-            vec![
-                c.event_time.clone(),
-                c.event_name.clone(),
-                c.who.clone(),
-                c.user_arn.clone().unwrap_or_default(),
-                c.error_code.clone().unwrap_or_default(),
-                c.error_message.clone().unwrap_or_default(),
-                set_text(&c.set),
-            ]
+pub fn changes_csv(groups: &[(Group, Vec<Change>)]) -> String {
+    grouped_csv(
+        CHANGES_CSV_COLUMNS,
+        groups.iter().flat_map(|(group, changes)| {
+            changes.iter().map(move |c| {
+                let cells = vec![
+                    c.event_time.clone(),
+                    c.event_name.clone(),
+                    c.who.clone(),
+                    c.user_arn.clone().unwrap_or_default(),
+                    c.error_code.clone().unwrap_or_default(),
+                    c.error_message.clone().unwrap_or_default(),
+                    set_text(&c.set),
+                ];
+                (group, cells)
+            })
         }),
     )
 }
@@ -420,34 +503,113 @@ mod tests {
 
     #[test]
     fn only_mutating_calls_are_changes_and_failures_show() {
+        let at = |mut v: Value| {
+            v["groupName"] = json!("g");
+            v["accountId"] = json!("111111111111");
+            v["awsRegion"] = json!("us-east-1");
+            v
+        };
         let rows = [
             json!({"eventName": "DescribeAutoScalingGroups", "readOnly": true}),
             json!({"eventName": "DescribeScalingActivities"}),
-            json!({"eventTime": "t", "eventName": "StartInstanceRefresh", "userName": "gha",
+            at(
+                json!({"eventTime": "t", "eventName": "StartInstanceRefresh", "userName": "gha",
                    "errorCode": "InstanceRefreshInProgress", "errorMessage": "busy",
                    "requestParameters": {"autoScalingGroupName": "g"}}),
-            json!({"eventTime": "t", "eventName": "SetDesiredCapacity", "readOnly": false, "userArn": "arn:x",
+            ),
+            at(
+                json!({"eventTime": "t", "eventName": "SetDesiredCapacity", "readOnly": false, "userArn": "arn:x",
                    "requestParameters": {"autoScalingGroupName": "g", "desiredCapacity": 3, "honorCooldown": false}}),
+            ),
         ];
         let got = changes(&rows);
+        let groups = by_group(got.clone(), |c| c.group.clone());
         assert_eq!(
-            changes_csv(&got),
-            "eventTime,eventName,who,userArn,errorCode,errorMessage,set\r\n\
-             t,StartInstanceRefresh,gha,,InstanceRefreshInProgress,busy,-\r\n\
-             t,SetDesiredCapacity,arn:x,arn:x,,,desiredCapacity=3 honorCooldown=false\r\n"
+            changes_csv(&groups),
+            "account,region,eventTime,eventName,who,userArn,errorCode,errorMessage,set\r\n\
+             111111111111,us-east-1,t,StartInstanceRefresh,gha,,InstanceRefreshInProgress,busy,-\r\n\
+             111111111111,us-east-1,t,SetDesiredCapacity,arn:x,arn:x,,,desiredCapacity=3 honorCooldown=false\r\n"
         );
-        let table = changes_table(&got);
         assert_eq!(
-            table,
-            "TIME  CHANGE                WHO    RESULT                            WHAT IT SET\n\
+            changes_table(&groups),
+            "g (account 111111111111, region us-east-1): 2 changes\n\
+             TIME  CHANGE                WHO    RESULT                            WHAT IT SET\n\
              t     StartInstanceRefresh  gha    FAILED InstanceRefreshInProgress  -\n\
              t     SetDesiredCapacity    arn:x  ok                                desiredCapacity=3 honorCooldown=false\n"
         );
         assert_eq!(
             serde_json::to_value(&got[1]).expect("json"),
-            json!({"eventTime": "t", "eventName": "SetDesiredCapacity", "who": "arn:x", "userArn": "arn:x",
+            json!({"group": "g", "account": "111111111111", "region": "us-east-1",
+                   "eventTime": "t", "eventName": "SetDesiredCapacity", "who": "arn:x", "userArn": "arn:x",
                    "set": [["desiredCapacity", "3"], ["honorCooldown", "false"]]})
         );
+    }
+
+    #[test]
+    fn groups_of_one_name_are_sections_of_their_own_in_order() {
+        let call = |time: &str, account: &str, region: Option<&str>, desired: i64| {
+            let mut v = json!({"groupName": "web-asg", "eventTime": time, "accountId": account,
+                               "eventName": "SetDesiredCapacity", "userName": "bob",
+                               "requestParameters": {"desiredCapacity": desired}});
+            if let Some(r) = region {
+                v["awsRegion"] = json!(r);
+            }
+            v
+        };
+        let rows = [
+            call("10:00", "111111111111", Some("us-east-1"), 10),
+            call("10:01", "222222222222", Some("eu-west-1"), 2),
+            call("10:02", "111111111111", Some("us-east-1"), 11),
+            call("10:03", "111111111111", None, 5),
+            call("10:04", "222222222222", Some("eu-west-1"), 3),
+        ];
+        let groups = by_group(changes(&rows), |c| c.group.clone());
+        let got: Vec<(String, Vec<&str>)> = groups
+            .iter()
+            .map(|(g, cs)| {
+                (
+                    format!("{}/{}", g.account, g.region),
+                    cs.iter().map(|c| c.event_time.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("111111111111/-".to_owned(), vec!["10:03"]),
+                ("111111111111/us-east-1".to_owned(), vec!["10:00", "10:02"]),
+                ("222222222222/eu-west-1".to_owned(), vec!["10:01", "10:04"]),
+            ]
+        );
+        let table = changes_table(&groups);
+        let headings: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("web-asg "))
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                "web-asg (account 111111111111, region -): 1 change",
+                "web-asg (account 111111111111, region us-east-1): 2 changes",
+                "web-asg (account 222222222222, region eu-west-1): 2 changes",
+            ]
+        );
+        assert_eq!(
+            table.matches("\n\nweb-asg ").count(),
+            2,
+            "a blank line between: {table}"
+        );
+        let csv = changes_csv(&groups);
+        let regions: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            regions,
+            ["-", "us-east-1", "us-east-1", "eu-west-1", "eu-west-1"]
+        );
+        assert_eq!(changes_table(&[]), "", "no groups, no sections");
     }
 
     #[test]
@@ -482,15 +644,16 @@ mod tests {
     fn events_table_aligns_columns() {
         let rows = [
             json!({"eventTime": "2024-03-05T11:58:07Z", "groupName": "web", "eventName": "SetDesiredCapacity",
+                   "accountId": "111111111111", "awsRegion": "us-east-1",
                    "userName": "bob", "requestParameters": {"desiredCapacity": 3}}),
             json!({"eventTime": "2024-03-05T11:59:00Z", "groupName": "api-asg", "eventName": "X",
                    "userArn": "arn:aws:iam::1:user/carol", "errorCode": "ValidationError"}),
         ];
         assert_eq!(
             events_table(&rows),
-            "EVENT TIME            GROUP    EVENT               WHO                        ERROR            REQUEST\n\
-             2024-03-05T11:58:07Z  web      SetDesiredCapacity  bob                        -                {\"desiredCapacity\":3}\n\
-             2024-03-05T11:59:00Z  api-asg  X                   arn:aws:iam::1:user/carol  ValidationError  -\n"
+            "EVENT TIME            GROUP    ACCOUNT       REGION     EVENT               WHO                        ERROR            REQUEST\n\
+             2024-03-05T11:58:07Z  web      111111111111  us-east-1  SetDesiredCapacity  bob                        -                {\"desiredCapacity\":3}\n\
+             2024-03-05T11:59:00Z  api-asg  -             -          X                   arn:aws:iam::1:user/carol  ValidationError  -\n"
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::item::{PARTITION_KEY, SORT_KEY};
+use crate::item::{ACCOUNT_ID, PARTITION_KEY, REGION, SORT_KEY, UNKNOWN};
 
 /// A time range of a group's timeline. Bounds compare with `eventTime` as text, so a date
 /// (`2024-03-05`) or a full timestamp both work, and `until` is inclusive of everything that
@@ -50,9 +50,9 @@ pub struct QuerySpec {
     /// Only events of this principal name: `userName` (the IAM user, or the role of an assumed
     /// role) or the last segment of `userArn` (an assumed role's session name).
     pub user_name: Option<String>,
-    /// Only events of this account (`accountId`).
+    /// Only events of this account (`accountId`); [`UNKNOWN`]: the items without one.
     pub account: Option<String>,
-    /// Only events of this region (`awsRegion`).
+    /// Only events of this region (`awsRegion`); [`UNKNOWN`]: the items without one.
     pub region: Option<String>,
     /// Only failed calls (with an `errorCode`).
     pub errors_only: bool,
@@ -198,16 +198,20 @@ pub(super) fn plan(spec: &QuerySpec) -> QueryPlan {
     }
     let mut filters = Vec::new();
     let mut equal = |attribute: &str, value: Option<&String>, tag: &str| {
-        if let Some(v) = value {
-            names.push((format!("#{tag}"), attribute.to_owned()));
+        let Some(v) = value else { return };
+        names.push((format!("#{tag}"), attribute.to_owned()));
+        if v == UNKNOWN && [ACCOUNT_ID, REGION].contains(&attribute) {
+            // The account or region readers show as unknown: the items that lack it.
+            filters.push(format!("attribute_not_exists(#{tag})"));
+        } else {
             values.push((format!(":{tag}"), AttributeValue::S(v.clone())));
             filters.push(format!("#{tag} = :{tag}"));
         }
     };
     equal("eventName", spec.event_name.as_ref(), "en");
     equal("userArn", spec.user_arn.as_ref(), "ua");
-    equal("accountId", spec.account.as_ref(), "ac");
-    equal("awsRegion", spec.region.as_ref(), "rg");
+    equal(ACCOUNT_ID, spec.account.as_ref(), "ac");
+    equal(REGION, spec.region.as_ref(), "rg");
     if let Some(name) = &spec.user_name {
         // Narrowed server-side, made exact client-side (see `matches_user_name`).
         names.push(("#un".to_owned(), "userName".to_owned()));
@@ -301,5 +305,25 @@ mod tests {
             "arn:aws:iam::1:user/b".into(),
         )));
         assert_eq!(p.index, Some(BY_USER));
+    }
+
+    #[test]
+    fn an_unknown_region_or_account_reads_the_items_without_one() {
+        let mut spec = QuerySpec::new(QueryTarget::Group("web".into()));
+        spec.account = Some("111111111111".into());
+        spec.region = Some(UNKNOWN.into());
+        let p = plan(&spec);
+        assert_eq!(
+            p.filter.as_deref(),
+            Some("#ac = :ac AND attribute_not_exists(#rg)")
+        );
+        assert!(p.names.contains(&("#rg".into(), "awsRegion".into())));
+        assert!(!p.values.iter().any(|(n, _)| n == ":rg"), "no value: {p:?}");
+        spec.account = Some(UNKNOWN.into());
+        spec.region = Some("us-east-1".into());
+        assert_eq!(
+            plan(&spec).filter.as_deref(),
+            Some("attribute_not_exists(#ac) AND #rg = :rg")
+        );
     }
 }

@@ -1,7 +1,9 @@
-//! A timeline as one self-contained HTML page: the desired and actual capacity (and the min and
-//! max sizes) as step lines over time, every entry as a marker on the time axis (API calls,
-//! activities and service actions each in a lane of their own, failures in red) with its
-//! details on hover, a legend, and the entries as a table below.
+//! The timelines of a partition as one self-contained HTML page, one section per group (a name
+//! is unique only within an account and a region), each headed by its account and region: the
+//! desired and actual capacity (and the min and max sizes) as step lines over time, every entry
+//! as a marker on the time axis (API calls, activities and service actions each in a lane of
+//! their own, failures in red) with its details on hover, and the entries as a table below. One
+//! legend serves every chart.
 //!
 //! Nothing is fetched: the CSS, the SVG and a few lines of script are inline, so the page opens
 //! from a file, offline, and can be attached to an incident. Every value from the table is
@@ -11,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Entry, Kind, Point, Status, Timeline};
+use super::{Entry, GroupTimeline, Kind, Point, Status, Timeline};
 use crate::item::epoch_seconds;
 
 /// The chart's geometry, in SVG units.
@@ -35,10 +37,10 @@ const LIMIT_COLOUR: &str = "#8c959f";
 const OK_COLOUR: &str = "#57606a";
 const FAILED_COLOUR: &str = "#d1242f";
 
-/// What the page is about: the group and the time range asked for.
+/// What the page is about: the group's name and the time range asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
-    /// The group.
+    /// The group's name.
     pub group: &'a str,
     /// `--since`, when given.
     pub since: Option<&'a str>,
@@ -63,27 +65,44 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The page.
+/// The page: a heading naming the group (and, for one group, its account and region in the
+/// title), the range, then a section per group.
 #[must_use]
-pub fn page(scope: Scope<'_>, timeline: &Timeline) -> String {
-    let group = escape(scope.group);
+pub fn page(scope: Scope<'_>, groups: &[GroupTimeline]) -> String {
+    let name = escape(scope.group);
+    let title = match groups {
+        [one] => format!(
+            "{name} ({}, {})",
+            escape(&one.group.account),
+            escape(&one.group.region)
+        ),
+        _ => name.clone(),
+    };
     let mut out = String::new();
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{group}: Auto Scaling timeline</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <h1>Auto Scaling group <span class=\"group\">{group}</span></h1>\n\
-         <p class=\"range\">{}</p>\n<p class=\"summary\">{}</p>\n",
-        escape(&range_text(scope, timeline)),
-        escape(&summary(timeline)),
+         <title>{title}: Auto Scaling timeline</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>Auto Scaling group <span class=\"group\">{name}</span></h1>\n\
+         <p class=\"range\">{}</p>\n",
+        escape(&range_text(scope, groups)),
     );
-    if timeline.entries.is_empty() {
+    if groups.len() > 1 {
+        let _ = writeln!(
+            out,
+            "<p class=\"groups\">{} groups of this name, each in a section of its own: a name \
+             is unique only within an account and a region.</p>",
+            groups.len()
+        );
+    }
+    if groups.iter().all(|g| g.timeline.entries.is_empty()) {
         out.push_str("<p class=\"empty\">No events in this range.</p>\n");
     } else {
         out.push_str(&legend());
-        out.push_str(&chart(timeline));
-        out.push_str(&table(timeline));
+        for (n, g) in groups.iter().enumerate() {
+            out.push_str(&section(&format!("g{n}"), g));
+        }
     }
     let _ = write!(
         out,
@@ -92,16 +111,33 @@ pub fn page(scope: Scope<'_>, timeline: &Timeline) -> String {
     out
 }
 
-/// "since A until B; events from C to D".
-fn range_text(scope: Scope<'_>, timeline: &Timeline) -> String {
+/// One group's section, its element IDs prefixed with `id`: the account and region, its
+/// counts, its chart and its table.
+fn section(id: &str, g: &GroupTimeline) -> String {
+    format!(
+        "<section class=\"timeline\" id=\"{id}\">\n<h2>account <span class=\"group\">{}</span>, \
+         region <span class=\"group\">{}</span></h2>\n<p class=\"summary\">{}</p>\n{}{}</section>\n",
+        escape(&g.group.account),
+        escape(&g.group.region),
+        escape(&summary(&g.timeline)),
+        chart(id, &g.timeline),
+        table(id, &g.timeline),
+    )
+}
+
+/// "since A until B: C to D (UTC)", C and D the first and last event of any group.
+fn range_text(scope: Scope<'_>, groups: &[GroupTimeline]) -> String {
     let asked = match (scope.since, scope.until) {
         (None, None) => "all events".to_owned(),
         (Some(s), None) => format!("since {s}"),
         (None, Some(u)) => format!("until {u}"),
         (Some(s), Some(u)) => format!("since {s} until {u}"),
     };
-    match (timeline.entries.first(), timeline.entries.last()) {
-        (Some(first), Some(last)) => format!("{asked}: {} to {} (UTC)", first.time, last.time),
+    let entries = || groups.iter().flat_map(|g| &g.timeline.entries);
+    let first = entries().map(|e| e.time.as_str()).min();
+    let last = entries().map(|e| e.time.as_str()).max();
+    match (first, last) {
+        (Some(first), Some(last)) => format!("{asked}: {first} to {last} (UTC)"),
         _ => asked,
     }
 }
@@ -219,35 +255,36 @@ impl Scale {
     }
 }
 
-/// The SVG: grid, axes, the four series and the marker lanes.
-fn chart(timeline: &Timeline) -> String {
+/// The SVG of the section `id`: grid, axes, the four series and the marker lanes.
+fn chart(id: &str, timeline: &Timeline) -> String {
     let scale = Scale::new(timeline);
-    let (lanes, height) = lanes(timeline, &scale);
+    let (lanes, height) = lanes(id, timeline, &scale);
     let c = &timeline.capacity;
     let mut svg = format!(
-        "<svg id=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" \
+        "<svg id=\"{id}-chart\" class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" \
          aria-label=\"capacity and events over time\">\n"
     );
     svg.push_str(&grid(&scale, height));
-    for (id, series) in [
+    for (series_id, series) in [
         ("min-size", &c.min_size),
         ("max-size", &c.max_size),
         ("actual", &c.actual),
         ("desired", &c.desired),
     ] {
-        let (colour, width, dash, opacity) = stroke(id);
+        let (colour, width, dash, opacity) = stroke(series_id);
         if let Some(d) = step_path(series, &scale) {
             let _ = writeln!(
                 svg,
-                "<path id=\"{id}\" class=\"series\" d=\"{d}\" fill=\"none\" stroke=\"{colour}\" \
-                 stroke-width=\"{width}\" stroke-dasharray=\"{dash}\" stroke-opacity=\"{opacity}\"/>"
+                "<path id=\"{id}-{series_id}\" class=\"series {series_id}\" d=\"{d}\" fill=\"none\" \
+                 stroke=\"{colour}\" stroke-width=\"{width}\" stroke-dasharray=\"{dash}\" \
+                 stroke-opacity=\"{opacity}\"/>"
             );
         }
     }
     svg.push_str(&lanes);
     let _ = writeln!(
         svg,
-        "<line id=\"guide\" x1=\"0\" x2=\"0\" y1=\"{PLOT_TOP}\" y2=\"{height}\" \
+        "<line class=\"guide\" x1=\"0\" x2=\"0\" y1=\"{PLOT_TOP}\" y2=\"{height}\" \
          stroke=\"#0969da\" stroke-width=\"1\" style=\"display:none\"/>\n</svg>"
     );
     svg
@@ -344,8 +381,9 @@ fn step_path(points: &[Point], scale: &Scale) -> Option<String> {
     Some(d)
 }
 
-/// The marker lanes (one per kind that has entries) and the SVG's total height.
-fn lanes(timeline: &Timeline, scale: &Scale) -> (String, f64) {
+/// The marker lanes (one per kind that has entries) of the section `id`, and the SVG's total
+/// height.
+fn lanes(id: &str, timeline: &Timeline, scale: &Scale) -> (String, f64) {
     let mut out = String::new();
     let mut top = LANES_TOP;
     for (kind, label) in [
@@ -377,7 +415,7 @@ fn lanes(timeline: &Timeline, scale: &Scale) -> (String, f64) {
             rows_end[row] = x;
             #[allow(clippy::cast_precision_loss)]
             let y = top + LANE_ROW * (row as f64 + 0.5);
-            markers.push_str(&marker(n, entry, x, y));
+            markers.push_str(&marker(&format!("{id}-e{n}"), entry, x, y));
         }
         #[allow(clippy::cast_precision_loss)]
         let height = LANE_ROW * rows_end.len().clamp(1, MAX_LANE_ROWS) as f64;
@@ -395,14 +433,15 @@ fn lanes(timeline: &Timeline, scale: &Scale) -> (String, f64) {
     (out, top)
 }
 
-/// One entry's marker, with its details as the SVG title (the tooltip).
-fn marker(n: usize, entry: &Entry, x: f64, y: f64) -> String {
+/// One entry's marker, with its details as the SVG title (the tooltip); `row` is the ID of its
+/// table row.
+fn marker(row: &str, entry: &Entry, x: f64, y: f64) -> String {
     let (status, colour) = match entry.status {
         Status::Ok => ("ok", OK_COLOUR),
         Status::Failed => ("failed", FAILED_COLOUR),
     };
     format!(
-        "<g class=\"marker {} {status}\" data-row=\"e{n}\" data-x=\"{x:.1}\" tabindex=\"0\">\
+        "<g class=\"marker {} {status}\" data-row=\"{row}\" data-x=\"{x:.1}\" tabindex=\"0\">\
          <title>{}</title>{}</g>\n",
         entry.kind.as_str(),
         escape(&tooltip(entry)),
@@ -452,8 +491,8 @@ fn tooltip(entry: &Entry) -> String {
     lines.join("\n")
 }
 
-/// The entries as a table, failed rows marked.
-fn table(timeline: &Timeline) -> String {
+/// The entries of the section `id` as a table, failed rows marked.
+fn table(id: &str, timeline: &Timeline) -> String {
     let mut out = String::from(
         "<table>\n<thead><tr><th>time</th><th>kind</th><th>what</th><th>who</th><th>status</th>\
          <th>cause</th><th>desired</th><th>actual</th><th>details</th></tr></thead>\n<tbody>\n",
@@ -466,7 +505,7 @@ fn table(timeline: &Timeline) -> String {
         let number = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
         let _ = writeln!(
             out,
-            "<tr id=\"e{n}\" class=\"{status}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr id=\"{id}-e{n}\" class=\"{status}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{status}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&e.time),
             e.kind.as_str(),
@@ -486,11 +525,12 @@ fn table(timeline: &Timeline) -> String {
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
 h1{font-size:20px;margin:0 0 4px}
+h2{font-size:16px;margin:28px 0 2px}
 .group{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
-.range,.summary{margin:2px 0;color:#57606a}
+.range,.summary,.groups{margin:2px 0;color:#57606a}
 .legend{display:flex;flex-wrap:wrap;gap:18px;margin:14px 0 6px}
 .key{display:inline-flex;align-items:center;gap:6px}
-#chart{width:100%;max-width:1200px;height:auto;display:block;border:1px solid #d0d7de;border-radius:6px}
+.chart{width:100%;max-width:1200px;height:auto;display:block;border:1px solid #d0d7de;border-radius:6px}
 .grid{stroke:#eaeef2;stroke-width:1}
 .vgrid{stroke:#f0f3f6;stroke-width:1}
 .tick,.axis,.lane-label{font-size:12px;fill:#57606a}
@@ -511,7 +551,6 @@ tr.hl td{background:#ddf4ff}
 const SCRIPT: &str = "
 (function () {
   var tip = document.getElementById('tip');
-  var guide = document.getElementById('guide');
   var markers = document.querySelectorAll('.marker');
   function place(ev) {
     tip.style.left = (ev.pageX + 14) + 'px';
@@ -521,6 +560,7 @@ const SCRIPT: &str = "
     var title = m.querySelector('title');
     if (title) { m.setAttribute('data-tip', title.textContent); m.removeChild(title); }
     var row = document.getElementById(m.getAttribute('data-row'));
+    var guide = m.closest('svg').querySelector('.guide');
     function show(ev) {
       tip.textContent = m.getAttribute('data-tip');
       tip.style.display = 'block';
@@ -550,13 +590,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::timeline::build;
+    use crate::timeline::by_group;
 
-    fn story() -> Timeline {
-        let rows: Vec<serde_json::Value> =
-            serde_json::from_str(include_str!("../../tests/fixtures/timeline-story.json"))
-                .expect("the story is JSON");
-        build(&rows)
+    fn story_rows() -> Vec<serde_json::Value> {
+        serde_json::from_str(include_str!("../../tests/fixtures/timeline-story.json"))
+            .expect("the story is JSON")
+    }
+
+    fn story() -> Vec<GroupTimeline> {
+        by_group(&story_rows())
     }
 
     const SCOPE: Scope<'static> = Scope {
@@ -581,16 +623,30 @@ mod tests {
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(page.contains("<span class=\"group\">web-asg</span>"));
         assert!(
+            page.contains(
+                "<title>web-asg (123456789012, us-east-1): Auto Scaling timeline</title>"
+            ),
+            "one group: its account and region in the title"
+        );
+        assert!(page.contains(
+            "<h2>account <span class=\"group\">123456789012</span>, region <span \
+             class=\"group\">us-east-1</span></h2>"
+        ));
+        assert!(!page.contains("class=\"groups\""), "one group: no note");
+        assert!(
             page.contains("since 2024-05-01: 2024-05-01T09:58:00Z to 2024-05-01T10:38:30Z (UTC)")
         );
-        assert_eq!(page.matches("<g class=\"marker ").count(), t.entries.len());
+        assert_eq!(
+            page.matches("<g class=\"marker ").count(),
+            t[0].timeline.entries.len()
+        );
         assert_eq!(
             page.matches("<g class=\"marker activity failed\"").count(),
             1
         );
         assert_eq!(page.matches("<g class=\"marker api failed\"").count(), 1);
         for id in ["desired", "actual", "min-size", "max-size"] {
-            assert!(page.contains(&format!("<path id=\"{id}\"")), "{id}");
+            assert!(page.contains(&format!("<path id=\"g0-{id}\"")), "{id}");
         }
         assert_eq!(page.matches("<script>").count(), 1);
         for outside in ["http://", "https://", "src=", "@import", "url("] {
@@ -613,7 +669,7 @@ mod tests {
                 since: Some("<b>"),
                 until: None,
             },
-            &build(&rows),
+            &by_group(&rows),
         );
         assert_eq!(page.matches("<script").count(), 1, "only the page's own");
         assert!(!page.contains("<img"));
@@ -624,7 +680,7 @@ mod tests {
 
     #[test]
     fn an_empty_timeline_is_a_page_that_says_so() {
-        let page = page(SCOPE, &Timeline::default());
+        let page = page(SCOPE, &[]);
         assert!(page.contains("No events in this range."));
         assert!(!page.contains("<svg id=\"chart\""));
         assert!(page.ends_with("</html>\n"));
@@ -632,7 +688,7 @@ mod tests {
 
     #[test]
     fn steps_hold_to_the_right_edge_and_ticks_are_round() {
-        let t = story();
+        let t = crate::timeline::build(&story_rows());
         let scale = Scale::new(&t);
         let d = step_path(&t.capacity.desired, &scale).expect("a path");
         assert_eq!(d.matches(" V").count(), 2, "{d}");
@@ -645,5 +701,55 @@ mod tests {
             ]
         );
         assert_eq!(scale.top, 9, "max size 8, plus one");
+    }
+
+    #[test]
+    fn groups_of_one_name_are_sections_with_their_own_ids() {
+        let mut rows = story_rows();
+        let mut eu: Vec<serde_json::Value> = story_rows()
+            .into_iter()
+            .map(|mut row| {
+                row["accountId"] = json!("222222222222");
+                row["awsRegion"] = json!("eu-west-1");
+                row
+            })
+            .collect();
+        eu.truncate(3);
+        rows.extend(eu);
+        let groups = by_group(&rows);
+        let page = page(SCOPE, &groups);
+        assert!(page.contains("<title>web-asg: Auto Scaling timeline</title>"));
+        assert!(page.contains("<p class=\"groups\">2 groups of this name"));
+        let sections: Vec<&str> = page.split("<section ").skip(1).collect();
+        assert_eq!(sections.len(), 2);
+        assert!(sections[0].starts_with("class=\"timeline\" id=\"g0\""));
+        assert!(sections[0].contains(
+            "<h2>account <span class=\"group\">123456789012</span>, region <span \
+             class=\"group\">us-east-1</span></h2>"
+        ));
+        assert!(sections[0].contains("18 events"));
+        assert!(sections[1].contains(
+            "<h2>account <span class=\"group\">222222222222</span>, region <span \
+             class=\"group\">eu-west-1</span></h2>"
+        ));
+        assert!(sections[1].contains("3 events: 1 API calls, 2 activities; 1 failed"));
+        assert_eq!(sections[0].matches("<g class=\"marker ").count(), 18);
+        assert_eq!(sections[1].matches("<g class=\"marker ").count(), 3);
+        for (n, count) in [(0, 18), (1, 3)] {
+            assert_eq!(
+                page.matches(&format!("data-row=\"g{n}-e")).count(),
+                count,
+                "each marker names its own section's row"
+            );
+            assert_eq!(page.matches(&format!("<tr id=\"g{n}-e")).count(), count);
+            assert!(page.contains(&format!("<svg id=\"g{n}-chart\" class=\"chart\"")));
+            assert!(page.contains(&format!("<path id=\"g{n}-desired\"")));
+        }
+        assert_eq!(
+            page.matches("class=\"guide\"").count(),
+            2,
+            "a guide per chart"
+        );
+        assert_eq!(page.matches("<div class=\"legend\"").count(), 1);
     }
 }

@@ -3,9 +3,15 @@
 //! stores them (plain JSON, as [`crate::dynamodb::to_json`] gives them), with the cause of each
 //! activity read ([`cause`]) and the capacity followed through time ([`capacity`]).
 //!
-//! - [`build`] makes the [`Timeline`];
-//! - [`text`] prints it as a table or CSV, [`to_json`] as one JSON document;
-//! - [`html`] draws it as one self-contained page.
+//! A partition (`groupName`) holds every group of that name, and a name is unique only within an
+//! account and a region: [`by_group`] splits the rows by [`Group`] (name, `accountId`,
+//! `awsRegion`) and builds each group's timeline from its own rows alone, so that no capacity
+//! line, no cause and no count mixes two groups.
+//!
+//! - [`by_group`] makes a [`GroupTimeline`] per group; [`build`] makes one group's [`Timeline`];
+//! - [`text`] prints them as a table (a section per group) or CSV, [`to_json`] as one JSON
+//!   document;
+//! - [`html`] draws them as one self-contained page.
 //!
 //! Pure: no I/O.
 
@@ -20,6 +26,7 @@ use serde_json::Value;
 pub use capacity::{Capacity, Point};
 pub use cause::{Cause, CauseClass};
 
+pub use crate::item::Group;
 use crate::item::Origin;
 use crate::render::{set_text, what_it_set, who};
 
@@ -100,6 +107,15 @@ pub struct Timeline {
     pub capacity: Capacity,
 }
 
+/// One group's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupTimeline {
+    /// The group: name, account, region.
+    pub group: Group,
+    /// Its timeline, from its own rows.
+    pub timeline: Timeline,
+}
+
 fn text<'a>(row: &'a Value, name: &str) -> Option<&'a str> {
     row.get(name).and_then(Value::as_str)
 }
@@ -161,10 +177,28 @@ fn sort_key(row: &Value) -> Option<&str> {
     text(row, "eventKey").or_else(|| text(row, "eventTime"))
 }
 
-/// The group's timeline from its items (any order: they are sorted by `eventKey`).
+/// The timeline of each group among `rows` (a partition's items, in any order), the groups in
+/// order ([`Group`]: name, account, region), each built by [`build`] from its own rows only.
+#[must_use]
+pub fn by_group(rows: &[Value]) -> Vec<GroupTimeline> {
+    crate::render::by_group(rows, |row| Group::of(row))
+        .into_iter()
+        .map(|(group, rows)| GroupTimeline {
+            group,
+            timeline: timeline(rows),
+        })
+        .collect()
+}
+
+/// One group's timeline from its items (any order: they are sorted by `eventKey`). The rows
+/// must be of one group: [`by_group`] splits a partition.
 #[must_use]
 pub fn build(rows: &[Value]) -> Timeline {
-    let mut rows: Vec<&Value> = rows.iter().collect();
+    timeline(rows.iter().collect())
+}
+
+/// [`build`], on borrowed rows.
+fn timeline(mut rows: Vec<&Value>) -> Timeline {
     rows.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
     let mut tracker = capacity::Tracker::default();
     let mut refreshing: Option<String> = None;
@@ -351,21 +385,33 @@ fn activity_details(row: &Value) -> String {
     }
 }
 
-/// The timeline as one JSON document: the group, the time range asked for, the entries and the
-/// capacity series.
+/// The timelines of a partition as one JSON document, the same shape for one group or several:
+/// `{"group", "since", "until", "groups": [{"account", "region", "entries", "capacity"}]}`,
+/// with the group's name, the time range asked for, and per group its entries and capacity
+/// series.
 #[must_use]
 pub fn to_json(
     group: &str,
     since: Option<&str>,
     until: Option<&str>,
-    timeline: &Timeline,
+    groups: &[GroupTimeline],
 ) -> Value {
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "account": g.group.account,
+                "region": g.group.region,
+                "entries": g.timeline.entries,
+                "capacity": g.timeline.capacity,
+            })
+        })
+        .collect();
     serde_json::json!({
         "group": group,
         "since": since,
         "until": until,
-        "entries": timeline.entries,
-        "capacity": timeline.capacity,
+        "groups": groups,
     })
 }
 

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use super::*;
 
 const STORY: &str = include_str!("../../tests/fixtures/timeline-story.json");
+/// Two groups named `web-asg`, in 111111111111/us-east-1 (desired 10, max 20) and
+/// 222222222222/eu-west-1 (desired 2, max 4), their events interleaved in time.
+const TWO_GROUPS: &str = include_str!("../../tests/fixtures/two-groups.json");
 
 fn story() -> Vec<Value> {
     serde_json::from_str(STORY).expect("the story is JSON")
@@ -198,16 +201,20 @@ fn the_failures_say_why() {
 
 #[test]
 fn the_table_and_the_csv() {
-    let t = build(&story());
+    let t = by_group(&story());
     let table = text::table(&t);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 19);
-    assert!(
-        lines[0].starts_with("TIME                  KIND      WHAT"),
-        "{}",
-        lines[0]
+    assert_eq!(lines.len(), 20);
+    assert_eq!(
+        lines[0],
+        "web-asg (account 123456789012, region us-east-1): 18 entries"
     );
-    let failed_launch = lines[2];
+    assert!(
+        lines[1].starts_with("TIME                  KIND      WHAT"),
+        "{}",
+        lines[1]
+    );
+    let failed_launch = lines[3];
     for part in [
         "activity",
         "EC2 Instance Launch Unsuccessful",
@@ -226,29 +233,47 @@ fn the_table_and_the_csv() {
         .iter()
         .map(str::to_owned)
         .collect();
-    assert_eq!(header, text::CSV_COLUMNS);
+    assert_eq!(header[..2], ["account", "region"]);
+    assert_eq!(header[2..], *text::CSV_COLUMNS);
     let records: Vec<::csv::StringRecord> =
         reader.records().collect::<Result<_, _>>().expect("records");
     assert_eq!(records.len(), 18);
+    assert!(
+        records
+            .iter()
+            .all(|r| (&r[0], &r[1]) == ("123456789012", "us-east-1"))
+    );
     let scale_in = &records[6];
-    assert_eq!(&scale_in[0], "2024-05-01T10:16:02Z");
-    assert_eq!(&scale_in[3], "user request by alice@example.com");
-    assert_eq!(&scale_in[5], "user-request");
-    assert_eq!((&scale_in[6], &scale_in[7]), ("3", "5"));
-    assert_eq!(&scale_in[8], "i-0c1d2e3f4a5b6c701");
-    assert!(scale_in[10].starts_with("At 2024-05-01T10:15:30Z a user request"));
-    assert_eq!(&records[0][6], "", "unknown is empty");
+    assert_eq!(&scale_in[2], "2024-05-01T10:16:02Z");
+    assert_eq!(&scale_in[5], "user request by alice@example.com");
+    assert_eq!(&scale_in[7], "user-request");
+    assert_eq!((&scale_in[8], &scale_in[9]), ("3", "5"));
+    assert_eq!(&scale_in[10], "i-0c1d2e3f4a5b6c701");
+    assert!(scale_in[12].starts_with("At 2024-05-01T10:15:30Z a user request"));
+    assert_eq!(&records[0][8], "", "unknown is empty");
+    assert_eq!(
+        text::csv(&[]).lines().count(),
+        1,
+        "no groups: the header alone"
+    );
+    assert_eq!(text::table(&[]), "");
 }
 
 #[test]
 fn the_json_document() {
-    let t = build(&story());
+    let t = by_group(&story());
     let doc = to_json("web-asg", Some("2024-05-01"), None, &t);
     assert_eq!(doc["group"], "web-asg");
     assert_eq!(doc["since"], "2024-05-01");
     assert_eq!(doc["until"], Value::Null);
-    assert_eq!(doc["entries"].as_array().map(Vec::len), Some(18));
-    let launch = &doc["entries"][1];
+    assert_eq!(doc["groups"].as_array().map(Vec::len), Some(1));
+    let group = &doc["groups"][0];
+    assert_eq!(
+        (&group["account"], &group["region"]),
+        (&json!("123456789012"), &json!("us-east-1"))
+    );
+    assert_eq!(group["entries"].as_array().map(Vec::len), Some(18));
+    let launch = &group["entries"][1];
     assert_eq!(launch["kind"], "activity");
     assert_eq!(launch["status"], "failed");
     assert_eq!(launch["cause"]["class"], "alarm");
@@ -258,8 +283,12 @@ fn the_json_document() {
     );
     assert_eq!(launch["eventId"], "6a1d7c52-3b0e-4f1a-9e2d-1c4b5a697801");
     assert_eq!(
-        doc["capacity"]["desired"][0],
+        group["capacity"]["desired"][0],
         json!({"time": "2024-05-01T09:58:00Z", "value": 4})
+    );
+    assert_eq!(
+        to_json("web-asg", None, None, &[]),
+        json!({"group": "web-asg", "since": null, "until": null, "groups": []})
     );
 }
 
@@ -318,4 +347,148 @@ fn service_actions_lifecycle_hooks_and_health_checks() {
 #[test]
 fn no_items_no_entries() {
     assert_eq!(build(&[]), Timeline::default());
+}
+
+fn two_groups() -> Vec<Value> {
+    serde_json::from_str(TWO_GROUPS).expect("the fixture is JSON")
+}
+
+/// A series as `(HH:MM:SS, value)`.
+fn steps(series: &[Point]) -> Vec<(&str, i64)> {
+    series.iter().map(|p| (&p.time[11..19], p.value)).collect()
+}
+
+/// The value of a series at `time` (the last step at or before it).
+fn at(series: &[Point], time: &str) -> Option<i64> {
+    series
+        .iter()
+        .take_while(|p| p.time.as_str() <= time)
+        .last()
+        .map(|p| p.value)
+}
+
+#[test]
+fn groups_of_one_name_are_told_apart_by_account_and_region() {
+    let groups = by_group(&two_groups());
+    let places: Vec<(&str, &str, &str)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.group.name.as_str(),
+                g.group.account.as_str(),
+                g.group.region.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("web-asg", "111111111111", "us-east-1"),
+            ("web-asg", "222222222222", "eu-west-1")
+        ]
+    );
+    let (us, eu) = (&groups[0].timeline, &groups[1].timeline);
+    assert_eq!((us.entries.len(), eu.entries.len()), (5, 4));
+    // Each group's own capacity: never the other's, never a sawtooth of both.
+    assert_eq!(
+        steps(&us.capacity.desired),
+        [("10:00:00", 10), ("10:05:00", 12), ("10:20:00", 10)]
+    );
+    assert_eq!(steps(&us.capacity.max_size), [("10:00:00", 20)]);
+    assert_eq!(
+        steps(&eu.capacity.desired),
+        [("10:00:30", 2), ("10:05:00", 1), ("10:10:00", 3)]
+    );
+    assert_eq!(steps(&eu.capacity.max_size), [("10:00:30", 4)]);
+    assert_eq!(
+        steps(&eu.capacity.actual),
+        [("10:00:30", 2), ("10:05:40", 1), ("10:11:00", 2)]
+    );
+    for g in &groups {
+        let c = &g.timeline.capacity;
+        for p in &c.desired {
+            let max = at(&c.max_size, &p.time).expect("a max size");
+            assert!(p.value <= max, "{}: desired {p:?} above max {max}", g.group);
+        }
+        for e in &g.timeline.entries {
+            let row = two_groups()
+                .into_iter()
+                .find(|r| r["eventID"] == e.event_id.as_str())
+                .expect("the entry's item");
+            assert_eq!(Group::of(&row), g.group, "{e:?} is of its own group");
+        }
+    }
+}
+
+#[test]
+fn causes_are_matched_only_to_the_group_s_own_calls() {
+    let groups = by_group(&two_groups());
+    let who = |g: &GroupTimeline| -> Vec<(String, String)> {
+        g.timeline
+            .entries
+            .iter()
+            .filter(|e| e.kind == Kind::Activity)
+            .map(|e| (e.time[11..19].to_owned(), e.who.clone()))
+            .collect()
+    };
+    let w = |t: &str, who: &str| (t.to_owned(), who.to_owned());
+    // us-east-1's launches answer alice's SetDesiredCapacity at 10:05:00, in us-east-1.
+    assert_eq!(
+        who(&groups[0]),
+        [
+            w("10:06:10", "user request by alice@example.com"),
+            w("10:06:20", "user request by alice@example.com")
+        ]
+    );
+    // eu-west-1's termination has a user request at that same second, but no call of its own
+    // stored: alice's call in the other region is not its cause.
+    assert_eq!(
+        who(&groups[1]),
+        [
+            w("10:05:40", "user request"),
+            w("10:11:00", "user request by bob")
+        ]
+    );
+    // `build` on the whole partition is what mixed them.
+    let mixed = build(&two_groups());
+    assert!(
+        mixed
+            .entries
+            .iter()
+            .any(|e| e.time.ends_with("10:05:40Z") && e.who.ends_with("by alice@example.com")),
+        "the fixture is one that mixes when not split"
+    );
+}
+
+#[test]
+fn an_item_without_a_region_is_a_group_of_its_own() {
+    let mut rows = two_groups();
+    let mut bare = rows[0].clone();
+    bare.as_object_mut().expect("object").remove("awsRegion");
+    bare["eventID"] = json!("no-region");
+    bare["eventKey"] = json!("2024-06-01T10:30:00Z#no-region");
+    bare["eventTime"] = json!("2024-06-01T10:30:00Z");
+    rows.push(bare);
+    let groups = by_group(&rows);
+    assert_eq!(groups.len(), 3);
+    let unknown = &groups[0];
+    assert_eq!(
+        (
+            unknown.group.account.as_str(),
+            unknown.group.region.as_str()
+        ),
+        ("111111111111", crate::item::UNKNOWN)
+    );
+    assert_eq!(unknown.timeline.entries.len(), 1);
+    assert_eq!(groups[1].timeline.entries.len(), 5, "us-east-1 unchanged");
+    let table = text::table(&groups);
+    assert!(
+        table.starts_with("web-asg (account 111111111111, region -): 1 entry\n"),
+        "{table}"
+    );
+    assert_eq!(
+        table.matches("\n\nweb-asg (account ").count(),
+        2,
+        "three sections: {table}"
+    );
 }

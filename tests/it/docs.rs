@@ -311,7 +311,7 @@ fn a_broken_link_or_anchor_is_reported() {
 
 /// Makes the README's picture again: the story of `tests/fixtures/timeline-story.json` rendered
 /// as `asg-trail timeline --group web-asg --since 2024-05-01 --output html` renders it (the same
-/// `timeline::build` and `html::page`; the rows are the items the table holds), written to
+/// `timeline::by_group` and `html::page`; the rows are the items the table holds), written to
 /// `$CARGO_TARGET_TMPDIR/docs/timeline.html`, then screenshot by headless Chromium into
 /// `docs/timeline.png`. Run it with `cargo test --test it docs::the_timeline_picture --
 /// --ignored`.
@@ -327,7 +327,7 @@ fn the_timeline_picture() {
             since: Some("2024-05-01"),
             until: None,
         },
-        &timeline::build(&rows),
+        &timeline::by_group(&rows),
     );
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docs");
     std::fs::create_dir_all(&dir).expect("create the output folder");

@@ -255,6 +255,16 @@ async fn query_a_group_with_filters_and_formats() {
         "{text}"
     );
     assert!(
+        header.contains("  ACCOUNT  ") && header.contains("  REGION  "),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.contains("  123456789012  us-east-1  ")),
+        "{text}"
+    );
+    assert!(
         text.contains("ops-admin via cloudformation.amazonaws.com"),
         "{text}"
     );
@@ -270,14 +280,18 @@ async fn changes_show_what_each_call_set_who_and_whether_it_failed() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("[it] asg-trail changes --group web-asg:\n{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "header + 5 changes:\n{text}");
-    assert!(
-        lines[0].starts_with("TIME") && lines[0].ends_with("WHAT IT SET"),
+    assert_eq!(lines.len(), 7, "heading + header + 5 changes:\n{text}");
+    assert_eq!(
+        lines[0], "web-asg (account 123456789012, region us-east-1): 5 changes",
         "{text}"
     );
     assert!(
-        lines[1].contains("SuspendProcesses")
-            && lines[1].contains("scalingProcesses=AZRebalance,ReplaceUnhealthy"),
+        lines[1].starts_with("TIME") && lines[1].ends_with("WHAT IT SET"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("SuspendProcesses")
+            && lines[2].contains("scalingProcesses=AZRebalance,ReplaceUnhealthy"),
         "{text}"
     );
     let update = lines
@@ -431,5 +445,118 @@ async fn prune_read_only_deletes_only_the_read_only_calls_kept_forever() {
             "web-asg activity",
             "web-asg change"
         ]
+    );
+}
+
+/// `asg-trail ARGS`, which must succeed, and its stdout.
+fn stdout_of(args: &[&str]) -> String {
+    let out = run_cli(args);
+    assert!(out.status.success(), "{}", describe(args, &out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a change is an API call (the fixture's calls), not one of the activities `changes`
+/// also lists today (every item that is not read-only passes `render::is_mutating`).
+fn is_call(event_name: &str) -> bool {
+    !event_name.starts_with("EC2 Instance")
+}
+
+#[tokio::test]
+async fn changes_and_query_name_each_group_of_a_name_by_account_and_region() {
+    let table = stack::fresh_table().await;
+    seed(&table, &crate::timeline::two_groups()).await;
+    let t = table.as_str();
+    let changes = ["changes", "--table", t, "--group", "web-asg"];
+    let text = stdout_of(&changes);
+    let sections: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(sections.len(), 2, "{text}");
+    // (`changes` lists the groups' activities too: see `is_call` above.)
+    assert!(
+        sections[0].starts_with("web-asg (account 111111111111, region us-east-1): "),
+        "{text}"
+    );
+    assert!(
+        sections[1].starts_with("web-asg (account 222222222222, region eu-west-1): "),
+        "{text}"
+    );
+    for (section, own, other) in [
+        (sections[0], "desiredCapacity=12", "desiredCapacity=3 "),
+        (sections[1], "desiredCapacity=3 ", "desiredCapacity=12"),
+    ] {
+        assert!(section.contains(own) && !section.contains(other), "{text}");
+    }
+
+    let csv_text = stdout_of(&[&changes[..], &["--output", "csv"]].concat());
+    let calls: Vec<String> = csv_text
+        .lines()
+        .filter(|l| is_call(l.split(',').nth(3).unwrap_or_default()))
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect();
+    let (us, eu) = ("111111111111,us-east-1,", "222222222222,eu-west-1,");
+    assert_eq!(
+        calls,
+        [
+            "account,region,eventTime".to_owned(),
+            format!("{us}2024-06-01T10:00:00Z"),
+            format!("{us}2024-06-01T10:05:00Z"),
+            format!("{us}2024-06-01T10:20:00Z"),
+            format!("{eu}2024-06-01T10:00:30Z"),
+            format!("{eu}2024-06-01T10:10:00Z"),
+        ],
+        "{csv_text}"
+    );
+
+    let eu = [
+        "--account",
+        "222222222222",
+        "--region",
+        "eu-west-1",
+        "--output",
+        "json",
+    ];
+    let args = [&changes[..], &eu].concat();
+    let out = run_cli(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let got: Vec<(String, String, String)> = json_lines(&args, &out)
+        .iter()
+        .filter(|c| is_call(c["eventName"].as_str().unwrap_or_default()))
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (s("account"), s("region"), s("eventTime"))
+        })
+        .collect();
+    let c = |t: &str| {
+        (
+            "222222222222".to_owned(),
+            "eu-west-1".to_owned(),
+            t.to_owned(),
+        )
+    };
+    assert_eq!(
+        got,
+        [c("2024-06-01T10:00:30Z"), c("2024-06-01T10:10:00Z")],
+        "only that group's changes"
+    );
+
+    let text = stdout_of(&["query", "--table", t, "--group", "web-asg"]);
+    let regions: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(3).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            "us-east-1",
+            "eu-west-1",
+            "us-east-1",
+            "eu-west-1",
+            "us-east-1",
+            "us-east-1",
+            "eu-west-1",
+            "eu-west-1",
+            "us-east-1"
+        ],
+        "{text}"
     );
 }

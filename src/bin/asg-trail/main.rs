@@ -46,12 +46,14 @@ enum Command {
     Query(query::QueryArgs),
     /// Print a group's capacity and configuration history: each mutating call, what it set
     /// (minSize, maxSize, desiredCapacity, launch template, ...), who, when, and whether it
-    /// failed.
+    /// failed; a section per account and region of that name (--account, --region pick one).
     Changes(query::ChangesArgs),
     /// Print a group's timeline: its API calls (who set what) and its own activities (what
     /// happened and why: an alarm's policy, a user request, a health check, an instance refresh,
     /// a lifecycle hook), oldest first, with the desired and actual capacity after each; as a
-    /// table, JSON, CSV, or one self-contained HTML page with a capacity chart.
+    /// table, JSON, CSV, or one self-contained HTML page with a capacity chart. A group is its
+    /// name, account and region: each group of the name is told apart (--account, --region
+    /// pick one).
     Timeline(timeline::Args),
     /// Ingest the log files already in a bucket (all accounts and regions under the prefix,
     /// days in --since..--until), through the Lambda's code path, with bounded concurrency, a

@@ -1,5 +1,7 @@
 //! `asg-trail query` and `asg-trail changes`: read one partition of the table or of an index
-//! (never a scan) and print it as a table, JSON lines or CSV.
+//! (never a scan) and print it as a table, JSON lines or CSV. [`Place`] is the `--account` and
+//! `--region` of every command that reads a group (`timeline` too): a group name is unique only
+//! within an account and a region.
 
 use std::io::{self, Write};
 
@@ -42,6 +44,29 @@ pub struct Window {
     output: Output,
 }
 
+/// `--account` and `--region`: which of the groups of a name (or, across groups, which events).
+/// Filters on the partition read (server-side, as the plan makes them), never a scan.
+#[derive(clap::Args)]
+pub struct Place {
+    /// Only events of this account (`-`: of none named).
+    #[arg(long)]
+    account: Option<String>,
+    /// Only events of this region (`-`: of none named, as an item without awsRegion shows).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl Place {
+    /// `spec`, narrowed to this account and region.
+    pub fn narrow(self, spec: QuerySpec) -> QuerySpec {
+        QuerySpec {
+            account: self.account,
+            region: self.region,
+            ..spec
+        }
+    }
+}
+
 /// `query`'s arguments.
 #[derive(clap::Args)]
 pub struct QueryArgs {
@@ -58,12 +83,8 @@ pub struct QueryArgs {
     /// --event-name).
     #[arg(long)]
     user: Option<String>,
-    /// Only events of this account.
-    #[arg(long)]
-    account: Option<String>,
-    /// Only events of this region.
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    place: Place,
     /// Only failed calls (with an errorCode).
     #[arg(long)]
     errors_only: bool,
@@ -76,9 +97,11 @@ pub struct QueryArgs {
 pub struct ChangesArgs {
     #[command(flatten)]
     table: TableArgs,
-    /// The Auto Scaling group.
+    /// The Auto Scaling group's name.
     #[arg(long)]
     group: String,
+    #[command(flatten)]
+    place: Place,
     #[command(flatten)]
     window: Window,
 }
@@ -97,18 +120,16 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     let w = args.window;
     let spec =
         QuerySpec::choose(args.group, args.event_name, args.user).map_err(anyhow::Error::msg)?;
-    let spec = QuerySpec {
+    let spec = args.place.narrow(QuerySpec {
         range: TimeRange {
             since: w.since,
             until: w.until,
         },
-        account: args.account,
-        region: args.region,
         errors_only: args.errors_only,
         limit: w.limit,
         newest_first: w.newest_first,
         ..spec
-    };
+    });
     let rows = read(&table, &spec).await?;
     match w.output {
         Output::Json => print(&json_lines(&rows)?)?,
@@ -128,40 +149,63 @@ pub async fn run(args: QueryArgs) -> Result<()> {
 pub async fn changes(args: ChangesArgs) -> Result<()> {
     let table = table_name(&args.table)?;
     let w = args.window;
-    let spec = QuerySpec {
+    let spec = args.place.narrow(QuerySpec {
         range: TimeRange {
             since: w.since,
             until: w.until,
         },
         newest_first: w.newest_first,
         ..QuerySpec::new(QueryTarget::Group(args.group))
-    };
+    });
     let rows = read(&table, &spec).await?;
     let mut found = render::changes(&rows);
     if let Some(limit) = w.limit {
         found.truncate(limit);
     }
+    let groups = render::by_group(found, |c| c.group.clone());
     match w.output {
-        Output::Json => print(&json_lines(&found)?)?,
-        Output::Table => print(&render::changes_table(&found))?,
-        Output::Csv => print(&render::changes_csv(&found))?,
+        Output::Json => print(&json_lines(groups.iter().flat_map(|(_, c)| c))?)?,
+        Output::Table => print(&render::changes_table(&groups))?,
+        Output::Csv => print(&render::changes_csv(&groups))?,
     }
-    if found.is_empty() {
+    if groups.is_empty() {
         eprintln!(
             "asg-trail: no changes to {} in table {table} ({} events read, none mutating)",
             describe_target(&spec),
             rows.len()
         );
     }
+    note_groups(&spec, groups.len());
     Ok(())
 }
 
-/// What a query reads, in words.
+/// Says on stderr that the name `spec` read stands for `count` groups (more than one), each
+/// shown apart, and how to pick one.
+pub fn note_groups(spec: &QuerySpec, count: usize) {
+    if count > 1 {
+        eprintln!(
+            "asg-trail: {} names {count} groups (accounts and regions), each shown apart; \
+             --account and --region pick one",
+            describe_target(spec)
+        );
+    }
+}
+
+/// What a query reads, in words, with the account and region asked for.
 pub fn describe_target(spec: &QuerySpec) -> String {
-    match &spec.target {
+    let target = match &spec.target {
         QueryTarget::Group(g) => format!("group {g}"),
         QueryTarget::EventName(e) => format!("event name {e} (index {})", dynamodb::BY_EVENT_NAME),
         QueryTarget::User(u) => format!("user {u} (index {})", dynamodb::BY_USER),
+    };
+    let place: Vec<String> = [("account", &spec.account), ("region", &spec.region)]
+        .into_iter()
+        .filter_map(|(what, value)| value.as_ref().map(|v| format!("{what} {v}")))
+        .collect();
+    if place.is_empty() {
+        target
+    } else {
+        format!("{target} in {}", place.join(", "))
     }
 }
 
@@ -184,10 +228,10 @@ pub fn print(text: &str) -> Result<()> {
 }
 
 /// One JSON object per line.
-fn json_lines<T: serde::Serialize>(values: &[T]) -> Result<String> {
+fn json_lines<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Result<String> {
     let mut text = String::new();
     for value in values {
-        text.push_str(&serde_json::to_string(value)?);
+        text.push_str(&serde_json::to_string(&value)?);
         text.push('\n');
     }
     Ok(text)

@@ -1,6 +1,8 @@
 //! `asg-trail timeline`: a group's API calls and activities, oldest first, with the cause of
 //! each activity and the capacity through time, as a table, JSON, CSV or one HTML page. It reads
-//! the group's partition exactly as `query --group` does.
+//! the group's partition exactly as `query --group` does (`--account` and `--region` too), and
+//! tells each group of that name (account, region) apart: a section, a row's columns, an entry
+//! of `groups`, a chart each.
 
 use std::path::PathBuf;
 
@@ -9,7 +11,7 @@ use asg_trail::dynamodb::{QuerySpec, QueryTarget, TimeRange};
 use asg_trail::timeline::{self, html, text};
 use clap::ValueEnum;
 
-use crate::query::{describe_target, print, read, table_name};
+use crate::query::{Place, describe_target, note_groups, print, read, table_name};
 use crate::settings::TableArgs;
 
 /// Output formats.
@@ -17,7 +19,8 @@ use crate::settings::TableArgs;
 pub enum Output {
     /// Aligned columns for people.
     Table,
-    /// One JSON document: the group, the range, the entries and the capacity series.
+    /// One JSON document: the group's name, the range, and per account and region its entries
+    /// and capacity series.
     Json,
     /// Comma-separated values with a header line, one row per entry.
     Csv,
@@ -30,9 +33,11 @@ pub enum Output {
 pub struct Args {
     #[command(flatten)]
     table: TableArgs,
-    /// The Auto Scaling group.
+    /// The Auto Scaling group's name.
     #[arg(long)]
     group: String,
+    #[command(flatten)]
+    place: Place,
     /// Earliest event time, inclusive (`2024-03-05` or `2024-03-05T12:00:00Z`).
     #[arg(long)]
     since: Option<String>,
@@ -50,15 +55,15 @@ pub struct Args {
 /// Runs `timeline`.
 pub async fn run(args: Args) -> Result<()> {
     let table = table_name(&args.table)?;
-    let spec = QuerySpec {
+    let spec = args.place.narrow(QuerySpec {
         range: TimeRange {
             since: args.since.clone(),
             until: args.until.clone(),
         },
         ..QuerySpec::new(QueryTarget::Group(args.group.clone()))
-    };
+    });
     let rows = read(&table, &spec).await?;
-    let built = timeline::build(&rows);
+    let built = timeline::by_group(&rows);
     let (since, until) = (args.since.as_deref(), args.until.as_deref());
     let rendered = match args.output {
         Output::Table => text::table(&built),
@@ -93,5 +98,6 @@ pub async fn run(args: Args) -> Result<()> {
             describe_target(&spec)
         );
     }
+    note_groups(&spec, built.len());
     Ok(())
 }
