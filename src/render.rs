@@ -244,11 +244,13 @@ pub struct Change {
     pub set: Vec<(String, String)>,
 }
 
-/// The mutating calls among `rows`, in their order, each with what it set.
+/// The mutating calls among `rows`, in their order, each with what it set. A group's own
+/// activities (launches, terminations: `origin` `activity`) are what happened to it, not calls
+/// that changed it: the timeline shows them.
 #[must_use]
 pub fn changes(rows: &[Value]) -> Vec<Change> {
     rows.iter()
-        .filter(|row| is_mutating(row))
+        .filter(|row| is_mutating(row) && text(row, "origin") != Some("activity"))
         .map(|row| Change {
             group: Group::of(row),
             event_time: text(row, "eventTime").unwrap_or("-").to_owned(),
@@ -512,6 +514,8 @@ mod tests {
         let rows = [
             json!({"eventName": "DescribeAutoScalingGroups", "readOnly": true}),
             json!({"eventName": "DescribeScalingActivities"}),
+            at(json!({"eventTime": "t", "eventName": "EC2 Instance Launch Successful",
+                      "origin": "activity", "detail": {"EC2InstanceId": "i-1"}})),
             at(
                 json!({"eventTime": "t", "eventName": "StartInstanceRefresh", "userName": "gha",
                    "errorCode": "InstanceRefreshInProgress", "errorMessage": "busy",
