@@ -734,6 +734,61 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
                 problems.append(f"{pid}: SourceArn {_show(props.get('SourceArn'))} is not a rule of this "
                                 f"template targeting the function ({sorted(rules_to_function(template, fn_id))})")
     problems += check_rules_and_queues(template, fn_id)
+    problems += check_log_bucket_policy(template)
+    return problems
+
+
+# Only CloudTrail may write a log file into the stack's bucket (the function stores what a file
+# says, userIdentity included): the actions that put an object's bytes there.
+LOG_FILE_WRITES = {"s3:PutObject", "s3:ReplicateObject"}
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+
+
+def _why_not_the_forgery_deny(st: dict[str, Any], bucket_id: str) -> str | None:
+    """None if st denies LOG_FILE_WRITES below AWSLogs/ of bucket_id to every principal but the
+    CloudTrail service principal; else what is missing."""
+    if st.get("Effect") != "Deny":
+        return "not a Deny"
+    if "NotPrincipal" in st or st.get("Principal") not in ("*", {"AWS": "*"}):
+        return f"principal {_show(st.get('Principal', st.get('NotPrincipal')))} is not every principal (\"*\")"
+    if "NotAction" in st or "NotResource" in st:
+        return "NotAction/NotResource"
+    actions = set(_as_list(st.get("Action", [])))
+    if actions != LOG_FILE_WRITES:
+        return f"actions {sorted(actions)} are not exactly {sorted(LOG_FILE_WRITES)}"
+    resources = _as_list(st.get("Resource", []))
+    if not resources or not all(_is_arn_of(r, bucket_id, ("/AWSLogs/*", "/*")) for r in resources):
+        return f"resources {_show(resources)} do not all cover ${{{bucket_id}.Arn}}/AWSLogs/*"
+    # A missing key (every caller but a service principal) must count as "not CloudTrail": both
+    # negated operators do; any other key or value exempts more than CloudTrail.
+    condition = st.get("Condition")
+    if condition not in [{op: {"aws:PrincipalServiceName": v}}
+                         for op in ("StringNotEqualsIfExists", "StringNotEquals")
+                         for v in (CLOUDTRAIL, [CLOUDTRAIL])]:
+        return (f"condition {_show(condition)} is not StringNotEqualsIfExists aws:PrincipalServiceName = "
+                f"{CLOUDTRAIL} (anything else exempts more than CloudTrail)")
+    return None
+
+
+def check_log_bucket_policy(template: dict[str, Any]) -> list[str]:
+    """Each bucket the stack creates (turnkey) has a policy denying LOG_FILE_WRITES below AWSLogs/
+    to every principal but CloudTrail: no one else of the account can forge a log file."""
+    problems: list[str] = []
+    policies = resources_of_type(template, "AWS::S3::BucketPolicy")
+    for bucket_id in sorted(resources_of_type(template, "AWS::S3::Bucket")):
+        statements = [(pid, st) for pid, p in policies.items()
+                      if p.get("Properties", {}).get("Bucket") == {"Ref": bucket_id}
+                      for st in _as_list(p["Properties"].get("PolicyDocument", {}).get("Statement", []))]
+        reasons = [(f"{pid}/{st.get('Sid', '?')}", _why_not_the_forgery_deny(st, bucket_id), st)
+                   for pid, st in statements]
+        if any(why is None for _, why, _ in reasons):
+            continue
+        # The statements that look like the deny, and why each is not it.
+        near = "; ".join(f"{label}: {why}" for label, why, st in reasons
+                         if st.get("Effect") == "Deny" and set(_as_list(st.get("Action", []))) & LOG_FILE_WRITES)
+        problems.append(f"{bucket_id}: no bucket policy statement denies {sorted(LOG_FILE_WRITES)} on "
+                        f"${{{bucket_id}.Arn}}/AWSLogs/* to every principal but {CLOUDTRAIL}: anyone of the "
+                        f"account with s3:PutObject could forge a log file" + (f" ({near})" if near else ""))
     return problems
 
 

@@ -426,10 +426,11 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
         [
             "AWSCloudTrailAclCheck",
             "AWSCloudTrailWrite",
+            "DenyLogFileWritesButCloudTrail",
             "DenyInsecureTransport"
         ]
     );
-    let deny = &policy[2];
+    let deny = &policy[3];
     assert_eq!(deny["Effect"], "Deny");
     assert_eq!(
         deny["Condition"],
@@ -736,6 +737,18 @@ fn check_iam_of_mutation(name: &str, from: &str, to: &str) -> Output {
     stack::template_tool(&["check-iam", path.to_str().expect("utf-8")])
 }
 
+/// `check_iam_of_mutation`, which must fail saying `expected`; its output.
+fn check_iam_rejects_mutation(name: &str, from: &str, to: &str, expected: &str) -> String {
+    let out = check_iam_of_mutation(name, from, to);
+    let all = text(&out);
+    assert!(!out.status.success(), "{name}: check-iam accepted it {all}");
+    assert!(
+        all.contains(expected),
+        "{name}: expected {expected:?} in {all}"
+    );
+    all
+}
+
 #[test]
 fn check_iam_passes_the_template_and_rejects_broader_grants() {
     let ok = stack::template_tool(&["check-iam", "template.yaml"]);
@@ -821,12 +834,90 @@ fn check_iam_passes_the_template_and_rejects_broader_grants() {
         ),
     ];
     for (name, from, to, expected) in cases {
-        let out = check_iam_of_mutation(name, from, to);
-        let all = text(&out);
-        assert!(!out.status.success(), "{name}: check-iam accepted it {all}");
+        check_iam_rejects_mutation(name, from, to, expected);
+    }
+}
+
+/// Issue 17: in turnkey mode only CloudTrail may write below AWSLogs/, where every `.json.gz`
+/// is taken for a real log file (its userIdentity stored as who did it).
+#[test]
+fn only_cloudtrail_may_write_log_files_into_the_turnkey_bucket_and_check_iam_says_so() {
+    for m in ALL_MODES.iter().filter(|m| m.starts_with("turnkey")) {
+        let statements =
+            &resource(mode(m), "LogBucketPolicy")["Properties"]["PolicyDocument"]["Statement"];
+        let deny = statements
+            .as_array()
+            .expect("Statement")
+            .iter()
+            .find(|s| s["Sid"] == "DenyLogFileWritesButCloudTrail")
+            .unwrap_or_else(|| panic!("{m}: no forgery deny in {statements}"));
+        assert_eq!(
+            deny,
+            &json!({"Sid": "DenyLogFileWritesButCloudTrail", "Effect": "Deny", "Principal": "*",
+                    "Action": ["s3:PutObject", "s3:ReplicateObject"],
+                    "Resource": {"Fn::Sub": "${LogBucket.Arn}/AWSLogs/*"},
+                    "Condition": {"StringNotEqualsIfExists":
+                                  {"aws:PrincipalServiceName": "cloudtrail.amazonaws.com"}}}),
+            "{m}"
+        );
+    }
+    // check-iam holds every turnkey mode to it: the deny gone, or exempting more than CloudTrail,
+    // or covering less than AWSLogs/, or missing an action that writes an object, fails.
+    let deny_line = "          - Sid: DenyLogFileWritesButCloudTrail\n            Effect: Deny\n";
+    let condition = "              StringNotEqualsIfExists:\n                aws:PrincipalServiceName: cloudtrail.amazonaws.com\n";
+    let resource_line = "            Resource: !Sub \"${LogBucket.Arn}/AWSLogs/*\"\n            Condition:\n              StringNotEqualsIfExists:\n";
+    let cases = [
+        (
+            "forgery-deny-removed",
+            deny_line,
+            "          - Sid: DenyLogFileWritesButCloudTrail\n            Effect: Allow\n",
+            "",
+        ),
+        (
+            "forgery-deny-exempts-any-service",
+            condition,
+            "              Bool:\n                aws:PrincipalIsAWSService: \"false\"\n",
+            "is not StringNotEqualsIfExists aws:PrincipalServiceName",
+        ),
+        (
+            "forgery-deny-exempts-another-service",
+            condition,
+            "              StringNotEqualsIfExists:\n                aws:PrincipalServiceName: [cloudtrail.amazonaws.com, s3.amazonaws.com]\n",
+            "is not StringNotEqualsIfExists aws:PrincipalServiceName",
+        ),
+        (
+            "forgery-deny-exempts-the-account",
+            condition,
+            "              StringNotEqualsIfExists:\n                aws:PrincipalServiceName: cloudtrail.amazonaws.com\n              StringNotEquals:\n                aws:PrincipalAccount: !Ref AWS::AccountId\n",
+            "is not StringNotEqualsIfExists aws:PrincipalServiceName",
+        ),
+        (
+            "forgery-deny-below-cloudtrail-only",
+            resource_line,
+            "            Resource: !Sub \"${LogBucket.Arn}/AWSLogs/${AWS::AccountId}/CloudTrail/*\"\n            Condition:\n              StringNotEqualsIfExists:\n",
+            "do not all cover ${LogBucket.Arn}/AWSLogs/*",
+        ),
+        (
+            "forgery-deny-without-replication",
+            "              - s3:PutObject\n              - s3:ReplicateObject\n",
+            "              - s3:PutObject\n",
+            "are not exactly ['s3:PutObject', 's3:ReplicateObject']",
+        ),
+    ];
+    let problem = "LogBucket: no bucket policy statement denies ['s3:PutObject', 's3:ReplicateObject'] \
+                   on ${LogBucket.Arn}/AWSLogs/* to every principal but cloudtrail.amazonaws.com";
+    for (name, from, to, why) in cases {
+        let all = check_iam_rejects_mutation(name, from, to, problem);
+        assert!(all.contains(why), "{name}: expected {why:?} in {all}");
+        for m in ["turnkey", "turnkey-options", "turnkey-hardened"] {
+            assert!(
+                all.contains(&format!("check-iam [{m}]: FAILED")),
+                "{name}: {m} passed {all}"
+            );
+        }
         assert!(
-            all.contains(expected),
-            "{name}: expected {expected:?} in {all}"
+            all.contains("check-iam [existing-eventbridge]: ok"),
+            "{name}: no bucket of its own, nothing to deny {all}"
         );
     }
 }
