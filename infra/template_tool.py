@@ -181,6 +181,7 @@ EXAMPLE_KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56e
 EXAMPLE_TOPIC = "arn:aws:sns:eu-west-1:111122223333:org-trail-log-files"
 EXAMPLE_TOPIC_SAME_REGION = "arn:aws:sns:us-east-1:111122223333:org-trail-log-files"
 EXAMPLE_TOPIC_OPT_IN = "arn:aws:sns:ap-east-1:111122223333:org-trail-log-files"
+EXAMPLE_ALARM_TOPIC_ELSEWHERE = "arn:aws:sns:eu-west-1:111122223333:pager"
 # What conditions comparing with AWS::Region see (the region the tests and lint run in), and
 # the account and stack id that `resolve --stack-name` gives the pseudo-parameters.
 CHECK_REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -239,6 +240,11 @@ MODES: dict[str, dict[str, str]] = {
         "ExistingBucketName": "org-trail-logs",
         "ExistingBucketTrigger": "SNS",
         "ExistingBucketTopicArn": EXAMPLE_TOPIC_OPT_IN,
+    },
+    # An alarm topic of another region: a first create CloudFormation refuses at once
+    # (AlarmTopicRefusal), checked and linted like the others.
+    "alarm-topic-elsewhere": {
+        "AlarmTopicArn": EXAMPLE_ALARM_TOPIC_ELSEWHERE,
     },
 }
 
@@ -586,6 +592,18 @@ def expected_log_objects(template: dict[str, Any], values: dict[str, str]) -> tu
     return f"arn:${{AWS::Partition}}:s3:::{name[0]}/AWSLogs/*", name[1]
 
 
+TABLE_ARN_PREFIX = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+
+
+def table_arn_forms(table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The table's ARN (and its indexes') built from its TableName, as _sub_parts: how the role
+    names a table it must not reference (the table is created last)."""
+    name = _sub_parts(table.get("Properties", {}).get("TableName"))
+    if name is None:
+        return []
+    return [(TABLE_ARN_PREFIX + name[0] + suffix, name[1]) for suffix in ("", "/index/*")]
+
+
 def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
     """Violations of least privilege in a resolved template (see resolve); empty = as intended.
 
@@ -617,7 +635,8 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
         allowed_objects = expected_log_objects(template, values)
     except CheckError as e:
         return [str(e)]
-    table_id, _ = the_one(template, "AWS::DynamoDB::Table")
+    table_id, table = the_one(template, "AWS::DynamoDB::Table")
+    table_arns = table_arn_forms(table)
     # KMS keys of the log files: the KmsKeyArn parameter, and the stack's own trail key.
     kms_keys: list[Any] = [values["KmsKeyArn"]] if values.get("KmsKeyArn") else []
     kms_keys += [{"Fn::GetAtt": [k, "Arn"]} for k in resources_of_type(template, "AWS::KMS::Key")]
@@ -695,7 +714,8 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
             elif service == "kms" and resource not in kms_keys:
                 problems.append(f"{label}: KMS resource {_show(resource)} is not the KmsKeyArn parameter "
                                 f"or the trail's key ({_show(kms_keys) if kms_keys else 'none: no KMS grant expected'})")
-            elif service == "dynamodb" and not _is_arn_of(resource, table_id, ("", "/index/*")):
+            elif service == "dynamodb" and not (_is_arn_of(resource, table_id, ("", "/index/*"))
+                                                or _sub_parts(resource) in table_arns):
                 problems.append(f"{label}: DynamoDB resource {_show(resource)} is not table {table_id} "
                                 "(or its indexes)")
             elif service == "sqs" and not any(_is_arn_of(resource, q) for q in failure_queues):
