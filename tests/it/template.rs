@@ -1793,6 +1793,18 @@ fn the_function_and_its_role_name_the_table_they_write() {
     for m in ALL_MODES {
         let name = resource(mode(m), "Table")["Properties"]["TableName"].clone();
         assert_eq!(function_env(m)["TABLE_NAME"], name, "{m}");
+        // The dashboard's list of parts (a literal name is substituted into its text).
+        let body = &resource(mode(m), "Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"];
+        match name.as_str() {
+            Some(literal) => assert!(
+                body[0]
+                    .as_str()
+                    .expect("body")
+                    .contains(&format!("table `{literal}`, created last")),
+                "{m}"
+            ),
+            None => assert_eq!(body[1]["EventsTable"], name, "{m}"),
+        }
         let name_text = name
             .as_str()
             .or_else(|| name["Fn::Sub"].as_str())
