@@ -1692,7 +1692,7 @@ fn dependencies(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
                     deps.insert(d.clone());
                 }
                 Value::Array(ds) => {
-                    deps.extend(ds.iter().filter_map(Value::as_str).map(str::to_owned))
+                    deps.extend(ds.iter().filter_map(Value::as_str).map(str::to_owned));
                 }
                 _ => {}
             }
