@@ -181,6 +181,7 @@ EXAMPLE_KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56e
 EXAMPLE_TOPIC = "arn:aws:sns:eu-west-1:111122223333:org-trail-log-files"
 EXAMPLE_TOPIC_SAME_REGION = "arn:aws:sns:us-east-1:111122223333:org-trail-log-files"
 EXAMPLE_TOPIC_OPT_IN = "arn:aws:sns:ap-east-1:111122223333:org-trail-log-files"
+EXAMPLE_ALARM_TOPIC_ELSEWHERE = "arn:aws:sns:eu-west-1:111122223333:pager"
 # What conditions comparing with AWS::Region see (the region the tests and lint run in), and
 # the account and stack id that `resolve --stack-name` gives the pseudo-parameters.
 CHECK_REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -243,6 +244,11 @@ MODES: dict[str, dict[str, str]] = {
         "ExistingBucketName": "org-trail-logs",
         "ExistingBucketTrigger": "SNS",
         "ExistingBucketTopicArn": EXAMPLE_TOPIC_OPT_IN,
+    },
+    # An alarm topic of another region: a first create CloudFormation refuses at once
+    # (AlarmTopicRefusal), checked and linted like the others.
+    "alarm-topic-elsewhere": {
+        "AlarmTopicArn": EXAMPLE_ALARM_TOPIC_ELSEWHERE,
     },
 }
 
@@ -590,6 +596,18 @@ def expected_log_objects(template: dict[str, Any], values: dict[str, str]) -> tu
     return f"arn:${{AWS::Partition}}:s3:::{name[0]}/AWSLogs/*", name[1]
 
 
+TABLE_ARN_PREFIX = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+
+
+def table_arn_forms(table: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The table's ARN (and its indexes') built from its TableName, as _sub_parts: how the role
+    names a table it must not reference (the table is created last)."""
+    name = _sub_parts(table.get("Properties", {}).get("TableName"))
+    if name is None:
+        return []
+    return [(TABLE_ARN_PREFIX + name[0] + suffix, name[1]) for suffix in ("", "/index/*")]
+
+
 def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
     """Violations of least privilege in a resolved template (see resolve); empty = as intended.
 
@@ -621,7 +639,8 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
         allowed_objects = expected_log_objects(template, values)
     except CheckError as e:
         return [str(e)]
-    table_id, _ = the_one(template, "AWS::DynamoDB::Table")
+    table_id, table = the_one(template, "AWS::DynamoDB::Table")
+    table_arns = table_arn_forms(table)
     # KMS keys of the log files: the KmsKeyArn parameter, and the stack's own trail key.
     kms_keys: list[Any] = [values["KmsKeyArn"]] if values.get("KmsKeyArn") else []
     kms_keys += [{"Fn::GetAtt": [k, "Arn"]} for k in resources_of_type(template, "AWS::KMS::Key")]
@@ -699,7 +718,8 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
             elif service == "kms" and resource not in kms_keys:
                 problems.append(f"{label}: KMS resource {_show(resource)} is not the KmsKeyArn parameter "
                                 f"or the trail's key ({_show(kms_keys) if kms_keys else 'none: no KMS grant expected'})")
-            elif service == "dynamodb" and not _is_arn_of(resource, table_id, ("", "/index/*")):
+            elif service == "dynamodb" and not (_is_arn_of(resource, table_id, ("", "/index/*"))
+                                                or _sub_parts(resource) in table_arns):
                 problems.append(f"{label}: DynamoDB resource {_show(resource)} is not table {table_id} "
                                 "(or its indexes)")
             elif service == "sqs" and not any(_is_arn_of(resource, q) for q in failure_queues):
@@ -738,6 +758,61 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
                 problems.append(f"{pid}: SourceArn {_show(props.get('SourceArn'))} is not a rule of this "
                                 f"template targeting the function ({sorted(rules_to_function(template, fn_id))})")
     problems += check_rules_and_queues(template, fn_id)
+    problems += check_log_bucket_policy(template)
+    return problems
+
+
+# Only CloudTrail may write a log file into the stack's bucket (the function stores what a file
+# says, userIdentity included): the actions that put an object's bytes there.
+LOG_FILE_WRITES = {"s3:PutObject", "s3:ReplicateObject"}
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+
+
+def _why_not_the_forgery_deny(st: dict[str, Any], bucket_id: str) -> str | None:
+    """None if st denies LOG_FILE_WRITES below AWSLogs/ of bucket_id to every principal but the
+    CloudTrail service principal; else what is missing."""
+    if st.get("Effect") != "Deny":
+        return "not a Deny"
+    if "NotPrincipal" in st or st.get("Principal") not in ("*", {"AWS": "*"}):
+        return f"principal {_show(st.get('Principal', st.get('NotPrincipal')))} is not every principal (\"*\")"
+    if "NotAction" in st or "NotResource" in st:
+        return "NotAction/NotResource"
+    actions = set(_as_list(st.get("Action", [])))
+    if actions != LOG_FILE_WRITES:
+        return f"actions {sorted(actions)} are not exactly {sorted(LOG_FILE_WRITES)}"
+    resources = _as_list(st.get("Resource", []))
+    if not resources or not all(_is_arn_of(r, bucket_id, ("/AWSLogs/*", "/*")) for r in resources):
+        return f"resources {_show(resources)} do not all cover ${{{bucket_id}.Arn}}/AWSLogs/*"
+    # A missing key (every caller but a service principal) must count as "not CloudTrail": both
+    # negated operators do; any other key or value exempts more than CloudTrail.
+    condition = st.get("Condition")
+    if condition not in [{op: {"aws:PrincipalServiceName": v}}
+                         for op in ("StringNotEqualsIfExists", "StringNotEquals")
+                         for v in (CLOUDTRAIL, [CLOUDTRAIL])]:
+        return (f"condition {_show(condition)} is not StringNotEqualsIfExists aws:PrincipalServiceName = "
+                f"{CLOUDTRAIL} (anything else exempts more than CloudTrail)")
+    return None
+
+
+def check_log_bucket_policy(template: dict[str, Any]) -> list[str]:
+    """Each bucket the stack creates (turnkey) has a policy denying LOG_FILE_WRITES below AWSLogs/
+    to every principal but CloudTrail: no one else of the account can forge a log file."""
+    problems: list[str] = []
+    policies = resources_of_type(template, "AWS::S3::BucketPolicy")
+    for bucket_id in sorted(resources_of_type(template, "AWS::S3::Bucket")):
+        statements = [(pid, st) for pid, p in policies.items()
+                      if p.get("Properties", {}).get("Bucket") == {"Ref": bucket_id}
+                      for st in _as_list(p["Properties"].get("PolicyDocument", {}).get("Statement", []))]
+        reasons = [(f"{pid}/{st.get('Sid', '?')}", _why_not_the_forgery_deny(st, bucket_id), st)
+                   for pid, st in statements]
+        if any(why is None for _, why, _ in reasons):
+            continue
+        # The statements that look like the deny, and why each is not it.
+        near = "; ".join(f"{label}: {why}" for label, why, st in reasons
+                         if st.get("Effect") == "Deny" and set(_as_list(st.get("Action", []))) & LOG_FILE_WRITES)
+        problems.append(f"{bucket_id}: no bucket policy statement denies {sorted(LOG_FILE_WRITES)} on "
+                        f"${{{bucket_id}.Arn}}/AWSLogs/* to every principal but {CLOUDTRAIL}: anyone of the "
+                        f"account with s3:PutObject could forge a log file" + (f" ({near})" if near else ""))
     return problems
 
 

@@ -6,7 +6,7 @@
 //! The modes are infra/template_tool.py's `MODES` (parameter overrides); `resolve --all-modes`
 //! gives each as CloudFormation would deploy it (conditions, rules and parameters resolved).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
@@ -31,19 +31,27 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The JSON that `template_tool.py COMMAND TEMPLATE OUT ARGS...` writes to OUT (a scratch file
+/// named `out`); the command must succeed.
+fn tool_json(command: &str, template: &str, out: &str, args: &[&str]) -> Value {
+    let out_path = scratch(out);
+    let mut argv = vec![command, template, out_path.to_str().expect("utf-8 path")];
+    argv.extend(args);
+    let run = stack::template_tool(&argv);
+    assert!(run.status.success(), "{argv:?} {}", text(&run));
+    serde_json::from_slice(&std::fs::read(&out_path).expect("output file")).expect("JSON")
+}
+
 /// Every mode of the template, resolved (one run of the tool for all tests).
 fn modes() -> &'static Value {
     static MODES: OnceLock<Value> = OnceLock::new();
     MODES.get_or_init(|| {
-        let out_path = scratch("resolved-all.json");
-        let out = stack::template_tool(&[
+        tool_json(
             "resolve",
             "template.yaml",
-            out_path.to_str().expect("utf-8 path"),
-            "--all-modes",
-        ]);
-        assert!(out.status.success(), "resolve --all-modes {}", text(&out));
-        serde_json::from_slice(&std::fs::read(&out_path).expect("resolved file")).expect("JSON")
+            "resolved-all.json",
+            &["--all-modes"],
+        )
     })
 }
 
@@ -112,7 +120,7 @@ fn sub_with_stack_id_tail(text: &str) -> Value {
     json!({"Fn::Sub": [text, stack_id_tail()]})
 }
 
-const ALL_MODES: [&str; 7] = [
+const ALL_MODES: [&str; 8] = [
     "turnkey",
     "turnkey-options",
     "turnkey-hardened",
@@ -120,6 +128,7 @@ const ALL_MODES: [&str; 7] = [
     "existing-sns",
     "existing-sns-same-region",
     "existing-sns-opt-in",
+    "alarm-topic-elsewhere",
 ];
 
 /// The metric contract with the function (namespace AsgTrail, dimension FunctionName).
@@ -155,6 +164,7 @@ fn template_passes_the_infra_lint() {
         "check-iam [existing-sns]",
         "check-iam [existing-sns-same-region]",
         "check-iam [existing-sns-opt-in]",
+        "check-iam [alarm-topic-elsewhere]",
         "samconfig (deploy parameter_overrides",
         "cfn-lint (transformed, and each mode resolved)",
         "cfn-lint (forwarder)",
@@ -269,7 +279,7 @@ fn ttl_on_expires_at_is_on_only_with_a_retention_and_matches_the_function_env() 
     for (m, days) in [("turnkey", 0), ("turnkey-options", 400)] {
         let env = function_env(m);
         let config = asg_trail::config::Config::from_lookup(|k| match k {
-            // TABLE_NAME is a !Ref of the table (its name once deployed).
+            // TABLE_NAME is the table's name expression (a literal once deployed).
             "TABLE_NAME" => Some("asg-trail-events".to_owned()),
             _ => env.get(k).and_then(Value::as_str).map(str::to_owned),
         })
@@ -307,7 +317,7 @@ fn function_settings_and_parameters_reach_the_environment() {
     assert_eq!(
         function_env("turnkey"),
         json!({
-            "TABLE_NAME": {"Ref": "Table"}, "RETENTION_DAYS": "0",
+            "TABLE_NAME": {"Fn::Sub": "${AWS::StackName}-events"}, "RETENTION_DAYS": "0",
             "READ_ONLY_RETENTION_DAYS": "90",
             "INCLUDE_SERVICE_ACTIONS": "false", "EXCLUDE_READ_ONLY": "true",
             "EVENT_NAMES_INCLUDE": "", "EVENT_NAMES_EXCLUDE": "", "EVENT_ACCOUNTS": ""
@@ -427,10 +437,11 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
         [
             "AWSCloudTrailAclCheck",
             "AWSCloudTrailWrite",
+            "DenyLogFileWritesButCloudTrail",
             "DenyInsecureTransport"
         ]
     );
-    let deny = &policy[2];
+    let deny = &policy[3];
     assert_eq!(deny["Effect"], "Deny");
     assert_eq!(
         deny["Condition"],
@@ -716,10 +727,15 @@ fn alarms_notify_the_stack_topic_in_every_mode_and_the_given_topic_too() {
 
 /// The alarm actions of a mode: the stack's topic, plus AlarmTopicArn where the mode gives it.
 fn expected_alarm_actions(mode: &str) -> Value {
-    if mode == "turnkey-options" {
-        json!([{"Ref": "AlarmTopic"}, "arn:aws:sns:us-east-1:111122223333:pager"])
-    } else {
-        json!([{"Ref": "AlarmTopic"}])
+    match mode {
+        "turnkey-options" => {
+            json!([{"Ref": "AlarmTopic"}, "arn:aws:sns:us-east-1:111122223333:pager"])
+        }
+        // Never deployed: AlarmTopicRefusal fails the create first.
+        "alarm-topic-elsewhere" => {
+            json!([{"Ref": "AlarmTopic"}, "arn:aws:sns:eu-west-1:111122223333:pager"])
+        }
+        _ => json!([{"Ref": "AlarmTopic"}]),
     }
 }
 
@@ -735,6 +751,18 @@ fn check_iam_of_mutation(name: &str, from: &str, to: &str) -> Output {
     let path = scratch(&format!("{name}.yaml"));
     std::fs::write(&path, original.replace(from, to)).expect("write mutated template");
     stack::template_tool(&["check-iam", path.to_str().expect("utf-8")])
+}
+
+/// `check_iam_of_mutation`, which must fail saying `expected`; its output.
+fn check_iam_rejects_mutation(name: &str, from: &str, to: &str, expected: &str) -> String {
+    let out = check_iam_of_mutation(name, from, to);
+    let all = text(&out);
+    assert!(!out.status.success(), "{name}: check-iam accepted it {all}");
+    assert!(
+        all.contains(expected),
+        "{name}: expected {expected:?} in {all}"
+    );
+    all
 }
 
 #[test]
@@ -774,9 +802,15 @@ fn check_iam_passes_the_template_and_rejects_broader_grants() {
         ),
         (
             "dynamodb-anywhere",
-            "                Resource: !GetAtt Table.Arn\n",
+            "                Resource: !If\n                  - HasTableName\n                  - !Sub \"arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}\"\n                  - !Sub \"arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-events\"\n",
             "                Resource: \"*\"\n",
             "resource \"*\" for ['dynamodb:BatchWriteItem']",
+        ),
+        (
+            "dynamodb-any-table",
+            ":table/${AWS::StackName}-events\"\n",
+            ":table/*\"\n",
+            "is not table Table (or its indexes)",
         ),
         (
             "kms-any-key",
@@ -822,12 +856,90 @@ fn check_iam_passes_the_template_and_rejects_broader_grants() {
         ),
     ];
     for (name, from, to, expected) in cases {
-        let out = check_iam_of_mutation(name, from, to);
-        let all = text(&out);
-        assert!(!out.status.success(), "{name}: check-iam accepted it {all}");
+        check_iam_rejects_mutation(name, from, to, expected);
+    }
+}
+
+/// Issue 17: in turnkey mode only CloudTrail may write below AWSLogs/, where every `.json.gz`
+/// is taken for a real log file (its userIdentity stored as who did it).
+#[test]
+fn only_cloudtrail_may_write_log_files_into_the_turnkey_bucket_and_check_iam_says_so() {
+    for m in ALL_MODES.iter().filter(|m| m.starts_with("turnkey")) {
+        let statements =
+            &resource(mode(m), "LogBucketPolicy")["Properties"]["PolicyDocument"]["Statement"];
+        let deny = statements
+            .as_array()
+            .expect("Statement")
+            .iter()
+            .find(|s| s["Sid"] == "DenyLogFileWritesButCloudTrail")
+            .unwrap_or_else(|| panic!("{m}: no forgery deny in {statements}"));
+        assert_eq!(
+            deny,
+            &json!({"Sid": "DenyLogFileWritesButCloudTrail", "Effect": "Deny", "Principal": "*",
+                    "Action": ["s3:PutObject", "s3:ReplicateObject"],
+                    "Resource": {"Fn::Sub": "${LogBucket.Arn}/AWSLogs/*"},
+                    "Condition": {"StringNotEqualsIfExists":
+                                  {"aws:PrincipalServiceName": "cloudtrail.amazonaws.com"}}}),
+            "{m}"
+        );
+    }
+    // check-iam holds every turnkey mode to it: the deny gone, or exempting more than CloudTrail,
+    // or covering less than AWSLogs/, or missing an action that writes an object, fails.
+    let deny_line = "          - Sid: DenyLogFileWritesButCloudTrail\n            Effect: Deny\n";
+    let condition = "              StringNotEqualsIfExists:\n                aws:PrincipalServiceName: cloudtrail.amazonaws.com\n";
+    let resource_line = "            Resource: !Sub \"${LogBucket.Arn}/AWSLogs/*\"\n            Condition:\n              StringNotEqualsIfExists:\n";
+    let cases = [
+        (
+            "forgery-deny-removed",
+            deny_line,
+            "          - Sid: DenyLogFileWritesButCloudTrail\n            Effect: Allow\n",
+            "",
+        ),
+        (
+            "forgery-deny-exempts-any-service",
+            condition,
+            "              Bool:\n                aws:PrincipalIsAWSService: \"false\"\n",
+            "is not StringNotEqualsIfExists aws:PrincipalServiceName",
+        ),
+        (
+            "forgery-deny-exempts-another-service",
+            condition,
+            "              StringNotEqualsIfExists:\n                aws:PrincipalServiceName: [cloudtrail.amazonaws.com, s3.amazonaws.com]\n",
+            "is not StringNotEqualsIfExists aws:PrincipalServiceName",
+        ),
+        (
+            "forgery-deny-exempts-the-account",
+            condition,
+            "              StringNotEqualsIfExists:\n                aws:PrincipalServiceName: cloudtrail.amazonaws.com\n              StringNotEquals:\n                aws:PrincipalAccount: !Ref AWS::AccountId\n",
+            "is not StringNotEqualsIfExists aws:PrincipalServiceName",
+        ),
+        (
+            "forgery-deny-below-cloudtrail-only",
+            resource_line,
+            "            Resource: !Sub \"${LogBucket.Arn}/AWSLogs/${AWS::AccountId}/CloudTrail/*\"\n            Condition:\n              StringNotEqualsIfExists:\n",
+            "do not all cover ${LogBucket.Arn}/AWSLogs/*",
+        ),
+        (
+            "forgery-deny-without-replication",
+            "              - s3:PutObject\n              - s3:ReplicateObject\n",
+            "              - s3:PutObject\n",
+            "are not exactly ['s3:PutObject', 's3:ReplicateObject']",
+        ),
+    ];
+    let problem = "LogBucket: no bucket policy statement denies ['s3:PutObject', 's3:ReplicateObject'] \
+                   on ${LogBucket.Arn}/AWSLogs/* to every principal but cloudtrail.amazonaws.com";
+    for (name, from, to, why) in cases {
+        let all = check_iam_rejects_mutation(name, from, to, problem);
+        assert!(all.contains(why), "{name}: expected {why:?} in {all}");
+        for m in ["turnkey", "turnkey-options", "turnkey-hardened"] {
+            assert!(
+                all.contains(&format!("check-iam [{m}]: FAILED")),
+                "{name}: {m} passed {all}"
+            );
+        }
         assert!(
-            all.contains(expected),
-            "{name}: expected {expected:?} in {all}"
+            all.contains("check-iam [existing-eventbridge]: ok"),
+            "{name}: no bucket of its own, nothing to deny {all}"
         );
     }
 }
@@ -1151,9 +1263,10 @@ fn dashboard_shows_ingestion_rate_lag_errors_and_the_failure_queue() {
         .expect("body text");
     let parsed: Value =
         serde_json::from_str(&without_placeholders(body)).expect("the dashboard body is JSON");
-    let titles: Vec<&str> = parsed["widgets"]
-        .as_array()
-        .expect("widgets")
+    let widgets = parsed["widgets"].as_array().expect("widgets");
+    let (metric_widgets, others): (Vec<&Value>, Vec<&Value>) =
+        widgets.iter().partition(|w| w["type"] == "metric");
+    let titles: Vec<&str> = metric_widgets
         .iter()
         .map(|w| w["properties"]["title"].as_str().expect("title"))
         .collect();
@@ -1179,7 +1292,7 @@ fn dashboard_shows_ingestion_rate_lag_errors_and_the_failure_queue() {
     }
     // Every AsgTrail metric on it is one of the contract's ("." repeats the row above's field).
     let mut shown = Vec::new();
-    for widget in parsed["widgets"].as_array().expect("widgets") {
+    for widget in &metric_widgets {
         let mut namespace = String::new();
         for row in widget["properties"]["metrics"].as_array().expect("metrics") {
             let (first, second) = (row[0].as_str().unwrap_or(""), row[1].as_str());
@@ -1201,10 +1314,26 @@ fn dashboard_shows_ingestion_rate_lag_errors_and_the_failure_queue() {
         );
     }
     assert!(shown.len() >= 8, "{shown:?}");
+    let variables = &d["DashboardBody"]["Fn::Sub"][1];
     assert_eq!(
-        d["DashboardBody"]["Fn::Sub"][1],
-        json!({"FunctionName": {"Ref": "Function"},
-               "QueueName": get_att("FailedEventsQueue", "QueueName")})
+        (&variables["FunctionName"], &variables["QueueName"]),
+        (
+            &json!({"Ref": "Function"}),
+            &get_att("FailedEventsQueue", "QueueName")
+        )
+    );
+    // Last, the stack's parts (which also orders the dashboard after them: see
+    // the_table_is_created_last_and_nothing_refers_to_it).
+    let [parts] = others.as_slice() else {
+        panic!("one widget besides the metrics: {others:?}")
+    };
+    assert_eq!(parts["type"], "text");
+    assert!(
+        parts["properties"]["markdown"]
+            .as_str()
+            .expect("markdown")
+            .starts_with("## The parts of stack "),
+        "{parts}"
     );
 }
 
@@ -1522,5 +1651,274 @@ fn the_table_upgrades_in_place_from_the_previous_release() {
         Some(json!({"AttributeName": "expiresAt", "Enabled": true})),
         "TTL changes in place"
     );
+    // DependsOn (the table is created last) orders a first create and is no property of the
+    // table: CloudFormation neither replaces nor updates a resource for it. The function and its
+    // role now name the table instead of referring to it: the same values.
+    let depends_on = now.as_object_mut().and_then(|t| t.remove("DependsOn"));
+    assert!(depends_on.is_some_and(|d| d.is_array()), "{now}");
     assert_eq!(now, previous["Table"]);
+}
+
+/// The transformed template (SAM -> CloudFormation, conditions unresolved), once per process.
+fn transformed() -> &'static Value {
+    static TRANSFORMED: OnceLock<Value> = OnceLock::new();
+    TRANSFORMED.get_or_init(|| tool_json("transform", "template.yaml", "transformed.json", &[]))
+}
+
+/// The `${Name}` and `${Name.Attribute}` placeholders of an Fn::Sub string (not `${!Literal}`).
+fn sub_placeholders(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find('}') else { break };
+        if !rest.starts_with('!') {
+            names.push(&rest[..end]);
+        }
+        rest = &rest[end + 1..];
+    }
+    names
+}
+
+/// The resources of `ids` that `value` refers to: Ref, Fn::GetAtt, an Fn::Sub placeholder that
+/// is not one of its own variables; both branches of an Fn::If (as CloudFormation orders an
+/// unresolved template; a resolved one has none left).
+fn references_into(value: &Value, ids: &BTreeSet<String>, out: &mut BTreeSet<String>) {
+    fn found(id: &str, ids: &BTreeSet<String>, out: &mut BTreeSet<String>) {
+        if ids.contains(id) {
+            out.insert(id.to_owned());
+        }
+    }
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                references_into(item, ids, out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("Ref", _) => found(v.as_str().unwrap_or_default(), ids, out),
+                    ("Fn::GetAtt", Value::Array(a)) => {
+                        found(a[0].as_str().unwrap_or_default(), ids, out);
+                    }
+                    ("Fn::GetAtt", _) => {
+                        let id = v.as_str().unwrap_or_default().split('.').next();
+                        found(id.unwrap_or_default(), ids, out);
+                    }
+                    ("Fn::Sub", _) => {
+                        let (text, variables) = match v {
+                            Value::Array(a) => (a[0].as_str().unwrap_or_default(), a.get(1)),
+                            _ => (v.as_str().unwrap_or_default(), None),
+                        };
+                        for name in sub_placeholders(text) {
+                            if variables.is_none_or(|vars| vars.get(name).is_none()) {
+                                found(name.split('.').next().unwrap_or_default(), ids, out);
+                            }
+                        }
+                        if let Some(variables) = variables {
+                            references_into(variables, ids, out);
+                        }
+                    }
+                    _ => references_into(v, ids, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What each resource of the template waits for in a create: its DependsOn and its references.
+fn dependencies(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let resources = template["Resources"].as_object().expect("Resources");
+    let ids: BTreeSet<String> = resources.keys().cloned().collect();
+    resources
+        .iter()
+        .map(|(id, r)| {
+            let mut deps = BTreeSet::new();
+            match &r["DependsOn"] {
+                Value::String(d) => {
+                    deps.insert(d.clone());
+                }
+                Value::Array(ds) => {
+                    deps.extend(ds.iter().filter_map(Value::as_str).map(str::to_owned));
+                }
+                _ => {}
+            }
+            references_into(r, &ids, &mut deps);
+            (id.clone(), deps)
+        })
+        .collect()
+}
+
+/// What stops `Table` from being the last resource a create makes: a resource it does not wait
+/// for (directly or not), or one that waits for it.
+fn table_order_problems(template: &Value) -> Vec<String> {
+    let graph = dependencies(template);
+    let mut before = BTreeSet::new();
+    let mut todo = vec!["Table".to_owned()];
+    while let Some(id) = todo.pop() {
+        for dep in graph.get(&id).into_iter().flatten() {
+            if before.insert(dep.clone()) {
+                todo.push(dep.clone());
+            }
+        }
+    }
+    let mut problems: Vec<String> = graph
+        .keys()
+        .filter(|id| *id != "Table" && !before.contains(*id))
+        .map(|id| format!("{id} is not created before the table"))
+        .collect();
+    problems.extend(
+        graph
+            .iter()
+            .filter(|(id, deps)| *id != "Table" && deps.contains("Table"))
+            .map(|(id, _)| format!("{id} waits for the table")),
+    );
+    problems
+}
+
+/// Issue 17: the table is retained and protected, so a first create makes it last: a failure
+/// anywhere else rolls back before it exists, and nothing has to wait for it.
+#[test]
+fn the_table_is_created_last_and_nothing_refers_to_it() {
+    assert!(
+        table_order_problems(transformed()).is_empty(),
+        "transformed: {:?}",
+        table_order_problems(transformed())
+    );
+    for m in ALL_MODES {
+        let problems = table_order_problems(mode(m));
+        assert!(problems.is_empty(), "{m}: {problems:?}");
+        // Which includes the conditional resources of the mode, reached only through Fn::If.
+        let deps = dependencies(mode(m));
+        assert!(deps["Table"].contains("Dashboard"), "{m}");
+    }
+    // The check sees the mistakes: a reference to the table, an unconditional resource left out
+    // of the DependsOn, a conditional one left out of the dashboard.
+    for (name, from, to, expected) in [
+        (
+            "function-refers-to-the-table",
+            "          TABLE_NAME: !If [HasTableName, !Ref TableName, !Sub \"${AWS::StackName}-events\"]\n",
+            "          TABLE_NAME: !Ref Table\n",
+            "Function waits for the table",
+        ),
+        (
+            "heartbeat-not-before-the-table",
+            "      - HeartbeatAlarm\n",
+            "",
+            "HeartbeatAlarm is not created before the table",
+        ),
+        (
+            "trail-not-on-the-dashboard",
+            "              - !If [ShouldCreateTrail, !Sub \"\\\\n* trail `${Trail}`\", \"\"]\n",
+            "",
+            "Trail is not created before the table",
+        ),
+    ] {
+        let t = resolved_mutation(name, from, to, "turnkey");
+        let problems = table_order_problems(&t);
+        assert!(
+            problems.iter().any(|p| p == expected),
+            "{name}: expected {expected:?} in {problems:?}"
+        );
+    }
+}
+
+/// template.yaml with `from` replaced by `to`, resolved in a mode.
+fn resolved_mutation(name: &str, from: &str, to: &str, m: &str) -> Value {
+    let original =
+        std::fs::read_to_string(stack::repo_root().join("template.yaml")).expect("template");
+    assert_eq!(original.matches(from).count(), 1, "{name}: {from:?}");
+    let path = scratch(&format!("{name}.yaml"));
+    std::fs::write(&path, original.replace(from, to)).expect("write mutated template");
+    let path = path.to_str().expect("utf-8");
+    tool_json("resolve", path, &format!("{name}.json"), &["--mode", m])
+}
+
+#[test]
+fn the_function_and_its_role_name_the_table_they_write() {
+    // Without a reference, only the name ties them to the table: the same in every mode.
+    for m in ALL_MODES {
+        let name = resource(mode(m), "Table")["Properties"]["TableName"].clone();
+        assert_eq!(function_env(m)["TABLE_NAME"], name, "{m}");
+        // The dashboard's list of parts (a literal name is substituted into its text).
+        let body = &resource(mode(m), "Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"];
+        match name.as_str() {
+            Some(literal) => assert!(
+                body[0]
+                    .as_str()
+                    .expect("body")
+                    .contains(&format!("table `{literal}`, created last")),
+                "{m}"
+            ),
+            None => assert_eq!(body[1]["EventsTable"], name, "{m}"),
+        }
+        let name_text = name
+            .as_str()
+            .or_else(|| name["Fn::Sub"].as_str())
+            .expect("a literal or a !Sub");
+        assert_eq!(
+            statement_for(mode(m), "dynamodb:BatchWriteItem").expect("write")["Resource"],
+            json!({"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{name_text}"
+            )}),
+            "{m}"
+        );
+    }
+    // Deployed: the literal name and ARN of the table.
+    for (stack_name, params, table) in [
+        ("Ledger-AsgTrail", vec![], "Ledger-AsgTrail-events"),
+        ("Ledger-Named", vec!["TableName=audit-asg"], "audit-asg"),
+    ] {
+        let t = resolved_stack(stack_name, &params);
+        assert_eq!(resource(&t, "Table")["Properties"]["TableName"], table);
+        let env = &resource(&t, "Function")["Properties"]["Environment"]["Variables"];
+        assert_eq!(env["TABLE_NAME"], table);
+        assert_eq!(
+            statement_for(&t, "dynamodb:BatchWriteItem").expect("write")["Resource"],
+            format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}")
+        );
+    }
+}
+
+/// Issue 17: an alarm notifies only a topic of its own region, and Rules cannot split an ARN:
+/// a resource that exists only for a topic of another region refuses it, at once.
+#[test]
+fn an_alarm_topic_of_another_region_is_refused_at_once_with_a_readable_message() {
+    let refusal = resource(mode("alarm-topic-elsewhere"), "AlarmTopicRefusal");
+    assert_eq!(refusal["Type"], "AWS::SSM::Parameter");
+    let p = &refusal["Properties"];
+    assert_eq!(p["Value"], "arn:aws:sns:eu-west-1:111122223333:pager");
+    assert_eq!(
+        p["AllowedPattern"],
+        json!({"Fn::Sub": "AlarmTopicArn must be a topic in ${AWS::Region}: alarms notify only topics of their own region"})
+    );
+    // The value can never match: an ARN has no space, the pattern matches only text with spaces.
+    assert!(!p["Value"].as_str().expect("value").contains(' '));
+    // At once: it waits for nothing.
+    assert!(
+        dependencies(mode("alarm-topic-elsewhere"))["AlarmTopicRefusal"].is_empty(),
+        "{refusal}"
+    );
+    // Deployed, CloudFormation's failed event quotes the pattern: the message, in the region.
+    let t = resolved_stack(
+        "Refused-AsgTrail",
+        &["AlarmTopicArn=arn:aws:sns:ap-southeast-2:111122223333:pager"],
+    );
+    assert_eq!(
+        resource(&t, "AlarmTopicRefusal")["Properties"]["AllowedPattern"],
+        "AlarmTopicArn must be a topic in us-east-1: alarms notify only topics of their own region"
+    );
+    // A topic of the stack's region (turnkey-options') or none: nothing refused.
+    assert_eq!(
+        expected_alarm_actions("turnkey-options")[1],
+        "arn:aws:sns:us-east-1:111122223333:pager"
+    );
+    for m in ALL_MODES.iter().filter(|m| **m != "alarm-topic-elsewhere") {
+        assert!(
+            mode(m)["Resources"].get("AlarmTopicRefusal").is_none(),
+            "{m} refuses its alarm topic"
+        );
+    }
 }
