@@ -306,7 +306,8 @@ fn cannot_decrypt(w: &Words, verdict: Verdict, caller: &Caller, setting: &Settin
                 w.role, caller.account
             ),
             format!(
-                "add to the key policy of {} a statement allowing {} kms:Decrypt (the stack output                  FunctionRoleArn)",
+                "add to the key policy of {} a statement allowing {} kms:Decrypt (the stack output \
+                 FunctionRoleArn)",
                 w.key, caller.role_arn
             ),
         ),

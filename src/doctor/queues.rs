@@ -85,12 +85,12 @@ pub fn check_queue(kind: &QueueKind, url: &str, facts: &QueueFacts) -> Check {
         Some(Ok(None)) => {
             "; CloudWatch has no age of the oldest message in the last hour".to_owned()
         }
-        Some(Err(e)) => format!("; the oldest message's age is unknown ({e})"),
+        Some(Err(e)) => format!("; the oldest message's age is unknown (CloudWatch: {e})"),
         None => String::new(),
     };
     let kept = facts
         .retention_secs
-        .map(|r| format!(" (SQS deletes a message after {})", age(r)))
+        .map(|r| format!("; SQS deletes a message after {}", age(r)))
         .unwrap_or_default();
     Check::fix(
         kind.name,
@@ -212,7 +212,7 @@ impl AlarmTopic {
             TopicReach::Missing(e) => (format!("{name} does not exist ({e})"), false),
             TopicReach::Unreadable(e) => (format!("cannot read {name}: {e}"), false),
             TopicReach::OtherRegion(r) => (
-                format!("{name} is in {r}: alarms of {region} can notify a topic of {region} only"),
+                format!("{name} is in {r}, and alarms of {region} notify topics of {region} only"),
                 false,
             ),
         }
@@ -298,8 +298,8 @@ mod tests {
         assert_eq!(c.status, Status::Fix);
         assert_eq!(
             c.detail,
-            "q holds 3 failed event(s): log files that were not ingested (SQS deletes a message \
-             after 14 d)"
+            "q holds 3 failed event(s): log files that were not ingested; SQS deletes a message \
+             after 14 d"
         );
         assert!(
             c.fix
@@ -322,7 +322,10 @@ mod tests {
         );
         waiting.oldest_secs = Some(Err(ProbeError::new("GetMetricStatistics", "denied")));
         let c = check_queue(&DEAD_LETTER_QUEUE, "dlq", &waiting);
-        assert!(c.detail.contains("age is unknown (denied)"), "{c:?}");
+        assert!(
+            c.detail.contains("age is unknown (CloudWatch: denied)"),
+            "{c:?}"
+        );
         waiting.oldest_secs = Some(Ok(None));
         let c = check_queue(&DEAD_LETTER_QUEUE, "dlq", &waiting);
         assert!(c.detail.contains("CloudWatch has no age"), "{c:?}");
@@ -401,7 +404,9 @@ mod tests {
         let c = check_alarm_topics(&[lonely(), elsewhere], Some("s"), "us-east-1");
         assert_eq!(c.status, Status::Fix);
         assert!(
-            c.detail.contains("can notify a topic of us-east-1 only"),
+            c.detail.contains(
+                "is in eu-west-1, and alarms of us-east-1 notify topics of us-east-1 only"
+            ),
             "{c:?}"
         );
 

@@ -163,3 +163,65 @@ async fn extra_reach(clients: &DoctorClients, arn: &str, region: &str) -> TopicR
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::Datapoint;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn the_oldest_age_is_cloudwatchs_newest_datapoint_for_the_queue() {
+        let point = |at: i64, max: f64| {
+            Datapoint::builder()
+                .timestamp(DateTime::from_secs(at))
+                .maximum(max)
+                .build()
+        };
+        let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+            .match_requests(|r| {
+                r.namespace() == Some("AWS/SQS")
+                    && r.metric_name() == Some("ApproximateAgeOfOldestMessage")
+                    && r.dimensions().iter().any(|d| {
+                        d.name() == Some("QueueName") && d.value() == Some("asg-trail-dlq")
+                    })
+            })
+            .then_output(move || {
+                GetMetricStatisticsOutput::builder()
+                    .datapoints(point(1_700_000_000, 120.0))
+                    .datapoints(point(1_700_000_600, 7260.4))
+                    .datapoints(point(1_700_000_300, 900.0))
+                    .build()
+            });
+        let empty = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+            .then_output(|| GetMetricStatisticsOutput::builder().build());
+        let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule, &empty]);
+        let url = "https://sqs.us-east-1.amazonaws.com/1/asg-trail-dlq";
+        assert_eq!(
+            oldest_age(&cloudwatch, url).await.expect("read"),
+            Some(7260)
+        );
+        let other = "https://sqs.us-east-1.amazonaws.com/1/quiet";
+        assert_eq!(oldest_age(&cloudwatch, other).await.expect("read"), None);
+    }
+
+    #[test]
+    fn a_metric_becomes_whole_seconds_only_when_it_is_one() {
+        assert_eq!(seconds(59.6), Some(60));
+        assert_eq!(seconds(-1.0), None);
+        assert_eq!(seconds(f64::NAN), None);
+        assert_eq!(seconds(f64::INFINITY), None);
+    }
+
+    #[test]
+    fn both_codes_of_a_missing_queue_are_known() {
+        assert!(is_missing_queue(Some("QueueDoesNotExist")));
+        assert!(is_missing_queue(Some(
+            "AWS.SimpleQueueService.NonExistentQueue"
+        )));
+        assert!(!is_missing_queue(Some("AccessDenied")));
+        assert!(!is_missing_queue(None));
+    }
+}

@@ -771,6 +771,60 @@ mod tests {
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
+    /// IAM's answer to a simulation: `decision` for kms:Decrypt.
+    fn simulated(
+        decision: aws_sdk_iam::types::PolicyEvaluationDecisionType,
+    ) -> aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput {
+        let result = aws_sdk_iam::types::EvaluationResult::builder()
+            .eval_action_name("kms:Decrypt")
+            .eval_decision(decision)
+            .build()
+            .expect("result");
+        aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput::builder()
+            .evaluation_results(result)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn the_simulation_asks_with_the_requests_context() {
+        use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyInput;
+        use aws_sdk_iam::types::PolicyEvaluationDecisionType::{Allowed, ImplicitDeny};
+        let via = |r: &SimulatePrincipalPolicyInput| {
+            r.context_entries().iter().any(|e| {
+                e.context_key_name() == Some("kms:ViaService")
+                    && e.context_key_values() == ["s3.eu-west-1.amazonaws.com"]
+                    && e.context_key_type() == Some(&ContextKeyTypeEnum::String)
+            }) && r.action_names() == ["kms:Decrypt"]
+                && r.resource_arns() == ["arn:aws:kms:eu-west-1:1:key/k"]
+        };
+        let allowed = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .match_requests(via)
+            .then_output(|| simulated(Allowed));
+        // Any other request (no context, another region) is answered "implicitDeny".
+        let denied = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .then_output(|| simulated(ImplicitDeny));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&allowed, &denied]);
+        let ask = |region: &'static str, context: &'static [(&'static str, &'static str)]| {
+            let iam = iam.clone();
+            async move {
+                let wanted = [Wanted {
+                    action: "kms:Decrypt",
+                    resource: format!("arn:aws:kms:{region}:1:key/k"),
+                    context,
+                }];
+                simulate(&iam, "arn:aws:iam::1:role/r", &wanted)
+                    .await
+                    .expect("simulated")[0]
+                    .decision
+            }
+        };
+        let through_s3 = &[("kms:ViaService", "s3.eu-west-1.amazonaws.com")];
+        assert_eq!(ask("eu-west-1", through_s3).await, Decision::Allowed);
+        assert_eq!(ask("eu-west-1", &[]).await, Decision::ImplicitDeny);
+        assert_eq!(allowed.num_calls(), 1);
+        assert_eq!(denied.num_calls(), 1);
+    }
+
     #[tokio::test]
     async fn a_failed_call_says_what_the_service_said_and_keeps_the_sdk_error() {
         let rule = mock!(Client::describe_table)
