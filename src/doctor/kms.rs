@@ -129,7 +129,11 @@ pub fn check_kms(
         let which = if trails.is_empty() {
             "no trail delivers to the bucket".to_owned()
         } else {
-            format!("trail {} encrypts with SSE-S3", trails.join(", "))
+            format!(
+                "trail {} sets none (SSE-S3, unless the bucket's default encryption is SSE-KMS, \
+                 which is not read)",
+                trails.join(", ")
+            )
         };
         return Check::ok(KMS_KEY, format!("no KMS key: {which}, nothing to decrypt"));
     }
@@ -437,7 +441,8 @@ mod tests {
         assert_eq!(c.status, Status::Ok);
         assert_eq!(
             c.detail,
-            "no KMS key: trail t encrypts with SSE-S3, nothing to decrypt"
+            "no KMS key: trail t sets none (SSE-S3, unless the bucket's default encryption is \
+             SSE-KMS, which is not read), nothing to decrypt"
         );
     }
 
