@@ -62,6 +62,25 @@ pub struct DoctorClients {
     pub sns: aws_sdk_sns::Client,
     /// The rules that target the function.
     pub eventbridge: aws_sdk_eventbridge::Client,
+    /// The trail key's policy.
+    pub kms: aws_sdk_kms::Client,
+    /// The age of a queue's oldest message.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The shared configuration, for a client of another region.
+    pub config: aws_config::SdkConfig,
+}
+
+#[cfg(feature = "cli")]
+impl DoctorClients {
+    /// An SNS client for `region` (a topic is read in its own region), from the same
+    /// configuration (credentials, endpoint).
+    #[must_use]
+    pub fn sns_in(&self, region: &str) -> aws_sdk_sns::Client {
+        let conf = aws_sdk_sns::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+        aws_sdk_sns::Client::from_conf(conf)
+    }
 }
 
 /// Loads the shared configuration and builds the doctor's clients.
@@ -78,6 +97,9 @@ pub async fn load_doctor() -> DoctorClients {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         sns: aws_sdk_sns::Client::new(&sdk),
         eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
+        kms: aws_sdk_kms::Client::new(&sdk),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        config: sdk,
     }
 }
 

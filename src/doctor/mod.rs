@@ -6,14 +6,16 @@
 //!
 //! - this module: the checklist model ([`Check`], [`Report`]) and what is checked ([`Target`],
 //!   found from a stack's outputs, parameters and resources by [`Target::from_stack`]);
-//! - `trail`, `notify`, `policy`, `table`, `queues`: each turns the answers of the AWS APIs of
-//!   one group of checks into [`Check`]s, with the fix texts; `policy` also holds the local
-//!   evaluator of IAM policies used where `iam:SimulatePrincipalPolicy` is unavailable;
+//! - `trail`, `notify`, `policy`, `kms`, `table`, `queues`: each turns the answers of the AWS
+//!   APIs of one group of checks into [`Check`]s, with the fix texts; `policy` also holds the
+//!   local evaluator of IAM policies (identity policies where `iam:SimulatePrincipalPolicy` is
+//!   unavailable, and key policies);
 //! - `probe`: the thin SDK calls that gather those answers, and [`examine`], which runs every
 //!   check.
 //!
 //! All but `probe` are pure: neither tokio nor the AWS SDK.
 
+mod kms;
 mod notify;
 mod policy;
 mod probe;
@@ -99,8 +101,12 @@ pub mod names {
     pub const TRAIL: &str = "trail";
     /// The bucket's notification reaches the function.
     pub const NOTIFICATION: &str = "notification";
+    /// The topic of the SNS trigger (`ExistingBucketTopicArn`), in its own region.
+    pub const LOG_FILE_TOPIC: &str = "log file topic";
     /// The function's role may read the logs and write the table.
     pub const PERMISSIONS: &str = "permissions";
+    /// The function's role may decrypt the trail's SSE-KMS log files.
+    pub const KMS_KEY: &str = "kms key";
     /// The table's key schema.
     pub const TABLE_KEYS: &str = "table keys";
     /// The table's indexes.
@@ -111,6 +117,8 @@ pub mod names {
     pub const NEWEST_ITEM: &str = "newest item";
     /// The failure queue.
     pub const FAILURE_QUEUE: &str = "failure queue";
+    /// The real-time rule's dead-letter queue.
+    pub const DEAD_LETTER_QUEUE: &str = "dead-letter queue";
     /// The alarm topic.
     pub const ALARM_TOPIC: &str = "alarm topic";
 }
@@ -188,9 +196,30 @@ pub struct Target {
     pub queue_url: Option<String>,
     /// The alarm topic's ARN, if known.
     pub topic_arn: Option<String>,
+    /// The other topic the alarms notify (the stack's `AlarmTopicArn` parameter: a central
+    /// pager topic), if any.
+    pub extra_topic_arn: Option<String>,
+    /// The real-time rule's dead-letter queue's URL, if real-time events are on.
+    pub dead_letter_url: Option<String>,
+    /// How the function hears of an existing bucket's log files (the stack's
+    /// `ExistingBucketTrigger`); `None` for a bucket the stack made, or when not known.
+    pub trigger: Option<Trigger>,
+    /// The topic of the SNS trigger (`ExistingBucketTopicArn`), if any.
+    pub log_topic_arn: Option<String>,
+    /// The stack's `KmsKeyArn` parameter (empty when unset), if there is a stack.
+    pub kms_key_arn: Option<String>,
     /// The stack all this was read from, if any: then a missing alarm topic is a fault (the
     /// alarms notify nobody) rather than a check left out.
     pub stack: Option<String>,
+}
+
+/// How the function hears of an existing bucket's log files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A rule on the bucket's "Object Created" events on the stack account's default bus.
+    EventBridge,
+    /// A subscription to a topic the bucket (or the trail) publishes to.
+    Sns,
 }
 
 /// The key prefix of the log files when the stack created the bucket and trail.
@@ -276,19 +305,37 @@ impl Target {
                     resource,
                 })
         };
-        let existing = lookup(&stack.parameters, "ExistingBucketName").is_some();
+        let parameter = |key| lookup(&stack.parameters, key).map(str::to_owned);
+        let existing = parameter("ExistingBucketName").is_some();
         let prefix = if existing {
-            lookup(&stack.parameters, "ExistingBucketPrefix").unwrap_or_default()
+            parameter("ExistingBucketPrefix").unwrap_or_default()
         } else {
-            TURNKEY_PREFIX
+            TURNKEY_PREFIX.to_owned()
+        };
+        let trigger = match parameter("ExistingBucketTrigger").as_deref() {
+            _ if !existing => None,
+            Some("SNS") => Some(Trigger::Sns),
+            // The template's default.
+            _ => Some(Trigger::EventBridge),
         };
         Ok(Self {
             function: find("function", "FunctionName", "Function")?,
             table: find("table", "TableName", "Table")?,
             bucket: find("bucket", "BucketName", "LogBucket")?,
-            prefix: prefix.to_owned(),
+            prefix,
             queue_url: find("failure queue", "FailedEventsQueueUrl", "FailedEventsQueue").ok(),
             topic_arn: find("alarm topic", "AlarmTopicArn", "AlarmTopic").ok(),
+            extra_topic_arn: parameter("AlarmTopicArn"),
+            dead_letter_url: find(
+                "dead-letter queue",
+                "AutoScalingEventsDeadLetterQueueUrl",
+                "AutoScalingEventsDeadLetterQueue",
+            )
+            .ok(),
+            log_topic_arn: parameter("ExistingBucketTopicArn")
+                .filter(|_| trigger == Some(Trigger::Sns)),
+            trigger,
+            kms_key_arn: Some(parameter("KmsKeyArn").unwrap_or_default()),
             stack: Some(stack.name.clone()),
         })
     }
@@ -351,6 +398,56 @@ mod tests {
         let t = Target::from_stack(&stack).expect("complete");
         assert_eq!((t.table.as_str(), t.prefix.as_str()), ("t", "x/AWSLogs/"));
         assert_eq!(t.topic_arn, None);
+    }
+
+    #[test]
+    fn an_organization_stack_names_its_trigger_topics_key_and_dead_letter_queue() {
+        let stack = StackFacts {
+            name: "org".into(),
+            outputs: pairs(&[
+                ("FunctionName", "f"),
+                ("TableName", "t"),
+                ("BucketName", "central-logs"),
+                ("AutoScalingEventsDeadLetterQueueUrl", "https://sqs/dlq"),
+            ]),
+            parameters: pairs(&[
+                ("ExistingBucketName", "central-logs"),
+                ("ExistingBucketTrigger", "SNS"),
+                ("ExistingBucketTopicArn", "arn:aws:sns:eu-west-1:2:logs"),
+                ("AlarmTopicArn", "arn:aws:sns:us-east-1:3:pager"),
+                ("KmsKeyArn", ""),
+            ]),
+            resources: vec![],
+        };
+        let t = Target::from_stack(&stack).expect("complete");
+        assert_eq!(t.trigger, Some(Trigger::Sns));
+        assert_eq!(
+            t.log_topic_arn.as_deref(),
+            Some("arn:aws:sns:eu-west-1:2:logs")
+        );
+        assert_eq!(
+            t.extra_topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:3:pager")
+        );
+        assert_eq!(t.dead_letter_url.as_deref(), Some("https://sqs/dlq"));
+        assert_eq!(t.kms_key_arn.as_deref(), Some(""));
+
+        let mut eventbridge = stack.clone();
+        eventbridge.parameters = pairs(&[
+            ("ExistingBucketName", "central-logs"),
+            ("ExistingBucketTrigger", "EventBridge"),
+            ("ExistingBucketTopicArn", "arn:aws:sns:eu-west-1:2:stale"),
+        ]);
+        let t = Target::from_stack(&eventbridge).expect("complete");
+        assert_eq!(
+            (t.trigger, t.log_topic_arn),
+            (Some(Trigger::EventBridge), None)
+        );
+        eventbridge.parameters = vec![];
+        assert_eq!(
+            Target::from_stack(&eventbridge).expect("turnkey").trigger,
+            None
+        );
     }
 
     #[test]

@@ -3,8 +3,14 @@
 //! (`SimulatePrincipalPolicy`) decides where it is available; elsewhere (denied, or a server
 //! that lacks it) the role's inline and attached managed policies are evaluated here:
 //! Allow/Deny statements, `Action`/`NotAction` and `Resource`/`NotResource` with `*` and `?`
-//! wildcards, an explicit Deny winning. Conditions are not evaluated (a decision that hangs on
-//! one is "cannot evaluate"), nor are permissions boundaries, SCPs or resource policies.
+//! wildcards, an explicit Deny winning. Not evaluated: permissions boundaries, SCPs.
+//!
+//! The same evaluator reads a resource policy (a KMS key policy): its `Principal`s are matched
+//! against the principals a [`Request`] names (`NotPrincipal` is "cannot evaluate"). A
+//! condition is evaluated against the request's context, the keys the caller knows
+//! (`kms:ViaService`, ...): the string and ARN operators and `Null`; any other operator, a
+//! `ForAnyValue:`/`ForAllValues:` set, or a key the context lacks make the statement "cannot
+//! evaluate", so a decision that hangs on it is yellow, never guessed.
 
 use serde_json::Value;
 
@@ -46,6 +52,17 @@ impl Decision {
     }
 }
 
+/// Whom a statement names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Principals {
+    /// No `Principal`: a statement of an identity policy, for its own principal.
+    Own,
+    /// `Principal`: `*`, or the values of its `AWS`, `Service`, ... entries.
+    Listed(Vec<String>),
+    /// `NotPrincipal`, or a `Principal` that is not one: not evaluated.
+    Unreadable,
+}
+
 /// One statement, as far as it is evaluated here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Statement {
@@ -54,7 +71,32 @@ struct Statement {
     not_action: bool,
     resources: Vec<String>,
     not_resource: bool,
-    conditional: bool,
+    principals: Principals,
+    /// The `Condition` block, if any.
+    condition: Option<Value>,
+}
+
+/// What a request is, for the evaluation of a policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// The action (`kms:Decrypt`).
+    pub action: &'a str,
+    /// The resource's ARN.
+    pub resource: &'a str,
+    /// The principals the caller counts as, for a resource policy (the role's ARN, its
+    /// account's root ARN and ID); empty for an identity policy, whose statements are its own.
+    pub principals: &'a [&'a str],
+    /// The condition keys known of the request, and their values (names compared without
+    /// regard to case, as IAM does).
+    pub context: &'a [(&'a str, &'a str)],
+}
+
+/// Whether a condition (or a principal) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Truth {
+    Yes,
+    No,
+    Unknown,
 }
 
 /// The statements of a role's policies.
@@ -102,27 +144,36 @@ impl Policies {
                     "Resource"
                 })),
                 not_resource,
-                conditional: s
-                    .get("Condition")
-                    .is_some_and(|c| c.as_object().is_none_or(|o| !o.is_empty())),
+                principals: principals(&s),
+                condition: s.get("Condition").cloned(),
             });
         }
         Ok(())
     }
 
-    /// The decision for `action` on `resource`.
+    /// The decision for `action` on `resource`, by an identity policy with nothing known of the
+    /// request (every condition "cannot evaluate").
+    #[cfg(test)]
+    fn evaluate(&self, action: &str, resource: &str) -> Decision {
+        self.decide(&Request {
+            action,
+            resource,
+            ..Request::default()
+        })
+    }
+
+    /// The decision for `request`.
     #[must_use]
-    pub fn evaluate(&self, action: &str, resource: &str) -> Decision {
-        let applies = |s: &&Statement| {
-            let action_hit = s.actions.iter().any(|p| wildcard(p, action, true));
-            let resource_hit = s.resources.iter().any(|p| wildcard(p, resource, false));
-            action_hit != s.not_action && resource_hit != s.not_resource
-        };
-        let hits: Vec<&Statement> = self.0.iter().filter(applies).collect();
-        let any = |allow: bool, conditional: bool| {
-            hits.iter()
-                .any(|s| s.allow == allow && s.conditional == conditional)
-        };
+    pub fn decide(&self, request: &Request) -> Decision {
+        let hits: Vec<(bool, bool)> = self
+            .0
+            .iter()
+            .filter_map(|s| match s.applies(request)? {
+                Truth::No => None,
+                truth => Some((s.allow, truth == Truth::Unknown)),
+            })
+            .collect();
+        let any = |allow: bool, conditional: bool| hits.contains(&(allow, conditional));
         if any(false, false) {
             Decision::ExplicitDeny
         } else if any(false, true) {
@@ -134,6 +185,122 @@ impl Policies {
         } else {
             Decision::ImplicitDeny
         }
+    }
+}
+
+impl Statement {
+    /// Whether the statement applies to `request` (`None`: its action or resource does not
+    /// match), and how sure that is: `No` when its condition fails, `Unknown` when its
+    /// condition or principal cannot be evaluated.
+    fn applies(&self, request: &Request) -> Option<Truth> {
+        let action_hit = self
+            .actions
+            .iter()
+            .any(|p| wildcard(p, request.action, true));
+        let resource_hit = self
+            .resources
+            .iter()
+            .any(|p| wildcard(p, request.resource, false));
+        if action_hit == self.not_action || resource_hit == self.not_resource {
+            return None;
+        }
+        let principal = match (&self.principals, request.principals) {
+            (Principals::Own, []) => Truth::Yes,
+            (Principals::Listed(listed), asked)
+                if !asked.is_empty()
+                    && listed
+                        .iter()
+                        .any(|p| p == "*" || asked.contains(&p.as_str())) =>
+            {
+                Truth::Yes
+            }
+            (Principals::Unreadable, _) => Truth::Unknown,
+            // Principals it does not name, or a statement of the other kind of policy (a
+            // principal in an identity policy, none in a resource policy): not applied.
+            _ => return None,
+        };
+        let condition = self
+            .condition
+            .as_ref()
+            .map_or(Truth::Yes, |c| condition_holds(c, request.context));
+        Some(both(principal, condition))
+    }
+}
+
+/// Both hold: `No` wins over `Unknown`, which wins over `Yes`.
+fn both(a: Truth, b: Truth) -> Truth {
+    match (a, b) {
+        (Truth::No, _) | (_, Truth::No) => Truth::No,
+        (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
+        _ => Truth::Yes,
+    }
+}
+
+/// The principals a statement names.
+fn principals(statement: &Value) -> Principals {
+    if statement.get("NotPrincipal").is_some() {
+        return Principals::Unreadable;
+    }
+    match statement.get("Principal") {
+        None => Principals::Own,
+        Some(Value::String(s)) if s == "*" => Principals::Listed(vec!["*".to_owned()]),
+        Some(Value::Object(kinds)) => {
+            Principals::Listed(kinds.values().flat_map(|v| strings(Some(v))).collect())
+        }
+        Some(_) => Principals::Unreadable,
+    }
+}
+
+/// Whether a `Condition` block holds in `context`: every operator's every key must.
+fn condition_holds(condition: &Value, context: &[(&str, &str)]) -> Truth {
+    let Some(operators) = condition.as_object() else {
+        return Truth::Unknown;
+    };
+    let mut truth = Truth::Yes;
+    for (operator, keys) in operators {
+        let Some(keys) = keys.as_object() else {
+            return Truth::Unknown;
+        };
+        for (key, values) in keys {
+            let known = context
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| *v);
+            truth = both(
+                truth,
+                operator_holds(operator, known, &strings(Some(values))),
+            );
+        }
+    }
+    truth
+}
+
+/// Whether one operator holds for a key whose value is `known` (`None`: not in the context, so
+/// neither present nor absent as far as is known).
+fn operator_holds(operator: &str, known: Option<&str>, values: &[String]) -> Truth {
+    let Some(value) = known else {
+        return Truth::Unknown;
+    };
+    let operator = operator.strip_suffix("IfExists").unwrap_or(operator);
+    if operator == "Null" {
+        // "false" wants the key present, "true" absent; it is present here.
+        return match values.first().map(String::as_str) {
+            Some("false") => Truth::Yes,
+            Some("true") => Truth::No,
+            _ => Truth::Unknown,
+        };
+    }
+    let negated = operator.contains("Not");
+    let matches: fn(&str, &str) -> bool = match operator.replacen("Not", "", 1).as_str() {
+        "StringEquals" => |want, have| want == have,
+        "StringEqualsIgnoreCase" => |want, have| want.eq_ignore_ascii_case(have),
+        "StringLike" | "ArnEquals" | "ArnLike" => |want, have| wildcard(want, have, false),
+        _ => return Truth::Unknown,
+    };
+    if values.iter().any(|want| matches(want, value)) == negated {
+        Truth::No
+    } else {
+        Truth::Yes
     }
 }
 
@@ -334,6 +501,72 @@ mod tests {
         assert_eq!(p.evaluate("s3:GetObject", OBJECT), Decision::Conditional);
         let p = policies(&[conditional, allow]);
         assert_eq!(p.evaluate("s3:GetObject", OBJECT), Decision::Allowed);
+    }
+
+    const KEY: &str = "arn:aws:kms:us-east-1:1:key/k";
+
+    fn decrypt<'a>(principals: &'a [&'a str], context: &'a [(&'a str, &'a str)]) -> Request<'a> {
+        Request {
+            action: "kms:Decrypt",
+            resource: KEY,
+            principals,
+            context,
+        }
+    }
+
+    #[test]
+    fn a_condition_is_evaluated_against_the_keys_the_request_knows() {
+        let via = r#"{"Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*",
+            "Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}]}"#;
+        let p = policies(&[via]);
+        let ours = [("KMS:viaservice", "s3.us-east-1.amazonaws.com")];
+        let theirs = [("kms:ViaService", "s3.eu-west-1.amazonaws.com")];
+        assert_eq!(p.decide(&decrypt(&[], &ours)), Decision::Allowed);
+        assert_eq!(p.decide(&decrypt(&[], &theirs)), Decision::ImplicitDeny);
+        // A key the request does not know: not guessed.
+        assert_eq!(p.decide(&decrypt(&[], &[])), Decision::Conditional);
+
+        let like = r#"{"Statement":[{"Effect":"Deny","Action":"kms:*","Resource":"*",
+            "Condition":{"StringNotLike":{"kms:ViaService":"s3.*.amazonaws.com"},
+                         "Null":{"kms:ViaService":"false"}}}]}"#;
+        let p = policies(&[via, like]);
+        assert_eq!(p.decide(&decrypt(&[], &ours)), Decision::Allowed);
+        let ec2 = [("kms:ViaService", "ec2.us-east-1.amazonaws.com")];
+        assert_eq!(p.decide(&decrypt(&[], &ec2)), Decision::ExplicitDeny);
+
+        let numeric = r#"{"Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*",
+            "Condition":{"NumericLessThan":{"kms:ViaService":"1"}}}]}"#;
+        assert_eq!(
+            policies(&[numeric]).decide(&decrypt(&[], &ours)),
+            Decision::Conditional
+        );
+    }
+
+    #[test]
+    fn a_resource_policy_applies_to_the_principals_it_names() {
+        let key_policy = r#"{"Statement":[
+            {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"kms:*","Resource":"*"},
+            {"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}"#;
+        let p = policies(&[key_policy]);
+        let role = "arn:aws:iam::1:role/r";
+        assert_eq!(p.decide(&decrypt(&[role], &[])), Decision::ImplicitDeny);
+        assert_eq!(
+            p.decide(&decrypt(&[role, "arn:aws:iam::1:root"], &[])),
+            Decision::Allowed
+        );
+        // A statement with a principal is not an identity policy's own.
+        assert_eq!(p.decide(&decrypt(&[], &[])), Decision::ImplicitDeny);
+        let anyone = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}"#;
+        assert_eq!(
+            policies(&[anyone]).decide(&decrypt(&[role], &[])),
+            Decision::Allowed
+        );
+        let not_principal = r#"{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"x"},"Action":"kms:*","Resource":"*"}}"#;
+        assert_eq!(
+            policies(&[key_policy, not_principal])
+                .decide(&decrypt(&[role, "arn:aws:iam::1:root"], &[])),
+            Decision::Conditional
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The trail check: a trail exists, is logging, and delivers to the bucket within the prefix;
-//! the line names its last delivery (from CloudTrail's DescribeTrails and GetTrailStatus).
+//! the line names its last delivery (from CloudTrail's DescribeTrails and GetTrailStatus). The
+//! facts also carry the trail's KMS key, which the `kms` check judges.
 
 use super::{Check, names::TRAIL, prefixes_meet};
 
@@ -8,6 +9,8 @@ use super::{Check, names::TRAIL, prefixes_meet};
 pub struct TrailFacts {
     /// The trail's name.
     pub name: String,
+    /// Its ARN.
+    pub arn: String,
     /// The bucket it delivers to.
     pub bucket: String,
     /// Its `S3KeyPrefix`, if any.
@@ -20,6 +23,8 @@ pub struct TrailFacts {
     pub delivery_error: Option<String>,
     /// The SNS topic it notifies of each delivery, if any.
     pub topic: Option<String>,
+    /// The KMS key it encrypts its log files with (SSE-KMS; its ARN), if any.
+    pub kms_key_id: Option<String>,
 }
 
 impl TrailFacts {

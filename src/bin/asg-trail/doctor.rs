@@ -1,6 +1,7 @@
-//! `asg-trail doctor`: checks a deployed stack's wiring (trail, notification, permissions,
-//! table, failure queue, alarm topic) through read-only AWS calls and prints a checklist; the
-//! exit status is 1 when any line needs a fix.
+//! `asg-trail doctor`: checks a deployed stack's wiring (trail, notification, the SNS trigger's
+//! topic, permissions, the trail's KMS key, table, failure and dead-letter queues, alarm topics)
+//! through read-only AWS calls and prints a checklist; the exit status is 1 when any line needs
+//! a fix.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -25,7 +26,8 @@ pub struct Args {
     /// The CloudFormation stack made from template.yaml: its outputs, parameters and resources
     /// name everything to check.
     #[arg(long, required_unless_present_all = ["function", "table", "bucket"],
-          conflicts_with_all = ["function", "table", "bucket", "prefix", "queue", "topic"])]
+          conflicts_with_all = ["function", "table", "bucket", "prefix", "queue", "topic",
+                                "extra_topic", "dead_letter_queue", "log_file_topic"])]
     stack: Option<String>,
     /// The function's name or ARN (with --table and --bucket).
     #[arg(long, requires_all = ["table", "bucket"])]
@@ -45,6 +47,17 @@ pub struct Args {
     /// The alarm topic's ARN.
     #[arg(long, value_name = "ARN")]
     topic: Option<String>,
+    /// Another topic the alarms notify (the stack's AlarmTopicArn: a central pager topic).
+    #[arg(long, value_name = "ARN")]
+    extra_topic: Option<String>,
+    /// The real-time rule's dead-letter queue's URL (the stack's
+    /// AutoScalingEventsDeadLetterQueueUrl).
+    #[arg(long, value_name = "URL")]
+    dead_letter_queue: Option<String>,
+    /// The topic the function hears of log files through (the SNS trigger's
+    /// ExistingBucketTopicArn), read in its own region.
+    #[arg(long, value_name = "ARN")]
+    log_file_topic: Option<String>,
     /// The newest item must be younger than this.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     max_age_hours: u64,
@@ -76,6 +89,11 @@ async fn report(args: Args) -> Result<bool> {
             prefix: args.prefix,
             queue_url: args.queue,
             topic_arn: args.topic,
+            extra_topic_arn: args.extra_topic,
+            dead_letter_url: args.dead_letter_queue,
+            trigger: None,
+            log_topic_arn: args.log_file_topic,
+            kms_key_arn: None,
             stack: None,
         },
     };

@@ -2,24 +2,33 @@
 //! needs and hands them to the pure modules; [`examine`] runs every check in order. A call
 //! that fails turns its check yellow (or red where the answer is "it does not exist"), never
 //! the whole run.
+//!
+//! Here: the stack, the function, the trails, the notification and the role's permissions
+//! (IAM's simulation, else the local evaluator: [`decide`]), the table. In submodules:
+//! `kms` (the trail key), `bucket` (the bucket's owner and region), `sns` (subscriptions, the
+//! SNS trigger's topic in its own region), `failures` (the two queues and the alarm topics).
+
+mod bucket;
+mod failures;
+mod kms;
+mod sns;
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::QueueAttributeName;
 use jiff::Timestamp;
 
-use super::notify::{LambdaConfig, NotificationFacts, TopicFacts, check_notification};
+use super::notify::{LambdaConfig, NotificationFacts, TopicFacts, check_notification, check_owner};
 use super::policy::{
-    Access, Decision, Method, Policies, PolicyError, check_permissions, sample_log_key,
+    Access, Decision, Method, Policies, PolicyError, Request, check_permissions, sample_log_key,
 };
-use super::queues::{Subscription, check_queue, check_topic};
 use super::table::{
     PROBED_EVENT_NAMES, TableFacts, TtlFacts, check_indexes, check_keys, check_newest, check_ttl,
 };
 use super::trail::{TrailFacts, check_trail};
-use super::{Check, MissingInStack, ProbeError, Report, StackFacts, Target, names};
+use super::{Check, MissingInStack, ProbeError, Report, StackFacts, Target, Trigger, names};
 use crate::aws::{DoctorClients, describe_error};
 use crate::config::Config;
 use crate::dynamodb::BY_EVENT_NAME;
@@ -211,6 +220,8 @@ async fn trails(clients: &DoctorClients) -> Result<Vec<TrailFacts>, ProbeError> 
             .await
             .ok();
         trails.push(TrailFacts {
+            arn: t.trail_arn().unwrap_or_default().to_owned(),
+            kms_key_id: t.kms_key_id().map(str::to_owned),
             bucket: t.s3_bucket_name().unwrap_or_default().to_owned(),
             key_prefix: t.s3_key_prefix().map(str::to_owned),
             logging: status.as_ref().and_then(
@@ -230,39 +241,6 @@ async fn trails(clients: &DoctorClients) -> Result<Vec<TrailFacts>, ProbeError> 
         });
     }
     Ok(trails)
-}
-
-async fn subscribed(
-    clients: &DoctorClients,
-    topic: &str,
-    endpoint: &str,
-) -> Result<bool, ProbeError> {
-    Ok(subscriptions(clients, topic)
-        .await?
-        .iter()
-        .any(|s| s.protocol == "lambda" && s.endpoint == endpoint && s.arn.starts_with("arn:")))
-}
-
-async fn subscriptions(
-    clients: &DoctorClients,
-    topic: &str,
-) -> Result<Vec<Subscription>, ProbeError> {
-    let out = clients
-        .sns
-        .list_subscriptions_by_topic()
-        .topic_arn(topic)
-        .send()
-        .await
-        .map_err(|e| call_failed("ListSubscriptionsByTopic", e))?;
-    Ok(out
-        .subscriptions()
-        .iter()
-        .map(|s| Subscription {
-            arn: s.subscription_arn().unwrap_or_default().to_owned(),
-            protocol: s.protocol().unwrap_or_default().to_owned(),
-            endpoint: s.endpoint().unwrap_or_default().to_owned(),
-        })
-        .collect())
 }
 
 /// The enabled EventBridge rules on S3's events that target the function.
@@ -344,7 +322,7 @@ async fn notification(
     for arn in bucket_topics.chain(trail_topics.iter().map(String::as_str)) {
         topics.push(TopicFacts {
             arn: arn.to_owned(),
-            subscribed: subscribed(clients, arn, function_arn).await,
+            subscribed: sns::subscribed(&clients.sns, arn, function_arn).await,
         });
     }
     Ok(NotificationFacts {
@@ -355,20 +333,35 @@ async fn notification(
     })
 }
 
+/// One access the function needs: an action on a resource, and the condition keys known of
+/// the request (empty: none).
+struct Wanted<'a> {
+    action: &'a str,
+    resource: String,
+    context: &'a [(&'a str, &'a str)],
+}
+
 /// The decisions of IAM's simulation, or why it is unavailable.
 async fn simulate(
-    clients: &DoctorClients,
+    iam: &aws_sdk_iam::Client,
     role_arn: &str,
-    wanted: &[(&str, String)],
+    wanted: &[Wanted<'_>],
 ) -> Result<Vec<Access>, ProbeError> {
     let mut accesses = Vec::new();
-    for (action, resource) in wanted {
-        let out = clients
-            .iam
+    for w in wanted {
+        let entries = w.context.iter().map(|(key, value)| {
+            ContextEntry::builder()
+                .context_key_name(*key)
+                .context_key_values(*value)
+                .context_key_type(ContextKeyTypeEnum::String)
+                .build()
+        });
+        let out = iam
             .simulate_principal_policy()
             .policy_source_arn(role_arn)
-            .action_names(*action)
-            .resource_arns(resource)
+            .action_names(w.action)
+            .resource_arns(&w.resource)
+            .set_context_entries(Some(entries.collect()))
             .send()
             .await
             .map_err(|e| call_failed("SimulatePrincipalPolicy", e))?;
@@ -379,12 +372,47 @@ async fn simulate(
             .next()
             .unwrap_or(Decision::ImplicitDeny);
         accesses.push(Access {
-            action: (*action).to_owned(),
-            resource: resource.clone(),
+            action: w.action.to_owned(),
+            resource: w.resource.clone(),
             decision,
         });
     }
     Ok(accesses)
+}
+
+/// The decisions on `wanted` for the role, and how they were made: by IAM's simulation, else
+/// (denied, or a server without it) by the local evaluator of the role's policies.
+///
+/// # Errors
+/// Neither way was available: the simulation's error and the policies' error.
+async fn decide(
+    clients: &DoctorClients,
+    role_arn: &str,
+    wanted: &[Wanted<'_>],
+) -> Result<(Vec<Access>, Method), (ProbeError, ProbeError)> {
+    let why = match simulate(&clients.iam, role_arn, wanted).await {
+        Ok(accesses) => return Ok((accesses, Method::Simulated)),
+        Err(why) => why,
+    };
+    let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    let policies = match role_policies(clients, role).await {
+        Ok(policies) => policies,
+        Err(e) => return Err((why, e)),
+    };
+    let accesses = wanted
+        .iter()
+        .map(|w| Access {
+            action: w.action.to_owned(),
+            resource: w.resource.clone(),
+            decision: policies.decide(&Request {
+                action: w.action,
+                resource: &w.resource,
+                principals: &[],
+                context: w.context,
+            }),
+        })
+        .collect();
+    Ok((accesses, Method::Local(why.to_string())))
 }
 
 /// The role's inline and attached managed policies.
@@ -455,29 +483,24 @@ async fn permissions(
     table_arn: String,
 ) -> Check {
     let wanted = [
-        ("s3:GetObject", object_arn),
-        ("dynamodb:BatchWriteItem", table_arn),
+        Wanted {
+            action: "s3:GetObject",
+            resource: object_arn,
+            context: &[],
+        },
+        Wanted {
+            action: "dynamodb:BatchWriteItem",
+            resource: table_arn,
+            context: &[],
+        },
     ];
     let role = f.role_arn.rsplit('/').next().unwrap_or(&f.role_arn);
-    match simulate(clients, &f.role_arn, &wanted).await {
-        Ok(accesses) => check_permissions(role, &accesses, &Method::Simulated),
-        Err(why) => match role_policies(clients, role).await {
-            Ok(policies) => {
-                let accesses: Vec<Access> = wanted
-                    .iter()
-                    .map(|(action, resource)| Access {
-                        action: (*action).to_owned(),
-                        resource: resource.clone(),
-                        decision: policies.evaluate(action, resource),
-                    })
-                    .collect();
-                check_permissions(role, &accesses, &Method::Local(why.to_string()))
-            }
-            Err(e) => Check::unknown(
-                names::PERMISSIONS,
-                format!("cannot simulate the role {role}'s policies ({why}) nor read them ({e})"),
-            ),
-        },
+    match decide(clients, &f.role_arn, &wanted).await {
+        Ok((accesses, method)) => check_permissions(role, &accesses, &method),
+        Err((why, e)) => Check::unknown(
+            names::PERMISSIONS,
+            format!("cannot simulate the role {role}'s policies ({why}) nor read them ({e})"),
+        ),
     }
 }
 
@@ -584,36 +607,6 @@ async fn newest(clients: &DoctorClients, table: &str) -> Result<Option<String>, 
     Ok(newest)
 }
 
-async fn queue(clients: &DoctorClients, url: &str) -> Check {
-    let out = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await;
-    match out {
-        Ok(out) => {
-            let count = |name: QueueAttributeName| {
-                out.attributes()
-                    .and_then(|a| a.get(&name))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            check_queue(
-                url,
-                count(QueueAttributeName::ApproximateNumberOfMessages),
-                count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            )
-        }
-        Err(e) => Check::unknown(
-            names::FAILURE_QUEUE,
-            format!("cannot read {url}: {}", describe_error(&e)),
-        ),
-    }
-}
-
 /// Runs every check against `target`, in the order of [`names`]; `now` and `max_age_hours`
 /// judge the newest item.
 pub async fn examine(
@@ -641,7 +634,14 @@ pub async fn examine(
             checks.extend(wiring_checks(clients, target, f, trails, table_arn).await);
         }
         Err(_) => {
-            for name in [names::NOTIFICATION, names::PERMISSIONS] {
+            let topic = target.log_topic_arn.as_ref().map(|_| names::LOG_FILE_TOPIC);
+            let needing = [
+                Some(names::NOTIFICATION),
+                topic,
+                Some(names::PERMISSIONS),
+                Some(names::KMS_KEY),
+            ];
+            for name in needing.into_iter().flatten() {
                 checks.push(Check::unknown(
                     name,
                     "needs the function, which cannot be read",
@@ -650,49 +650,28 @@ pub async fn examine(
         }
     }
     checks.extend(table_checks(clients, target, &described, &function, now, max_age_hours).await);
-    checks.push(match &target.queue_url {
-        Some(url) => queue(clients, url).await,
-        None => Check::unknown(names::FAILURE_QUEUE, "not checked: give --queue URL"),
-    });
-    checks.push(match (&target.topic_arn, &target.stack) {
-        (Some(arn), _) => match subscriptions(clients, arn).await {
-            Ok(subs) => check_topic(arn, &subs),
-            Err(e) => Check::unknown(names::ALARM_TOPIC, format!("cannot read {arn}: {e}")),
-        },
-        (None, Some(stack)) => Check::fix(
-            names::ALARM_TOPIC,
-            format!("stack {stack} has no alarm topic: alarms notify nobody"),
-            "update the stack with AlarmEmail (or AlarmTopicArn) set",
-        ),
-        (None, None) => Check::unknown(names::ALARM_TOPIC, "not checked: give --topic ARN"),
-    });
+    checks.extend(failures::failure_checks(clients, target).await);
     Report { checks }
 }
 
-/// The notification and permissions lines, which need the function.
+/// The lines that need the function: notification, the SNS trigger's topic, permissions and
+/// the KMS key.
 async fn wiring_checks(
     clients: &DoctorClients,
     target: &Target,
     f: &FunctionFacts,
     trails: &[TrailFacts],
     table_arn: Option<String>,
-) -> [Check; 2] {
+) -> Vec<Check> {
     let ours: Vec<&TrailFacts> = trails
         .iter()
         .filter(|t| t.bucket == target.bucket)
         .collect();
-    let topics: Vec<String> = ours.iter().filter_map(|t| t.topic.clone()).collect();
-    let notification = match notification(clients, &target.bucket, &f.arn, &topics).await {
-        Ok(facts) => check_notification(&facts, &f.arn, &target.prefix),
-        Err(e) => Check::unknown(
-            names::NOTIFICATION,
-            format!(
-                "cannot read the notification of s3://{}: {e}",
-                target.bucket
-            ),
-        ),
-    };
     let (partition, region, account) = f.place();
+    let mut checks = vec![notification_line(clients, target, f, &ours).await];
+    if let Some(topic) = &target.log_topic_arn {
+        checks.push(sns::log_topic_line(clients, topic, &f.arn).await);
+    }
     let root = ours.first().map(|t| t.root());
     let key = sample_log_key(&target.prefix, root.as_deref(), account, region);
     let object = format!("arn:{partition}:s3:::{}/{key}", target.bucket);
@@ -702,10 +681,38 @@ async fn wiring_checks(
             target.table
         )
     });
-    [
-        notification,
-        permissions(clients, f, object, table_arn).await,
-    ]
+    checks.push(permissions(clients, f, object, table_arn).await);
+    checks.push(kms::kms_line(clients, target, f, &ours).await);
+    checks
+}
+
+/// The notification line: red at once for the EventBridge trigger on a bucket of another
+/// account (known from a stack only: then the caller's account is the stack's).
+async fn notification_line(
+    clients: &DoctorClients,
+    target: &Target,
+    f: &FunctionFacts,
+    ours: &[&TrailFacts],
+) -> Check {
+    let (_, _, account) = f.place();
+    if target.trigger == Some(Trigger::EventBridge)
+        && target.stack.is_some()
+        && let Ok(owner) = bucket::ownership(&clients.s3, &target.bucket).await
+        && let Some(red) = check_owner(&target.bucket, account, owner)
+    {
+        return red;
+    }
+    let topics: Vec<String> = ours.iter().filter_map(|t| t.topic.clone()).collect();
+    match notification(clients, &target.bucket, &f.arn, &topics).await {
+        Ok(facts) => check_notification(&facts, &f.arn, &target.prefix),
+        Err(e) => Check::unknown(
+            names::NOTIFICATION,
+            format!(
+                "cannot read the notification of s3://{}: {e}",
+                target.bucket
+            ),
+        ),
+    }
 }
 
 async fn table_checks(
@@ -763,6 +770,60 @@ mod tests {
     use aws_sdk_dynamodb::config::http::HttpResponse;
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    /// IAM's answer to a simulation: `decision` for kms:Decrypt.
+    fn simulated(
+        decision: aws_sdk_iam::types::PolicyEvaluationDecisionType,
+    ) -> aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput {
+        let result = aws_sdk_iam::types::EvaluationResult::builder()
+            .eval_action_name("kms:Decrypt")
+            .eval_decision(decision)
+            .build()
+            .expect("result");
+        aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput::builder()
+            .evaluation_results(result)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn the_simulation_asks_with_the_requests_context() {
+        use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyInput;
+        use aws_sdk_iam::types::PolicyEvaluationDecisionType::{Allowed, ImplicitDeny};
+        let via = |r: &SimulatePrincipalPolicyInput| {
+            r.context_entries().iter().any(|e| {
+                e.context_key_name() == Some("kms:ViaService")
+                    && e.context_key_values() == ["s3.eu-west-1.amazonaws.com"]
+                    && e.context_key_type() == Some(&ContextKeyTypeEnum::String)
+            }) && r.action_names() == ["kms:Decrypt"]
+                && r.resource_arns() == ["arn:aws:kms:eu-west-1:1:key/k"]
+        };
+        let allowed = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .match_requests(via)
+            .then_output(|| simulated(Allowed));
+        // Any other request (no context, another region) is answered "implicitDeny".
+        let denied = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .then_output(|| simulated(ImplicitDeny));
+        let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&allowed, &denied]);
+        let ask = |region: &'static str, context: &'static [(&'static str, &'static str)]| {
+            let iam = iam.clone();
+            async move {
+                let wanted = [Wanted {
+                    action: "kms:Decrypt",
+                    resource: format!("arn:aws:kms:{region}:1:key/k"),
+                    context,
+                }];
+                simulate(&iam, "arn:aws:iam::1:role/r", &wanted)
+                    .await
+                    .expect("simulated")[0]
+                    .decision
+            }
+        };
+        let through_s3 = &[("kms:ViaService", "s3.eu-west-1.amazonaws.com")];
+        assert_eq!(ask("eu-west-1", through_s3).await, Decision::Allowed);
+        assert_eq!(ask("eu-west-1", &[]).await, Decision::ImplicitDeny);
+        assert_eq!(allowed.num_calls(), 1);
+        assert_eq!(denied.num_calls(), 1);
+    }
 
     #[tokio::test]
     async fn a_failed_call_says_what_the_service_said_and_keeps_the_sdk_error() {
