@@ -501,7 +501,8 @@ fn existing_bucket_through_eventbridge_leaves_the_bucket_alone() {
                "detail": {"bucket": {"name": ["org-trail-logs"]},
                           "object": {"key": [
                               {"wildcard": "AWSLogs/o-abc123def4/*/CloudTrail/*.json.gz"},
-                              {"wildcard": "AWSLogs/o-abc123def4/CloudTrail/*.json.gz"}]}}})
+                              {"wildcard": "AWSLogs/o-abc123def4/CloudTrail/*.json.gz"},
+                              {"wildcard": "AWSLogs/o-abc123def4//CloudTrail/*.json.gz"}]}}})
     );
     let target = &rule["Targets"][0];
     assert_eq!(target["Arn"], get_att("Function", "Arn"));
@@ -665,6 +666,11 @@ fn the_eventbridge_rule_matches_the_log_files_below_each_form_of_the_prefix() {
         "AWSLogs/111111111111/",
         "AWSLogs/111111111111/CloudTrail/",
         "AWSLogs/111111111111/CloudTrail/us-east-1/",
+        // A prefix need not end at a folder.
+        "myprefix",
+        "AWSLogs/111111111111",
+        "AWSLogs/111111111111/CloudTrail",
+        "AWSLogs/111111111111/CloudTrail/us-east",
     ];
     for (i, prefix) in prefixes.into_iter().enumerate() {
         let patterns = log_file_patterns(&format!("prefix-form-{i}"), prefix);
