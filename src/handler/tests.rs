@@ -546,7 +546,7 @@ async fn batch_operations_answer_one_result_per_task() {
     assert_eq!(
         v["results"][4]["resultString"],
         "skipped s3://trail/AWSLogs/123456789012/Config/ConfigWritabilityCheckFile: an AWS Config \
-         file (configuration history, snapshot or writability check) (aws_config_file)"
+         file (configuration history, snapshot or writability check) (config_file)"
     );
 }
 

@@ -70,7 +70,7 @@ impl SkipReason {
             Self::NotAccount => "not_an_account",
             Self::Digest => "digest_file",
             Self::Insight => "insight_file",
-            Self::Config => "aws_config_file",
+            Self::Config => "config_file",
             Self::OtherService => "other_service",
             Self::NotRegion => "not_a_region",
             Self::NotDate => "not_a_date",
@@ -583,7 +583,7 @@ mod tests {
 
     #[test]
     fn reasons_have_stable_names_and_words() {
-        assert_eq!(SkipReason::Config.to_string(), "aws_config_file");
+        assert_eq!(SkipReason::Config.to_string(), "config_file");
         assert_eq!(SkipReason::Digest.as_str(), "digest_file");
         assert!(SkipReason::Config.describe().contains("AWS Config"));
     }

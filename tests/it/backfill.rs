@@ -403,7 +403,7 @@ async fn backfill_stores_the_trail_and_counts_aws_config_as_skipped() {
         stdout.contains("listed    2 log files in 2 day folder(s)")
             && stdout.contains("ingested  2 of 2 objects")
             && stdout.contains(
-                "skipped   0 object(s) that are not log files; 2 folder(s) not entered (2 aws_config_file)"
+                "skipped   0 object(s) that are not log files; 2 folder(s) not entered (2 config_file)"
             ),
         "{}",
         describe(&args, &out)

@@ -312,7 +312,7 @@ async fn aws_config_files_are_skipped_and_counted_by_s3_notification_and_eventbr
         .find(|l| l.contains("object skipped") && l.contains("ConfigHistory"))
         .unwrap_or_else(|| panic!("no summary line of the skip:\n{logs}"));
     assert!(
-        line.contains("aws_config_file") && line.contains("an AWS Config file"),
+        line.contains("config_file") && line.contains("an AWS Config file"),
         "{line}"
     );
     assert!(!logs.contains("object failed"), "{logs}");
