@@ -17,7 +17,8 @@
 //!
 //! 1. leaves: [`item`], [`size`], [`scan`], [`eventbridge`] (EventBridge's vocabulary and the
 //!    one test of what an envelope is), [`metrics`];
-//! 2. readers of formats: [`cloudtrail`], [`notification`] (with [`notification::trigger`]);
+//! 2. readers of formats: [`cloudtrail`], [`notification`] (with [`notification::trigger`],
+//!    and [`notification::logfile`], the one rule for what a log file is);
 //! 3. extraction: [`extract`] (a CloudTrail record), [`events`] (an EventBridge event);
 //! 4. the settings and the pipeline: [`config::Config`], one type for every binary, and
 //!    [`pipeline`], which drives a file or an event and applies the settings.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::notification::SkipReason;
 use crate::s3::ListError;
 
 /// Why a backfill cannot go on.
@@ -27,13 +28,16 @@ pub enum BackfillError {
     },
     /// A prefix that leaves CloudTrail's key layout.
     #[error(
-        "{prefix}: {segment:?} does not fit CloudTrail's key layout AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/"
+        "{prefix}: {segment:?} does not fit CloudTrail's key layout AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/: {}",
+        reason.describe()
     )]
     OffLayout {
         /// The prefix asked for.
         prefix: String,
         /// Its first segment that does not fit.
         segment: String,
+        /// Why no log file is below it, by the rule of [`crate::notification::logfile`].
+        reason: SkipReason,
     },
     /// A listing failed.
     #[error(transparent)]

@@ -1,36 +1,18 @@
 //! Listing by CloudTrail's key layout,
-//! `[PREFIX/]AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE`: where a prefix sits in
-//! it (`start`), which child folders are worth listing (`children`), and the walk that lists
-//! them level by level through an [`ObjectLister`] ([`list`]), object by object only in the day
-//! folders of the range.
+//! `[PREFIX/]AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE`, as the one rule of
+//! [`crate::notification::logfile`] defines it: where a prefix sits in it (`start`), which
+//! child folders are worth listing (`children`: [`Level::child`], and the range), and the walk
+//! that lists them level by level through an [`ObjectLister`] ([`list`]), object by object only
+//! in the day folders of the range, each object judged by the same rule as the Lambda's.
 
 use futures::stream::{self, StreamExt};
 
 use super::days::DayRange;
 use super::error::BackfillError;
-use crate::notification::{Disposition, ObjectRef, S3Location, SkipReason};
+use crate::handler::log_skip;
+use crate::notification::logfile::AWS_LOGS;
+use crate::notification::{Disposition, Level, ObjectRef, S3Location, SkipReason};
 use crate::s3::ObjectLister;
-
-/// A level of CloudTrail's key layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
-    /// `.../AWSLogs/`: organization folders (`o-...`) or accounts.
-    AwsLogs,
-    /// `.../AWSLogs/o-ORG/`: accounts.
-    Organization,
-    /// `.../ACCOUNT/`: holds `CloudTrail/` (and the digest and Insights folders, not entered).
-    Account,
-    /// `.../CloudTrail/`: regions.
-    CloudTrail,
-    /// `.../REGION/`: years.
-    Region,
-    /// `.../YYYY/`: months.
-    Year(u16),
-    /// `.../YYYY/MM/`: days.
-    Month(u16, u8),
-    /// `.../YYYY/MM/DD/`: the log files.
-    Day,
-}
 
 /// A folder of the layout to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +32,7 @@ struct Folder {
 /// [`BackfillError::NotAwsLogs`] for a folder merely starting with `AWSLogs`.
 fn start(prefix: &str) -> Result<Folder, BackfillError> {
     let Some(at) = prefix
-        .match_indices("AWSLogs")
+        .match_indices(AWS_LOGS)
         .map(|(i, _)| i)
         .find(|&i| i == 0 || prefix[..i].ends_with('/'))
     else {
@@ -60,7 +42,7 @@ fn start(prefix: &str) -> Result<Folder, BackfillError> {
             format!("{prefix}/")
         };
         return Ok(Folder {
-            prefix: format!("{base}AWSLogs/"),
+            prefix: format!("{base}{AWS_LOGS}/"),
             level: Level::AwsLogs,
         });
     };
@@ -71,70 +53,81 @@ fn start(prefix: &str) -> Result<Folder, BackfillError> {
     let tail = &prefix[at..];
     let mut segments: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
     let first = segments.remove(0);
-    if first != "AWSLogs" {
+    if first != AWS_LOGS {
         return Err(BackfillError::NotAwsLogs {
             prefix: prefix.to_owned(),
             segment: first.to_owned(),
         });
     }
-    let off_layout = |segment: &str| BackfillError::OffLayout {
-        prefix: prefix.to_owned(),
-        segment: segment.to_owned(),
-    };
-    folder.prefix.push_str("AWSLogs/");
+    folder.prefix.push_str(AWS_LOGS);
+    folder.prefix.push('/');
     for segment in segments {
-        let next = child_level(folder.level, segment).ok_or_else(|| off_layout(segment))?;
+        folder.level = folder
+            .level
+            .child(segment)
+            .map_err(|reason| BackfillError::OffLayout {
+                prefix: prefix.to_owned(),
+                segment: segment.to_owned(),
+                reason,
+            })?;
         folder.prefix.push_str(segment);
         folder.prefix.push('/');
-        folder.level = next;
     }
     Ok(folder)
 }
 
-/// The level of child folder `name` of a folder at `level`, if it belongs to the layout.
-fn child_level(level: Level, name: &str) -> Option<Level> {
-    let number = |len: usize| {
-        (name.len() == len && name.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| name.parse::<u16>().ok())
-            .flatten()
-    };
-    let account = name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit());
+/// What a delimiter listing of a folder leads to.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Children {
+    /// Child folders of the layout within the range, to list next.
+    folders: Vec<Folder>,
+    /// Child folders off the layout (a digest, Config or another service's folder...), which
+    /// hold no log file and are not entered, with the reason.
+    skipped: Vec<(String, SkipReason)>,
+}
+
+/// What the common prefixes of a delimiter listing of `folder` lead to: the child folders of
+/// the layout worth listing (days in `range` only), and those off it.
+fn children(folder: &Folder, common_prefixes: &[String], range: &DayRange) -> Children {
+    let mut out = Children::default();
+    for p in common_prefixes {
+        let Some(name) = p
+            .strip_prefix(&folder.prefix)
+            .and_then(|n| n.strip_suffix('/'))
+        else {
+            continue;
+        };
+        match folder.level.child(name) {
+            Ok(level) if in_range(level, range) => out.folders.push(Folder {
+                prefix: p.clone(),
+                level,
+            }),
+            Ok(_) => {}
+            Err(reason) => out.skipped.push((p.clone(), reason)),
+        }
+    }
+    out
+}
+
+/// Whether any day below a folder at `level` is in `range`.
+fn in_range(level: Level, range: &DayRange) -> bool {
     match level {
-        Level::AwsLogs if name.starts_with("o-") => Some(Level::Organization),
-        Level::AwsLogs | Level::Organization if account => Some(Level::Account),
-        Level::Account if name == "CloudTrail" => Some(Level::CloudTrail),
-        Level::CloudTrail if !name.is_empty() => Some(Level::Region),
-        Level::Region => number(4).map(Level::Year),
-        Level::Year(y) => number(2)
-            .and_then(|m| u8::try_from(m).ok())
-            .map(|m| Level::Month(y, m)),
-        Level::Month(..) => number(2).map(|_| Level::Day),
-        _ => None,
+        Level::Year(y) => range.has_year(y),
+        Level::Month(y, m) => range.has_month(y, m),
+        Level::Day(y, m, d) => range.has_day(y, m, d),
+        _ => true,
     }
 }
 
-/// The child folders worth listing, from the common prefixes of a delimiter listing of
-/// `folder`, keeping only days in `range`.
-fn children(folder: &Folder, common_prefixes: &[String], range: &DayRange) -> Vec<Folder> {
-    common_prefixes
-        .iter()
-        .filter_map(|p| {
-            let name = p.strip_prefix(&folder.prefix)?.strip_suffix('/')?;
-            let level = child_level(folder.level, name)?;
-            let wanted = match (folder.level, level) {
-                (_, Level::Year(y)) => range.has_year(y),
-                (_, Level::Month(y, m)) => range.has_month(y, m),
-                (Level::Month(y, m), Level::Day) => {
-                    name.parse::<u8>().is_ok_and(|d| range.has_day(y, m, d))
-                }
-                _ => true,
-            };
-            wanted.then(|| Folder {
-                prefix: p.clone(),
-                level,
-            })
-        })
-        .collect()
+/// The line of a folder the walk leaves, beside the objects' `object skipped` lines.
+fn log_folder_left(bucket: &str, prefix: &str, reason: SkipReason) {
+    tracing::info!(
+        bucket,
+        prefix,
+        skipped = %reason,
+        reason = reason.describe(),
+        "folder not entered: no CloudTrail log file below it"
+    );
 }
 
 /// What listing found.
@@ -144,10 +137,39 @@ pub struct Listing {
     pub objects: Vec<ObjectRef>,
     /// Objects under the day folders that are not log files, by reason.
     pub skipped: Vec<(ObjectRef, SkipReason)>,
+    /// Folders met on the way that are off the layout and hold no log file (digest, Insights,
+    /// AWS Config, other services' folders...), not entered, by reason: each a key prefix
+    /// ending in `/`.
+    pub skipped_folders: Vec<(String, SkipReason)>,
     /// Day folders listed.
     pub days: usize,
     /// List calls made.
     pub calls: usize,
+}
+
+impl Listing {
+    /// Counts and logs the folders off the layout among `children`; the folders to list next.
+    fn leave(&mut self, bucket: &str, children: Children) -> Vec<Folder> {
+        for (prefix, reason) in children.skipped {
+            log_folder_left(bucket, &prefix, reason);
+            self.skipped_folders.push((prefix, reason));
+        }
+        children.folders
+    }
+
+    /// Sorts a day folder's objects by the one rule: log files to ingest, the others skipped
+    /// (counted and logged as the Lambda logs them).
+    fn judge(&mut self, objects: Vec<ObjectRef>) {
+        for object in objects {
+            match Disposition::new(object, true) {
+                Disposition::Skip(object, reason) => {
+                    log_skip(&object, reason);
+                    self.skipped.push((object, reason));
+                }
+                Disposition::Ingest(object) => self.objects.push(object),
+            }
+        }
+    }
 }
 
 /// Lists the log files under `location` (a bucket, and a prefix in it) delivered on days in
@@ -167,8 +189,9 @@ pub async fn list<L: ObjectLister>(
     let mut listing = Listing::default();
     let mut frontier = vec![start(&location.path)?];
     while !frontier.is_empty() {
-        let (days, folders): (Vec<Folder>, Vec<Folder>) =
-            frontier.into_iter().partition(|f| f.level == Level::Day);
+        let (days, folders): (Vec<Folder>, Vec<Folder>) = frontier
+            .into_iter()
+            .partition(|f| matches!(f.level, Level::Day(..)));
         let mut next = Vec::new();
         let mut expanded = stream::iter(folders)
             .map(|folder| async move {
@@ -179,7 +202,8 @@ pub async fn list<L: ObjectLister>(
         while let Some((folder, prefixes)) = expanded.next().await {
             let prefixes = prefixes?;
             listing.calls += prefixes.calls;
-            next.extend(children(&folder, &prefixes.entries, range));
+            let children = children(&folder, &prefixes.entries, range);
+            next.extend(listing.leave(bucket, children));
         }
         let mut listed = stream::iter(days)
             .map(|folder| async move { lister.list_contents(bucket, &folder.prefix).await })
@@ -188,17 +212,13 @@ pub async fn list<L: ObjectLister>(
             let objects = objects?;
             listing.calls += objects.calls;
             listing.days += 1;
-            for object in objects.entries {
-                match Disposition::new(object, true) {
-                    Disposition::Skip(object, reason) => listing.skipped.push((object, reason)),
-                    Disposition::Ingest(object) => listing.objects.push(object),
-                }
-            }
+            listing.judge(objects.entries);
             on_progress(&listing);
         }
         frontier = next;
     }
     listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+    listing.skipped_folders.sort();
     Ok(listing)
 }
 
@@ -239,17 +259,25 @@ mod tests {
             }
         );
         assert_eq!(
-            f("AWSLogs/123456789012/CloudTrail/r/2024/03/05/").level,
-            Level::Day
+            f("AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/").level,
+            Level::Day(2024, 3, 5)
         );
         let e = start("AWSLogs/123456789012/CloudTrail-Digest/").expect_err("digest");
         assert!(e.to_string().contains("CloudTrail-Digest"), "{e}");
+        let e = start("AWSLogs/123456789012/Config/").expect_err("AWS Config");
+        assert_eq!(
+            e.to_string(),
+            "AWSLogs/123456789012/Config/: \"Config\" does not fit CloudTrail's key layout \
+             AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/: an AWS Config file \
+             (configuration history, snapshot or writability check)"
+        );
         let e = start("p/AWSLogsX/1/").expect_err("not AWSLogs");
         assert_eq!(
             e.to_string(),
             "p/AWSLogsX/1/: expected AWSLogs/ where \"AWSLogsX\" is"
         );
-        assert!(start("AWSLogs/123456789012/CloudTrail/r/24/").is_err());
+        assert!(start("AWSLogs/123456789012/CloudTrail/us-east-1/24/").is_err());
+        assert!(start("AWSLogs/123456789012/CloudTrail/r/").is_err());
     }
 
     #[test]
@@ -258,16 +286,30 @@ mod tests {
             since: Some(day("2024-03-05")),
             until: Some(day("2024-03-06")),
         };
-        let names = |folder: &Folder, kids: &[&str]| {
+        // The child folders named `kids` of `folder`: those to list, and those off the layout,
+        // each by its name.
+        let of = |folder: &Folder, kids: &[&str]| {
             let prefixes: Vec<String> = kids
                 .iter()
                 .map(|k| format!("{}{k}/", folder.prefix))
                 .collect();
-            children(folder, &prefixes, &range)
-                .into_iter()
-                .map(|c| (c.prefix[folder.prefix.len()..].to_owned(), c.level))
-                .collect::<Vec<_>>()
+            let found = children(folder, &prefixes, &range);
+            let name = |p: &str| p[folder.prefix.len()..].to_owned();
+            (
+                found
+                    .folders
+                    .iter()
+                    .map(|c| (name(&c.prefix), c.level))
+                    .collect::<Vec<_>>(),
+                found
+                    .skipped
+                    .iter()
+                    .map(|(p, reason)| (name(p), *reason))
+                    .collect::<Vec<_>>(),
+            )
         };
+        let names = |folder: &Folder, kids: &[&str]| of(folder, kids).0;
+        let skipped = |folder: &Folder, kids: &[&str]| of(folder, kids).1;
         let root = start("").expect("root");
         assert_eq!(
             names(&root, &["o-abc", "123456789012", "README", "12345"]),
@@ -276,13 +318,30 @@ mod tests {
                 ("123456789012/".to_owned(), Level::Account)
             ]
         );
-        let account = start("AWSLogs/123456789012/").expect("account");
         assert_eq!(
-            names(
-                &account,
-                &["CloudTrail", "CloudTrail-Digest", "CloudTrail-Insight"]
-            ),
+            skipped(&root, &["o-abc", "README"]),
+            [("README/".to_owned(), SkipReason::NotAccount)]
+        );
+        let account = start("AWSLogs/123456789012/").expect("account");
+        let kids = [
+            "CloudTrail",
+            "CloudTrail-Digest",
+            "CloudTrail-Insight",
+            "Config",
+            "vpcflowlogs",
+        ];
+        assert_eq!(
+            names(&account, &kids),
             [("CloudTrail/".to_owned(), Level::CloudTrail)]
+        );
+        assert_eq!(
+            skipped(&account, &kids),
+            [
+                ("CloudTrail-Digest/".to_owned(), SkipReason::Digest),
+                ("CloudTrail-Insight/".to_owned(), SkipReason::Insight),
+                ("Config/".to_owned(), SkipReason::Config),
+                ("vpcflowlogs/".to_owned(), SkipReason::OtherService),
+            ]
         );
         let region = start("AWSLogs/123456789012/CloudTrail/us-east-1/").expect("region");
         assert_eq!(
@@ -298,8 +357,8 @@ mod tests {
         assert_eq!(
             names(&month, &["04", "05", "06", "07"]),
             [
-                ("05/".to_owned(), Level::Day),
-                ("06/".to_owned(), Level::Day)
+                ("05/".to_owned(), Level::Day(2024, 3, 5)),
+                ("06/".to_owned(), Level::Day(2024, 3, 6))
             ]
         );
     }
@@ -399,7 +458,7 @@ mod tests {
     const EAST: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/";
 
     /// Four days of one region, a day of two others (one in an organization's trail), a digest
-    /// folder, a folder marker, an empty object and a stray file.
+    /// folder, AWS Config's folder, a folder marker, an empty object and a stray file.
     fn bucket() -> Bucket {
         Bucket::new(&[
             (
@@ -435,6 +494,12 @@ mod tests {
                 "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/05/g.json.gz",
                 10,
             ),
+            (
+                "AWSLogs/111122223333/Config/us-east-1/2024/3/5/ConfigHistory/\
+                 111122223333_Config_us-east-1_ConfigHistory_AWS::EC2::Instance_20240305T000000Z_20240305T060000Z_1.json.gz",
+                10,
+            ),
+            ("AWSLogs/111122223333/Config/ConfigWritabilityCheckFile", 10),
             (
                 "AWSLogs/o-abc123/444455556666/CloudTrail/us-west-2/2024/03/05/h.json.gz",
                 10,
@@ -495,6 +560,20 @@ mod tests {
                 ("notes.txt", SkipReason::NotLogFile)
             ]
         );
+        assert_eq!(
+            listing.skipped_folders,
+            [
+                (
+                    "AWSLogs/111122223333/CloudTrail-Digest/".to_owned(),
+                    SkipReason::Digest
+                ),
+                (
+                    "AWSLogs/111122223333/Config/".to_owned(),
+                    SkipReason::Config
+                )
+            ],
+            "folders off the layout, counted and never entered"
+        );
         assert_eq!(listing.days, 3);
         assert_eq!(progress, [1, 2, 3], "progress after each day folder");
         let mut days = bucket.objects_listed();
@@ -510,9 +589,9 @@ mod tests {
         let asked = bucket.asked.lock().expect("lock").clone();
         assert_eq!(listing.calls, asked.len());
         assert!(
-            asked
-                .iter()
-                .all(|(_, p)| !p.contains("Digest") && !p.contains("/2023/")),
+            asked.iter().all(|(_, p)| !p.contains("Digest")
+                && !p.contains("Config")
+                && !p.contains("/2023/")),
             "{asked:?}"
         );
     }

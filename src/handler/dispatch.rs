@@ -18,20 +18,9 @@ use super::response::{
 use super::{Ingestor, Invocation, OnMissing};
 use crate::dynamodb::BatchWriter;
 use crate::error::InvocationError;
-use crate::metrics::{ObjectMetrics, Outcome};
 use crate::notification::trigger::{self, Batch, BatchJob, SqsMessage, Trigger};
-use crate::notification::{Disposition, ObjectRef, SkipReason};
+use crate::notification::{Disposition, ObjectRef};
 use crate::s3::ObjectStore;
-
-fn log_skip(object: &ObjectRef, reason: SkipReason) {
-    tracing::info!(
-        bucket = %object.bucket,
-        key = %object.key,
-        size = object.size,
-        skipped = %reason,
-        "object skipped"
-    );
-}
 
 fn log_test_events(batch: &Batch, message_id: Option<&str>, summary: &mut InvocationSummary) {
     for bucket in &batch.test_events {
@@ -53,11 +42,7 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
                 Disposition::Ingest(object) => objects.push(object.clone()),
                 Disposition::Skip(object, reason) => {
                     summary.objects_skipped += 1;
-                    log_skip(object, *reason);
-                    self.publish(&ObjectMetrics {
-                        outcome: Some(Outcome::Skipped),
-                        ..ObjectMetrics::default()
-                    });
+                    self.skip(object, *reason);
                 }
             }
         }
@@ -223,8 +208,11 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             let (code, text) = match &task.object {
                 Err(error) => (ResultCode::PermanentFailure, error.to_string()),
                 Ok(Disposition::Skip(object, reason)) => {
-                    log_skip(object, *reason);
-                    (ResultCode::Succeeded, format!("skipped {object}: {reason}"))
+                    self.skip(object, *reason);
+                    (
+                        ResultCode::Succeeded,
+                        format!("skipped {object}: {} ({reason})", reason.describe()),
+                    )
                 }
                 // A key that does not exist is a failure here: the manifest is wrong, and
                 // retrying will not change that (a PermanentFailure, by `result_code`).

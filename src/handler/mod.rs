@@ -22,7 +22,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::config::{Config, ConfigError, unix_time_ms};
-use crate::metrics::ObjectMetrics;
+use crate::metrics::{ObjectMetrics, Outcome};
+use crate::notification::{ObjectRef, SkipReason};
 
 /// What the Lambda runtime says of an invocation besides its payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,6 +104,17 @@ impl<S, W> Ingestor<S, W> {
         }
     }
 
+    /// Leaves an object alone that is not a log file to read, for `reason`: one summary line
+    /// (`object skipped`: the bucket, the key, the reason's name and words) and one
+    /// `ObjectsSkipped` metric. Never an error: the object is not read, nothing retries it.
+    pub fn skip(&self, object: &ObjectRef, reason: SkipReason) {
+        log_skip(object, reason);
+        self.publish(&ObjectMetrics {
+            outcome: Some(Outcome::Skipped),
+            ..ObjectMetrics::default()
+        });
+    }
+
     /// Publishes one object's metrics, if asked to.
     fn publish(&self, metrics: &ObjectMetrics) {
         if let Some(function) = &self.metrics_for
@@ -113,6 +125,20 @@ impl<S, W> Ingestor<S, W> {
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
     }
+}
+
+/// The summary line of an object left alone, the same on every path (each trigger, `asg-trail
+/// ingest`, backfill's listing): its bucket and key, `skipped` (the reason's stable name) and
+/// `reason` (its words).
+pub fn log_skip(object: &ObjectRef, reason: SkipReason) {
+    tracing::info!(
+        bucket = %object.bucket,
+        key = %object.key,
+        size = object.size,
+        skipped = %reason,
+        reason = reason.describe(),
+        "object skipped"
+    );
 }
 
 #[cfg(test)]

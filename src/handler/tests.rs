@@ -160,7 +160,10 @@ async fn every_event_is_written_and_counted() {
     let ingestor = new_ingestor(store(&[(KEY, log(60))]), MemTable::default(), "t");
     let summary = ingestor
         .notify(
-            &notification(&[(KEY, 10), ("AWSLogs/1/CloudTrail-Digest/x.json.gz", 10)]),
+            &notification(&[
+                (KEY, 10),
+                ("AWSLogs/123456789012/CloudTrail-Digest/x.json.gz", 10),
+            ]),
             None,
         )
         .await
@@ -186,6 +189,36 @@ async fn every_event_is_written_and_counted() {
         rows.values()
             .all(|i| i.source_object == format!("s3://trail/{KEY}"))
     );
+}
+
+/// What made the failure queue fill: AWS Config's files in an organization trail's bucket.
+#[tokio::test]
+async fn aws_config_files_are_skipped_unread_and_counted_and_the_invocation_succeeds() {
+    const HISTORY: &str = "AWSLogs/123456789012/Config/us-east-1/2024/3/5/ConfigHistory/\
+        123456789012_Config_us-east-1_ConfigHistory_AWS::AutoScaling::AutoScalingGroup_20240305T120000Z_20240305T180000Z_1.json.gz";
+    const CHECK: &str = "AWSLogs/123456789012/Config/ConfigWritabilityCheckFile";
+    // Were they read, they would fail the invocation: no `Records`.
+    let config = br#"{"fileVersion":"1.0","configurationItems":[]}"#.to_vec();
+    let ingestor = new_ingestor(
+        store(&[(KEY, log(2)), (HISTORY, config.clone()), (CHECK, config)]),
+        MemTable::default(),
+        "t",
+    );
+    for (keys, ingested) in [
+        (vec![(HISTORY, 10), (CHECK, 10)], 0),
+        (vec![(HISTORY, 10), (KEY, 10), (CHECK, 10)], 1),
+    ] {
+        let summary = ingestor
+            .notify(&notification(&keys), None)
+            .await
+            .expect("skips are never failures");
+        assert_eq!(
+            (summary.objects_ingested, summary.objects_skipped),
+            (ingested, 2),
+            "{keys:?}"
+        );
+    }
+    assert_eq!(ingestor.writer.rows.lock().expect("lock").len(), 2);
 }
 
 #[tokio::test]
@@ -462,12 +495,14 @@ async fn sqs_reports_only_the_messages_whose_objects_failed() {
 #[tokio::test]
 async fn batch_operations_answer_one_result_per_task() {
     let ingestor = new_ingestor(store(&[(KEY, log(3))]), MemTable::default(), "t");
+    let gone = KEY.replace("Ab12Cd34", "Missing0");
     let event = serde_json::json!({"invocationSchemaVersion": "1.0", "invocationId": "inv",
     "job": {"id": "j"}, "tasks": [
         {"taskId": "ok", "s3Key": KEY, "s3BucketArn": "arn:aws:s3:::trail"},
-        {"taskId": "gone", "s3Key": "AWSLogs/x.json.gz", "s3BucketArn": "arn:aws:s3:::trail"},
-        {"taskId": "digest", "s3Key": "AWSLogs/1/CloudTrail-Digest/d.json.gz", "s3BucketArn": "arn:aws:s3:::trail"},
+        {"taskId": "gone", "s3Key": gone, "s3BucketArn": "arn:aws:s3:::trail"},
+        {"taskId": "digest", "s3Key": "AWSLogs/123456789012/CloudTrail-Digest/d.json.gz", "s3BucketArn": "arn:aws:s3:::trail"},
         {"taskId": "bad", "s3BucketArn": "arn:aws:s3:::trail"},
+        {"taskId": "config", "s3Key": "AWSLogs/123456789012/Config/ConfigWritabilityCheckFile", "s3BucketArn": "arn:aws:s3:::trail"},
     ]});
     let response = ingestor
         .handle_event(&event, &Invocation::default())
@@ -494,7 +529,8 @@ async fn batch_operations_answer_one_result_per_task() {
             ("ok", "Succeeded"),
             ("gone", "PermanentFailure"),
             ("digest", "Succeeded"),
-            ("bad", "PermanentFailure")
+            ("bad", "PermanentFailure"),
+            ("config", "Succeeded")
         ]
     );
     assert_eq!(
@@ -514,6 +550,11 @@ async fn batch_operations_answer_one_result_per_task() {
             .expect("s")
             .contains("digest_file"),
         "{v}"
+    );
+    assert_eq!(
+        v["results"][4]["resultString"],
+        "skipped s3://trail/AWSLogs/123456789012/Config/ConfigWritabilityCheckFile: an AWS Config \
+         file (configuration history, snapshot or writability check) (config_file)"
     );
 }
 

@@ -1,14 +1,19 @@
 //! From an S3 event notification to the list of objects to ingest, with the objects to leave
 //! alone and why. Keys arrive URL-encoded (`+` for a space, then `%XX`) and are decoded here.
 //!
-//! Objects that are not CloudTrail log files — digest and Insights files, folders, zero-byte
-//! objects, other suffixes — are skipped, each with a reason the handler logs; a skip is never an
-//! error ([`Disposition::new`] holds that rule for every trigger and for backfill's listing).
+//! Objects that are not CloudTrail log files by the one rule of [`logfile`] — AWS Config's
+//! files, digest and Insights files, other services' logs, folders, zero-byte objects, keys off
+//! CloudTrail's layout — are skipped, each with a [`SkipReason`] the handler logs and counts; a
+//! skip is never an error ([`Disposition::new`] holds that rule for every trigger, for
+//! `asg-trail ingest` and for backfill's listing).
 //!
 //! `s3://BUCKET/KEY` and `s3://BUCKET[/PREFIX]` texts (the CLI's arguments) are parsed here too,
 //! by one parser: [`S3Location`] and [`ObjectRef`]'s `FromStr`.
 
+pub mod logfile;
 pub mod trigger;
+
+pub use logfile::{Level, LogFile, SkipReason};
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -114,44 +119,6 @@ pub enum S3UriError {
         /// The text.
         uri: String,
     },
-}
-
-/// Why an object is not ingested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// The notification is not an `ObjectCreated:*` event (a deletion, a restore...).
-    NotObjectCreated,
-    /// A CloudTrail digest file (`CloudTrail-Digest/`), used for log file validation.
-    Digest,
-    /// A CloudTrail Insights file (`CloudTrail-Insight/`): not API calls.
-    Insight,
-    /// A folder placeholder (key ends with `/`).
-    Folder,
-    /// The object holds no bytes.
-    Empty,
-    /// The key does not end in `.json.gz` or `.json`.
-    NotLogFile,
-}
-
-impl SkipReason {
-    /// A short, stable name for logs and summaries.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NotObjectCreated => "not_object_created",
-            Self::Digest => "digest_file",
-            Self::Insight => "insight_file",
-            Self::Folder => "folder",
-            Self::Empty => "empty_object",
-            Self::NotLogFile => "not_a_log_file",
-        }
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// What to do with one record of a notification.
@@ -293,22 +260,14 @@ pub fn decode_key(raw: &str) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
-/// Why an object with this (decoded) key and size is not a CloudTrail log file, if it is not.
+/// Why an object with this (decoded) key and size is not a CloudTrail log file to read, if it
+/// is not: its key is not one ([`LogFile::parse`]), or it holds no bytes.
 #[must_use]
 pub fn skip_reason(key: &str, size: Option<u64>) -> Option<SkipReason> {
-    let has_folder = |name: &str| key.split('/').any(|segment| segment == name);
-    if key.ends_with('/') {
-        Some(SkipReason::Folder)
-    } else if has_folder("CloudTrail-Digest") {
-        Some(SkipReason::Digest)
-    } else if has_folder("CloudTrail-Insight") {
-        Some(SkipReason::Insight)
-    } else if size == Some(0) {
-        Some(SkipReason::Empty)
-    } else if !(key.ends_with(".json.gz") || key.ends_with(".json")) {
-        Some(SkipReason::NotLogFile)
-    } else {
-        None
+    match LogFile::parse(key) {
+        Err(reason) => Some(reason),
+        Ok(_) if size == Some(0) => Some(SkipReason::Empty),
+        Ok(_) => None,
     }
 }
 
@@ -356,38 +315,47 @@ mod tests {
 
     #[test]
     fn skip_rules() {
+        const DAY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05";
+        const CONFIG: &str = "AWSLogs/123456789012/Config/us-east-1/2024/3/5/ConfigHistory/\
+                              123456789012_Config_us-east-1_ConfigHistory_AWS::AutoScaling::AutoScalingGroup_20240305T120000Z_20240305T180000Z_1.json.gz";
+        let json = format!("{DAY}/x.json");
+        let tmp = format!("{DAY}/x.json.gz.tmp");
+        let csv = format!("{DAY}/x.csv");
+        let folder = format!("{DAY}/");
         let cases = [
             (LOG, Some(100), None),
-            (
-                "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json",
-                Some(100),
-                None,
-            ),
+            // An uncompressed copy is read too (the reader tells gzip by its magic bytes).
+            (json.as_str(), Some(100), None),
             (LOG, None, None),
             (
-                "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/05/1_CloudTrail-Digest_us-east-1_x.json.gz",
+                "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/123456789012_CloudTrail-Digest_us-east-1_x.json.gz",
                 Some(9),
                 Some(SkipReason::Digest),
             ),
             (
-                "AWSLogs/1/CloudTrail-Insight/us-east-1/2024/03/05/x.json.gz",
+                "AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2024/03/05/x.json.gz",
                 Some(9),
                 Some(SkipReason::Insight),
             ),
-            ("AWSLogs/1/CloudTrail/", Some(0), Some(SkipReason::Folder)),
+            (CONFIG, Some(9), Some(SkipReason::Config)),
+            // What the key is comes first: an empty digest file is a digest file.
+            (
+                "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/d.json.gz",
+                Some(0),
+                Some(SkipReason::Digest),
+            ),
+            (folder.as_str(), Some(0), Some(SkipReason::Folder)),
             (LOG, Some(0), Some(SkipReason::Empty)),
+            (tmp.as_str(), Some(9), Some(SkipReason::NotLogFile)),
+            (csv.as_str(), Some(9), Some(SkipReason::NotLogFile)),
+            // A folder merely named like the digest folder is not the digest folder, nor
+            // CloudTrail's.
             (
-                "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.json.gz.tmp",
+                "AWSLogs/123456789012/CloudTrail-Digests-old/us-east-1/2024/03/05/x.json.gz",
                 Some(9),
-                Some(SkipReason::NotLogFile),
+                Some(SkipReason::OtherService),
             ),
-            (
-                "AWSLogs/1/CloudTrail/us-east-1/2024/03/05/x.csv",
-                Some(9),
-                Some(SkipReason::NotLogFile),
-            ),
-            // A folder merely named like the digest folder's prefix is not the digest folder.
-            ("AWSLogs/1/CloudTrail-Digests-old/x.json.gz", Some(9), None),
+            ("stray/x.json.gz", Some(9), Some(SkipReason::NotAwsLogs)),
         ];
         for (key, size, want) in cases {
             assert_eq!(skip_reason(key, size), want, "{key} {size:?}");
@@ -400,7 +368,7 @@ mod tests {
             (
                 "ObjectCreated:Put",
                 "trail",
-                "my+logs/AWSLogs/1/CloudTrail/us-east-1/2024/03/05/a%3Ab.json.gz",
+                "my+logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/a%3Ab.json.gz",
                 10,
             ),
             ("ObjectCreated:CompleteMultipartUpload", "trail", LOG, 10),
@@ -408,7 +376,7 @@ mod tests {
             (
                 "ObjectCreated:Put",
                 "trail",
-                "AWSLogs/1/CloudTrail-Digest/d.json.gz",
+                "AWSLogs/123456789012/CloudTrail-Digest/d.json.gz",
                 10,
             ),
         ]);
@@ -422,12 +390,12 @@ mod tests {
             got,
             [
                 Disposition::Ingest(obj(
-                    "my logs/AWSLogs/1/CloudTrail/us-east-1/2024/03/05/a:b.json.gz"
+                    "my logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/a:b.json.gz"
                 )),
                 Disposition::Ingest(obj(LOG)),
                 Disposition::Skip(obj(LOG), SkipReason::NotObjectCreated),
                 Disposition::Skip(
-                    obj("AWSLogs/1/CloudTrail-Digest/d.json.gz"),
+                    obj("AWSLogs/123456789012/CloudTrail-Digest/d.json.gz"),
                     SkipReason::Digest
                 ),
             ]

@@ -496,6 +496,9 @@ mod tests {
     use serde_json::json;
 
     const LOG: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/123456789012_CloudTrail_us-east-1_20240305T1200Z_Ab12Cd34.json.gz";
+    /// A day folder of the layout, for keys that test their encoding.
+    const DAY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/05/";
+    const CONFIG: &str = "AWSLogs/123456789012/Config/us-east-1/2024/3/5/ConfigHistory/123456789012_Config_us-east-1_ConfigHistory_AWS::EC2::Instance_20240305T120000Z_20240305T180000Z_1.json.gz";
     const DIGEST: &str = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/123456789012_CloudTrail-Digest_us-east-1_t_us-east-1_20240305T130000Z.json.gz";
 
     fn s3(key: &str, size: u64) -> Value {
@@ -554,13 +557,13 @@ mod tests {
 
     #[test]
     fn direct_s3_notifications_decode_keys() {
-        let b = objects(parse(&s3("my+logs/x%3Ay.json.gz", 5)).expect("parses"));
+        let b = objects(parse(&s3(&format!("my+logs/{DAY}x%3Ay.json.gz"), 5)).expect("parses"));
         assert_eq!(b.shape, "S3");
         assert_eq!(
             b.dispositions,
             [Disposition::Ingest(obj(
                 "trail",
-                "my logs/x:y.json.gz",
+                &format!("my logs/{DAY}x:y.json.gz"),
                 Some(5)
             ))]
         );
@@ -569,14 +572,13 @@ mod tests {
 
     #[test]
     fn sns_wrapped_s3_notifications() {
-        let event =
-            json!({"Records": [sns_record(&s3("a+b.json.gz", 5)), sns_record(&s3(DIGEST, 5))]});
+        let event = json!({"Records": [sns_record(&s3(&format!("{DAY}a+b.json.gz"), 5)), sns_record(&s3(DIGEST, 5))]});
         let b = objects(parse(&event).expect("parses"));
         assert_eq!(b.shape, "SNS > S3");
         assert_eq!(
             b.dispositions,
             [
-                Disposition::Ingest(obj("trail", "a b.json.gz", Some(5))),
+                Disposition::Ingest(obj("trail", &format!("{DAY}a b.json.gz"), Some(5))),
                 Disposition::Skip(obj("trail", DIGEST, Some(5)), SkipReason::Digest)
             ]
         );
@@ -587,7 +589,7 @@ mod tests {
     fn sqs_messages_are_kept_apart_and_bad_ones_carry_their_error() {
         let event = json!({"Records": [
             sqs_record("m1", &s3(LOG, 9).to_string()),
-            sqs_record("m2", &sns_envelope(&s3("x+y.json", 3)).to_string()),
+            sqs_record("m2", &sns_envelope(&s3(&format!("{DAY}x+y.json"), 3)).to_string()),
             sqs_record("m3", "not json"),
             sqs_record("m4", &json!({"hello": 1}).to_string()),
             sqs_record("m5", &json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}).to_string()),
@@ -608,7 +610,11 @@ mod tests {
         assert_eq!(m2.shape, "SQS > SNS > S3");
         assert_eq!(
             m2.dispositions,
-            [Disposition::Ingest(obj("trail", "x y.json", Some(3)))]
+            [Disposition::Ingest(obj(
+                "trail",
+                &format!("{DAY}x y.json"),
+                Some(3)
+            ))]
         );
         assert_eq!(sizes(&m2.dispositions), [Some(3)]);
         let m3 = messages[2].content.as_ref().expect_err("m3");
@@ -633,22 +639,24 @@ mod tests {
     #[test]
     fn cloudtrail_sns_notifications_keys_are_not_decoded() {
         let message = json!({"s3Bucket": "trail", "s3ObjectKey": [
-            "my logs/a+b%20c.json.gz", DIGEST, "AWSLogs/1/CloudTrail/"
+            format!("my logs/{DAY}a+b%20c.json.gz"), DIGEST, "AWSLogs/123456789012/CloudTrail/",
+            CONFIG
         ]});
         let b = objects(parse(&json!({"Records": [sns_record(&message)]})).expect("parses"));
         assert_eq!(b.shape, "SNS > CloudTrail");
         assert_eq!(
             b.dispositions,
             [
-                Disposition::Ingest(obj("trail", "my logs/a+b%20c.json.gz", None)),
+                Disposition::Ingest(obj("trail", &format!("my logs/{DAY}a+b%20c.json.gz"), None)),
                 Disposition::Skip(obj("trail", DIGEST, None), SkipReason::Digest),
                 Disposition::Skip(
-                    obj("trail", "AWSLogs/1/CloudTrail/", None),
+                    obj("trail", "AWSLogs/123456789012/CloudTrail/", None),
                     SkipReason::Folder
                 ),
+                Disposition::Skip(obj("trail", CONFIG, None), SkipReason::Config),
             ]
         );
-        assert_eq!(sizes(&b.dispositions), [None, None, None]);
+        assert_eq!(sizes(&b.dispositions), [None, None, None, None]);
         // Through SQS too (SNS → SQS without raw delivery).
         let event = json!({"Records": [sqs_record("m", &sns_envelope(&message).to_string())]});
         let Trigger::Sqs(m) = parse(&event).expect("parses") else {
@@ -680,7 +688,7 @@ mod tests {
         let b = objects(
             parse(&eventbridge_event(
                 "Object Created",
-                "my logs/a+b.json.gz",
+                &format!("my logs/{DAY}a+b.json.gz"),
                 7,
             ))
             .expect("ok"),
@@ -690,7 +698,7 @@ mod tests {
             b.dispositions,
             [Disposition::Ingest(obj(
                 "trail",
-                "my logs/a+b.json.gz",
+                &format!("my logs/{DAY}a+b.json.gz"),
                 Some(7)
             ))]
         );
@@ -701,6 +709,15 @@ mod tests {
             [Disposition::Skip(
                 obj("trail", LOG, Some(7)),
                 SkipReason::NotObjectCreated
+            )]
+        );
+        // AWS Config's file in an organization trail's bucket: skipped, never read.
+        let b = objects(parse(&eventbridge_event("Object Created", CONFIG, 7)).expect("ok"));
+        assert_eq!(
+            b.dispositions,
+            [Disposition::Skip(
+                obj("trail", CONFIG, Some(7)),
+                SkipReason::Config
             )]
         );
         let b = objects(parse(&eventbridge_event("Object Created", LOG, 0)).expect("ok"));
@@ -747,7 +764,7 @@ mod tests {
     fn batch_operations_schema_1_and_2() {
         let v1 = json!({"invocationSchemaVersion": "1.0", "invocationId": "inv1",
             "job": {"id": "job1"},
-            "tasks": [{"taskId": "t1", "s3Key": "my+logs/a%3Ab.json.gz", "s3VersionId": null,
+            "tasks": [{"taskId": "t1", "s3Key": format!("my+logs/{DAY}a%3Ab.json.gz"), "s3VersionId": null,
                        "s3BucketArn": "arn:aws:s3:::trail"}]});
         let Trigger::BatchJob(job) = parse(&v1).expect("ok") else {
             panic!("not a job")
@@ -762,7 +779,7 @@ mod tests {
                     task_id: "t1".into(),
                     object: Ok(Disposition::Ingest(obj(
                         "trail",
-                        "my logs/a:b.json.gz",
+                        &format!("my logs/{DAY}a:b.json.gz"),
                         None
                     )))
                 }]

@@ -1,6 +1,6 @@
 //! `asg-trail backfill` (the real CLI) against moto S3 and DynamoDB Local: several days,
 //! regions, accounts and an organization trail; `--since`/`--until` honoured; digest, empty and
-//! out-of-range objects left alone; a checkpoint that makes a second run skip what the first
+//! out-of-range objects left alone, AWS Config's folders counted and never entered; a checkpoint that makes a second run skip what the first
 //! ingested; a failed object listed and exit status 1; Ctrl-C that stops cleanly and resumes.
 
 use std::collections::BTreeSet;
@@ -353,4 +353,76 @@ async fn ctrl_c_stops_cleanly_and_the_next_run_resumes() {
     assert_items(stack::scan_all(&table).await, &all, &|| {
         describe(&args, &out)
     });
+}
+
+/// An organization trail's bucket often holds AWS Config's files too, beside `CloudTrail/`:
+/// backfill stores the trail's events, counts Config's folders as skipped (the same rule and
+/// reason as the Lambda's) and never enters them.
+#[tokio::test]
+async fn backfill_stores_the_trail_and_counts_aws_config_as_skipped() {
+    let bucket = stack::fresh_bucket().await;
+    let table = stack::fresh_table().await;
+    let config = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/aws-config-history.json.gz"
+    ))
+    .expect("the AWS Config fixture");
+    let mut want = Vec::new();
+    for (i, account) in ["123456789012", "o-abc123def4/111111111111"]
+        .iter()
+        .enumerate()
+    {
+        let k = key(account, "us-east-1", "2024/03/05", &format!("t{i}"));
+        let (bytes, items) = log_file(&bucket, &k, i * 10, 3);
+        stack::put_object(&bucket, &k, bytes).await;
+        want.extend(items);
+        let folder = format!("{PREFIX}/AWSLogs/{account}/Config");
+        let id = account.rsplit('/').next().unwrap_or_default();
+        for file in [
+            format!(
+                "us-east-1/2024/3/5/ConfigHistory/{id}_Config_us-east-1_ConfigHistory_AWS::AutoScaling::AutoScalingGroup_20240305T142331Z_20240305T142331Z_1.json.gz"
+            ),
+            format!(
+                "us-east-1/2024/3/5/ConfigSnapshot/{id}_Config_us-east-1_ConfigSnapshot_20240305T142331Z_0b1c2d3e-1111-2222-3333-444455556666.json.gz"
+            ),
+            "ConfigWritabilityCheckFile".to_owned(),
+        ] {
+            stack::put_object(&bucket, &format!("{folder}/{file}"), config.clone()).await;
+        }
+    }
+    let location = format!("s3://{bucket}/{PREFIX}");
+    let args = ["backfill", "--table", &table, &location];
+    let out = crate::e2e::run_cli_with_env(&args, &[("RUST_LOG", "info")]);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    want.sort_by_key(crate::e2e::key_of);
+    assert_items(stack::scan_all(&table).await, &want, &|| {
+        describe(&args, &out)
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("listed    2 log files in 2 day folder(s)")
+            && stdout.contains("ingested  2 of 2 objects")
+            && stdout.contains(
+                "skipped   0 object(s) that are not log files; 2 folder(s) not entered (2 config_file)"
+            ),
+        "{}",
+        describe(&args, &out)
+    );
+    // Each folder left is named with the reason's words, and nothing below it was listed.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for account in ["123456789012", "o-abc123def4/111111111111"] {
+        let prefix = format!("{PREFIX}/AWSLogs/{account}/Config/");
+        assert!(
+            stderr.lines().any(|l| l.contains("folder not entered")
+                && l.contains(&prefix)
+                && l.contains("an AWS Config file")),
+            "{}",
+            describe(&args, &out)
+        );
+    }
+    assert!(
+        !stderr.contains("ConfigHistory"),
+        "{}",
+        describe(&args, &out)
+    );
 }

@@ -1,7 +1,9 @@
 //! The SAM template: it passes the infra lint (cfn-lint, sam validate --lint, cfn-lint of the
 //! transformed template and of every deployment mode resolved, IAM checks), it says what the
-//! README and issue 6 claim in each mode, the IAM checks reject what they must, and the table's
-//! key schema is the item model's.
+//! README and issue 6 claim in each mode, the IAM checks reject what they must, the table's
+//! key schema is the item model's, and the triggers' filters pass the log files and leave
+//! AWS Config's, digest and other objects out, for every form of the prefix (EventBridge's
+//! `wildcard` evaluated here on sample keys, beside the function's own rule).
 //!
 //! The modes are infra/template_tool.py's `MODES` (parameter overrides); `resolve --all-modes`
 //! gives each as CloudFormation would deploy it (conditions, rules and parameters resolved).
@@ -408,13 +410,15 @@ fn turnkey_creates_a_locked_down_bucket_a_validated_multi_region_trail_and_the_n
         "{expiring}"
     );
 
-    // The notification: log files only, to the function, allowed from this bucket and account.
+    // The notification: the trail's log files only (its account's CloudTrail/ folder, where
+    // the bucket policy lets it write), to the function, allowed from this bucket and account.
     let lambda = &b["NotificationConfiguration"]["LambdaConfigurations"];
     assert_eq!(
         lambda,
         &json!([{"Event": "s3:ObjectCreated:*", "Function": get_att("Function", "Arn"),
-                 "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "AWSLogs/"},
-                                                {"Name": "suffix", "Value": ".json.gz"}]}}}])
+                 "Filter": {"S3Key": {"Rules": [
+                     {"Name": "prefix", "Value": {"Fn::Sub": "AWSLogs/${AWS::AccountId}/CloudTrail/"}},
+                     {"Name": "suffix", "Value": ".json.gz"}]}}}])
     );
     let perm = &resource(t, "LogBucketInvokePermission")["Properties"];
     assert_eq!(perm["Principal"], "s3.amazonaws.com");
@@ -507,7 +511,10 @@ fn existing_bucket_through_eventbridge_leaves_the_bucket_alone() {
         rule["EventPattern"],
         json!({"source": ["aws.s3"], "detail-type": ["Object Created"],
                "detail": {"bucket": {"name": ["org-trail-logs"]},
-                          "object": {"key": [{"wildcard": "AWSLogs/o-abc123def4/*.json.gz"}]}}})
+                          "object": {"key": [
+                              {"wildcard": "AWSLogs/o-abc123def4/*/CloudTrail/*.json.gz"},
+                              {"wildcard": "AWSLogs/o-abc123def4/CloudTrail/*.json.gz"},
+                              {"wildcard": "AWSLogs/o-abc123def4//CloudTrail/*.json.gz"}]}}})
     );
     let target = &rule["Targets"][0];
     assert_eq!(target["Arn"], get_att("Function", "Arn"));
@@ -547,6 +554,188 @@ fn existing_bucket_through_eventbridge_leaves_the_bucket_alone() {
     assert_eq!(
         mode("existing-eventbridge")["Outputs"]["BucketName"]["Value"],
         "org-trail-logs"
+    );
+}
+
+/// EventBridge's `wildcard`: `*` matches any run of characters, `/` included; every other
+/// character stands for itself. The text between the stars must come in order: the first part
+/// at the start, the last at the end, each middle one at its first place after the one before
+/// (the earliest place leaves the most room for the rest).
+fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == text;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[test]
+fn the_wildcard_matcher_is_eventbridges() {
+    for (pattern, text, want) in [
+        ("*.json.gz", "a/b/c.json.gz", true),
+        ("a/*/c/*.gz", "a/x/y/c/z.gz", true),
+        ("a/*/c/*.gz", "a/c/z.gz", false),
+        ("a*", "a", true),
+        ("*", "", true),
+        ("a/*.gz", "b/a/x.gz", false),
+        ("x.json.gz", "x.json.gz", true),
+        ("x.json.gz", "x.json.gzz", false),
+        ("*CloudTrail/*", "a/CloudTrail-Digest/b", false),
+        ("a*a", "a", false),
+        ("*ab*ab", "xabyab", true),
+    ] {
+        assert_eq!(wildcard_matches(pattern, text), want, "{pattern} {text}");
+    }
+}
+
+/// Keys of every kind a bucket shared by trails and other services holds.
+mod sample_keys {
+    /// CloudTrail's log files: a trail of one account, an organization trail, below a trail's
+    /// prefix, Control Tower's layout.
+    pub const LOG_FILES: [&str; 5] = [
+        "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/05/111111111111_CloudTrail_us-east-1_20240305T1200Z_AbCdEfGh12345678.json.gz",
+        "AWSLogs/111111111111/CloudTrail/eu-west-1/2024/03/05/111111111111_CloudTrail_eu-west-1_20240305T1205Z_IjKlMnOp12345678.json.gz",
+        "AWSLogs/o-abc123/222222222222/CloudTrail/us-east-1/2024/03/05/222222222222_CloudTrail_us-east-1_20240305T1200Z_QrStUvWx12345678.json.gz",
+        "myprefix/AWSLogs/o-abc123/222222222222/CloudTrail/us-gov-west-1/2024/03/05/222222222222_CloudTrail_us-gov-west-1_20240305T1200Z_YzAbCdEf12345678.json.gz",
+        "o-abc123def4/AWSLogs/o-abc123def4/333333333333/CloudTrail/cn-north-1/2024/03/05/333333333333_CloudTrail_cn-north-1_20240305T1200Z_GhIjKlMn12345678.json.gz",
+    ];
+    /// What the rule skips and no pattern lets through: AWS Config's files, digest and
+    /// Insights files, another service's logs, S3 server access logs, stray uploads, folders.
+    pub const NEVER: [&str; 13] = [
+        "AWSLogs/111111111111/Config/us-east-1/2024/3/5/ConfigHistory/111111111111_Config_us-east-1_ConfigHistory_AWS::EC2::Instance_20240305T120000Z_20240305T180000Z_1.json.gz",
+        "AWSLogs/111111111111/Config/us-east-1/2024/3/5/ConfigSnapshot/111111111111_Config_us-east-1_ConfigSnapshot_20240305T120000Z_0b1c2d3e-1111-2222-3333-444455556666.json.gz",
+        "AWSLogs/111111111111/Config/ConfigWritabilityCheckFile",
+        "AWSLogs/o-abc123/222222222222/Config/us-east-1/2024/3/5/ConfigHistory/222222222222_Config_us-east-1_ConfigHistory_AWS::EC2::Instance_20240305T120000Z_20240305T180000Z_1.json.gz",
+        "myprefix/AWSLogs/o-abc123/222222222222/Config/us-east-1/2024/3/5/ConfigHistory/222222222222_Config_us-east-1_ConfigHistory_AWS::EC2::Instance_20240305T120000Z_20240305T180000Z_1.json.gz",
+        "o-abc123def4/AWSLogs/o-abc123def4/333333333333/Config/cn-north-1/2024/3/5/ConfigHistory/333333333333_Config_cn-north-1_ConfigHistory_AWS::EC2::Instance_20240305T120000Z_20240305T180000Z_1.json.gz",
+        "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/03/05/111111111111_CloudTrail-Digest_us-east-1_trail_us-east-1_20240305T130000Z.json.gz",
+        "AWSLogs/o-abc123/222222222222/CloudTrail-Insight/us-east-1/2024/03/05/222222222222_CloudTrail-Insight_us-east-1_20240305T1200Z_x.json.gz",
+        "AWSLogs/111111111111/elasticloadbalancing/us-east-1/2024/03/05/111111111111_elasticloadbalancing_us-east-1_app.web.0123_20240305T1200Z_10.0.0.1_x.log.gz",
+        "access-logs/2024-03-05-12-00-00-A1B2C3D4E5F6A7B8",
+        "uploads/report.json.gz",
+        "AWSLogs/111111111111/CloudTrail/",
+        "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/05/",
+    ];
+    /// What the patterns let through below their prefix and the function then skips unread
+    /// (docs/triggers.md, "What is a log file"): a CloudTrail/ folder off the layout.
+    pub const LET_THROUGH: [&str; 4] = [
+        "AWSLogs/111111111111/CloudTrail/us-east-1/2024/3/5/x.json.gz",
+        "AWSLogs/111111111111/CloudTrail/global/2024/03/05/x.json.gz",
+        "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/05/old/x.json.gz",
+        "AWSLogs/111111111111/vpcflowlogs/CloudTrail/x.json.gz",
+    ];
+}
+
+/// The rule's EventBridge key patterns for `ExistingBucketPrefix` = `prefix`, as deployed by
+/// a stack of this name.
+fn log_file_patterns(stack_name: &str, prefix: &str) -> Vec<String> {
+    let prefix_param = format!("ExistingBucketPrefix={prefix}");
+    let t = resolved_stack(
+        stack_name,
+        &["ExistingBucketName=org-trail-logs", &prefix_param],
+    );
+    resource(&t, "LogFileCreatedRule")["Properties"]["EventPattern"]["detail"]["object"]["key"]
+        .as_array()
+        .expect("key patterns")
+        .iter()
+        .map(|p| {
+            p["wildcard"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{prefix:?}: not a literal wildcard: {p}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// For each form `ExistingBucketPrefix` takes, the existing bucket's EventBridge rule matches
+/// every log file below the prefix, nothing above it, and none of AWS Config's, digest or
+/// Insights files, other services' logs or stray objects; what else it lets through is off the
+/// layout, and the function's rule (the same test every trigger runs) skips it.
+#[test]
+fn the_eventbridge_rule_matches_the_log_files_below_each_form_of_the_prefix() {
+    use asg_trail::notification::LogFile;
+    use sample_keys::{LET_THROUGH, LOG_FILES, NEVER};
+    for key in LOG_FILES {
+        assert!(LogFile::parse(key).is_ok(), "{key} is a log file");
+    }
+    for key in NEVER.iter().chain(&LET_THROUGH) {
+        assert!(LogFile::parse(key).is_err(), "{key} is no log file");
+    }
+    let prefixes = [
+        "",
+        "AWSLogs/",
+        "myprefix/AWSLogs/o-abc123/",
+        "o-abc123def4/AWSLogs/o-abc123def4/",
+        "AWSLogs/111111111111/",
+        "AWSLogs/111111111111/CloudTrail/",
+        "AWSLogs/111111111111/CloudTrail/us-east-1/",
+        // A prefix need not end at a folder.
+        "myprefix",
+        "AWSLogs/111111111111",
+        "AWSLogs/111111111111/CloudTrail",
+        "AWSLogs/111111111111/CloudTrail/us-east",
+    ];
+    for (i, prefix) in prefixes.into_iter().enumerate() {
+        let patterns = log_file_patterns(&format!("prefix-form-{i}"), prefix);
+        let matched = |key: &str| patterns.iter().any(|p| wildcard_matches(p, key));
+        for key in LOG_FILES.iter().chain(&LET_THROUGH) {
+            assert_eq!(
+                matched(key),
+                key.starts_with(prefix),
+                "prefix {prefix:?}, patterns {patterns:?}: {key}"
+            );
+        }
+        for key in NEVER {
+            assert!(
+                !matched(key),
+                "prefix {prefix:?}, patterns {patterns:?}: {key}"
+            );
+        }
+    }
+}
+
+/// The turnkey bucket's notification (prefix and suffix), for the account 111111111111: its
+/// trail's log files, and nothing else in the bucket.
+#[test]
+fn the_turnkey_notification_matches_its_trails_log_files_only() {
+    use sample_keys::{LET_THROUGH, LOG_FILES, NEVER};
+    let rules = &resource(mode("turnkey"), "LogBucket")["Properties"]["NotificationConfiguration"]
+        ["LambdaConfigurations"][0]["Filter"]["S3Key"]["Rules"];
+    let value = |name: &str| {
+        let rule = rules
+            .as_array()
+            .expect("Rules")
+            .iter()
+            .find(|r| r["Name"] == name)
+            .unwrap_or_else(|| panic!("no {name} rule: {rules}"));
+        let v = &rule["Value"];
+        v.as_str()
+            .or_else(|| v["Fn::Sub"].as_str())
+            .expect("a text")
+            .replace("${AWS::AccountId}", "111111111111")
+    };
+    let (prefix, suffix) = (value("prefix"), value("suffix"));
+    let matched = |key: &str| key.starts_with(&prefix) && key.ends_with(&suffix);
+    let ours: Vec<&str> = LOG_FILES
+        .iter()
+        .chain(&NEVER)
+        .copied()
+        .filter(|k| matched(k))
+        .collect();
+    assert_eq!(ours, &LOG_FILES[..2], "{prefix} {suffix}");
+    assert_eq!(
+        LET_THROUGH.iter().filter(|k| matched(k)).count(),
+        3,
+        "only a CloudTrail/ folder off the layout gets through"
     );
 }
 

@@ -14,7 +14,7 @@ use asg_trail::config::Config;
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::error::IngestError;
 use asg_trail::handler::{Ingestor, ObjectSummary};
-use asg_trail::notification::{ObjectRef, S3Location};
+use asg_trail::notification::{ObjectRef, S3Location, SkipReason};
 use asg_trail::s3::S3Store;
 
 use crate::progress::{Counts, HumanDuration, Progress};
@@ -352,11 +352,18 @@ impl Report<'_> {
         );
         let _ = writeln!(
             s,
-            "  listed    {} log files in {} day folder(s), {} list calls; {} other object(s) skipped (digest, Insights, empty, not a log file)",
+            "  listed    {} log files in {} day folder(s), {} list calls",
             l.objects.len(),
             l.days,
             l.calls,
-            l.skipped.len()
+        );
+        let _ = writeln!(
+            s,
+            "  skipped   {} object(s) that are not log files{}; {} folder(s) not entered{} (RUST_LOG=info names each)",
+            l.skipped.len(),
+            by_reason(l.skipped.iter().map(|(_, r)| *r)),
+            l.skipped_folders.len(),
+            by_reason(l.skipped_folders.iter().map(|(_, r)| *r)),
         );
         if let Some(c) = self.checkpoint {
             let _ = writeln!(
@@ -402,6 +409,19 @@ impl Report<'_> {
         }
         s
     }
+}
+
+/// ` (2 empty_object, 1 not_a_log_file)`: counts by reason, or nothing when there are none.
+fn by_reason(reasons: impl Iterator<Item = SkipReason>) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for reason in reasons {
+        *counts.entry(reason.as_str()).or_insert(0_usize) += 1;
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    format!(" ({})", parts.join(", "))
 }
 
 #[allow(

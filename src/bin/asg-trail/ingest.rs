@@ -1,11 +1,12 @@
 //! `asg-trail ingest`: S3 objects into the table through the Lambda's code path and settings.
 //! An object that does not exist is an error here (a mistyped replay must not look done),
-//! where a notification would skip it.
+//! where a notification would skip it; an object that is not a log file by the one rule
+//! (`notification::logfile`) is skipped and logged as the Lambda skips it.
 
 use anyhow::{Result, bail};
 use asg_trail::dynamodb::DynamoDbWriter;
 use asg_trail::handler::{Ingestor, OnMissing};
-use asg_trail::notification::{self, ObjectRef};
+use asg_trail::notification::{Disposition, ObjectRef};
 use asg_trail::s3::S3Store;
 
 use crate::settings::{ItemArgs, Overrides, TableArgs, WriteArgs};
@@ -36,21 +37,19 @@ pub async fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|u| u.parse::<ObjectRef>())
         .collect::<Result<Vec<_>, _>>()?;
-    let mut wanted = Vec::with_capacity(objects.len());
-    for object in objects {
-        match notification::skip_reason(&object.key, object.size) {
-            Some(reason) => {
-                tracing::info!(bucket = %object.bucket, key = %object.key, skipped = %reason, "object skipped");
-            }
-            None => wanted.push(object),
-        }
-    }
     let clients = asg_trail::aws::load().await;
     let ingestor = Ingestor::new(
         S3Store::new(clients.s3),
         DynamoDbWriter::new(clients.dynamodb),
         config,
     )?;
+    let mut wanted = Vec::with_capacity(objects.len());
+    for object in objects {
+        match Disposition::new(object, true) {
+            Disposition::Skip(object, reason) => ingestor.skip(&object, reason),
+            Disposition::Ingest(object) => wanted.push(object),
+        }
+    }
     let results = ingestor.ingest_all(&wanted, None, OnMissing::Fail).await;
     let failed: Vec<String> = results
         .into_iter()
