@@ -514,8 +514,10 @@ mod tests {
         let rows = [
             json!({"eventName": "DescribeAutoScalingGroups", "readOnly": true}),
             json!({"eventName": "DescribeScalingActivities"}),
-            at(json!({"eventTime": "t", "eventName": "EC2 Instance Launch Successful",
-                      "origin": "activity", "detail": {"EC2InstanceId": "i-1"}})),
+            at(
+                json!({"eventTime": "t", "eventName": "EC2 Instance Launch Successful",
+                      "origin": "activity", "detail": {"EC2InstanceId": "i-1"}}),
+            ),
             at(
                 json!({"eventTime": "t", "eventName": "StartInstanceRefresh", "userName": "gha",
                    "errorCode": "InstanceRefreshInProgress", "errorMessage": "busy",
