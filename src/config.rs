@@ -20,6 +20,9 @@
 //! | `EXCLUDE_READ_ONLY` | true | drop events with `readOnly` true (Describe*): they change nothing, and an auto-discovering cluster-autoscaler makes thousands a day |
 //! | `EVENT_NAMES_INCLUDE` | empty (all) | comma-separated event names: keep only these |
 //! | `EVENT_NAMES_EXCLUDE` | empty (none) | comma-separated event names: drop these |
+//! | `ALERT_TOPIC_ARN` | empty (no alerts) | the SNS topic that alerts on changes by hand go to ([`crate::alert`]) |
+//! | `ALERT_RULES` | the default rule | which changes alert: rules separated by `;` ([`crate::alert::rules`]); `off` for none |
+//! | `ALERT_STORM_LIMIT` | 10 | alerts sent one by one per minute, over every instance; the rest of the minute's become one digest |
 //! | `EVENT_ACCOUNTS` | empty (the function's own account) | accounts whose real-time EventBridge events are stored besides the function's own: 12-digit account IDs and organization IDs (`o-…`), comma-separated ([`EventAccounts`]) |
 //!
 //! Booleans take `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case); an empty value
@@ -27,6 +30,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::alert::{self, RuleError, Rules};
 pub use crate::cloudtrail::Limits;
 use crate::extract::Filters;
 
@@ -49,6 +53,9 @@ pub const VARIABLES: &[&str] = &[
     "EVENT_NAMES_INCLUDE",
     "EVENT_NAMES_EXCLUDE",
     "EVENT_ACCOUNTS",
+    "ALERT_TOPIC_ARN",
+    "ALERT_RULES",
+    "ALERT_STORM_LIMIT",
 ];
 
 /// BatchWriteItem calls in flight per object, unless `WRITE_CONCURRENCY` says otherwise: enough
@@ -85,6 +92,38 @@ pub struct Config {
     pub limits: Limits,
     /// Whose real-time events are stored (`EVENT_ACCOUNTS`).
     pub event_accounts: EventAccounts,
+    /// Alerts on changes by hand (`ALERT_TOPIC_ARN`, `ALERT_RULES`, `ALERT_STORM_LIMIT`).
+    pub alerts: AlertSettings,
+}
+
+/// Where alerts go and which changes alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// The SNS topic (`ALERT_TOPIC_ARN`); `None`: no alerts.
+    pub topic_arn: Option<String>,
+    /// The rules (`ALERT_RULES`).
+    pub rules: Rules,
+    /// Alerts sent one by one per minute (`ALERT_STORM_LIMIT`).
+    pub storm_limit: u32,
+}
+
+impl Default for AlertSettings {
+    /// No topic, the default rule, the default storm limit.
+    fn default() -> Self {
+        Self {
+            topic_arn: None,
+            rules: Rules::default(),
+            storm_limit: alert::DEFAULT_STORM_LIMIT,
+        }
+    }
+}
+
+impl AlertSettings {
+    /// Whether alerts are on: a topic and at least one rule.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.topic_arn.is_some() && !self.rules.is_off()
+    }
 }
 
 impl Default for Config {
@@ -99,6 +138,7 @@ impl Default for Config {
             write_concurrency: DEFAULT_WRITE_CONCURRENCY,
             limits: Limits::default(),
             event_accounts: EventAccounts::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -247,6 +287,15 @@ pub enum ConfigError {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// A rule of a rules variable does not parse.
+    #[error("{name}: {source}")]
+    Rule {
+        /// The variable.
+        name: &'static str,
+        /// Which rule, and why.
+        #[source]
+        source: RuleError,
+    },
 }
 
 impl Config {
@@ -292,6 +341,7 @@ impl Config {
                 || Ok(EventAccounts::default()),
                 |value| EventAccounts::parse(&value),
             )?,
+            alerts: vars.alerts()?,
         })
     }
 
@@ -465,6 +515,22 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 value,
                 "expected a whole number of days (0 = keep forever)",
             )
+        })
+    }
+
+    fn alerts(&self) -> Result<AlertSettings, ConfigError> {
+        let rules =
+            Rules::parse(&self.get("ALERT_RULES").unwrap_or_default()).map_err(|source| {
+                ConfigError::Rule {
+                    name: "ALERT_RULES",
+                    source,
+                }
+            })?;
+        let limit = self.number("ALERT_STORM_LIMIT", u64::from(alert::DEFAULT_STORM_LIMIT))?;
+        Ok(AlertSettings {
+            topic_arn: self.get("ALERT_TOPIC_ARN"),
+            rules,
+            storm_limit: u32::try_from(limit).unwrap_or(u32::MAX),
         })
     }
 
@@ -806,6 +872,35 @@ mod tests {
         assert!(org.admits(own, "999999999999"), "the bus admits the org");
         assert!(!org.admits(own, "not-an-account"));
         assert!(org.describe(own).ends_with("any account of o-abcdef1234"));
+    }
+
+    #[test]
+    fn alerts_are_off_without_a_topic_and_a_bad_rule_stops_start_up_naming_it() {
+        let config = from(&[]).expect("the defaults");
+        assert!(!config.alerts.enabled());
+        assert_eq!(config.alerts.rules, Rules::default());
+        assert_eq!(config.alerts.storm_limit, 10);
+        let on = from(&[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:alerts",
+            ),
+            ("ALERT_RULES", "groups=prod-*"),
+            ("ALERT_STORM_LIMIT", "3"),
+        ])
+        .expect("parses");
+        assert!(on.alerts.enabled());
+        assert_eq!(on.alerts.rules.0[0].groups, ["prod-*"]);
+        assert_eq!(on.alerts.storm_limit, 3);
+        let off = from(&[("ALERT_TOPIC_ARN", "arn:x"), ("ALERT_RULES", "off")]).expect("parses");
+        assert!(!off.alerts.enabled());
+        let e = from(&[("ALERT_RULES", "groups=web-*; by=robots")]).expect_err("malformed");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("ALERT_RULES: rule 2 (\"by=robots\")"),
+            "{text}"
+        );
+        assert!(from(&[("ALERT_STORM_LIMIT", "many")]).is_err());
     }
 
     #[test]

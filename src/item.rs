@@ -135,6 +135,10 @@ pub struct Item {
     /// CloudTrail `readOnly`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
+    /// CloudTrail `sessionCredentialFromConsole` (`"true"` in the record): the call was made
+    /// with a console session's credentials. Absent when the record does not say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_credential_from_console: Option<bool>,
     /// `recipientAccountId`, else `userIdentity.accountId`, else `unknown`.
     pub account_id: String,
     /// `userIdentity.type`.

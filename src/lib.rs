@@ -19,7 +19,8 @@
 //!    one test of what an envelope is), [`metrics`];
 //! 2. readers of formats: [`cloudtrail`], [`notification`] (with [`notification::trigger`],
 //!    and [`notification::logfile`], the one rule for what a log file is);
-//! 3. extraction: [`extract`] (a CloudTrail record), [`events`] (an EventBridge event);
+//! 3. extraction: [`extract`] (a CloudTrail record), [`events`] (an EventBridge event), and
+//!    [`alert`] (which stored changes alert, and what the alert says);
 //! 4. the settings and the pipeline: [`config::Config`], one type for every binary, and
 //!    [`pipeline`], which drives a file or an event and applies the settings.
 //!
@@ -33,6 +34,7 @@
 //! handler and traits) and `doctor` (a live stack, through its own read-only clients), which
 //! only the `asg-trail` CLI runs.
 
+pub mod alert;
 #[cfg(feature = "lambda")]
 pub mod aws;
 #[cfg(feature = "cli")]

@@ -177,6 +177,10 @@ struct Record<'a> {
     error_message: Option<Cow<'a, str>>,
     #[serde(default)]
     read_only: Option<bool>,
+    /// `"true"` in CloudTrail's records (a string); kept raw, so that no spelling of it can
+    /// make the record unreadable.
+    #[serde(borrow, default)]
+    session_credential_from_console: Option<&'a RawValue>,
     #[serde(borrow, default)]
     recipient_account_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -391,6 +395,9 @@ fn build_item(
         error_code: owned(record.error_code),
         error_message: owned(record.error_message),
         read_only: record.read_only,
+        session_credential_from_console: record
+            .session_credential_from_console
+            .and_then(console_flag),
         account_id,
         user_identity_type: owned(identity.identity_type),
         user_arn: owned(identity.arn),
@@ -408,9 +415,19 @@ fn build_item(
     (item, groups)
 }
 
+/// `sessionCredentialFromConsole` as a flag: `"true"` (what CloudTrail writes) or `true`;
+/// `"false"` or `false`; anything else is not a statement.
+fn console_flag(raw: &RawValue) -> Option<bool> {
+    match raw.get().trim() {
+        "\"true\"" | "true" => Some(true),
+        "\"false\"" | "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// The role-name prefix of IAM Identity Center (SSO) permission sets: such a role stands for
 /// whoever signed in, and its session name is the person.
-const SSO_ROLE_PREFIX: &str = "AWSReservedSSO_";
+pub const SSO_ROLE_PREFIX: &str = "AWSReservedSSO_";
 
 /// Who made the call (`userName`) and, for an assumed-role session, the role (`roleName`).
 ///

@@ -25,6 +25,8 @@ const STACK: &[&str] = &[
     // Extraction: a record, an event.
     "extract",
     "events",
+    // Which stored changes alert, and what an alert says.
+    "alert",
     // The settings, and the pipeline that applies them.
     "config",
     "pipeline",

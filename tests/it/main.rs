@@ -7,6 +7,7 @@
 //!
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
+mod alerts;
 mod backfill;
 mod docs;
 mod doctor;

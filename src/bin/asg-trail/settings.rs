@@ -61,7 +61,9 @@ impl Overrides {
 
     fn explain(&self, error: &ConfigError) -> anyhow::Error {
         let name = match error {
-            ConfigError::Missing(name) | ConfigError::Invalid { name, .. } => *name,
+            ConfigError::Missing(name)
+            | ConfigError::Invalid { name, .. }
+            | ConfigError::Rule { name, .. } => *name,
         };
         let flag = FLAGS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
         match (error, flag) {
