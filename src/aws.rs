@@ -9,21 +9,24 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-/// The two clients the ingestion needs.
+/// The three clients the ingestion needs.
 #[derive(Debug, Clone)]
 pub struct Clients {
     /// S3, for reading log files.
     pub s3: aws_sdk_s3::Client,
-    /// DynamoDB, for the table.
+    /// DynamoDB, for the table (and the alert markers).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// SNS, for the alerts.
+    pub sns: aws_sdk_sns::Client,
 }
 
-/// Loads the shared configuration and builds both clients.
+/// Loads the shared configuration and builds the clients.
 pub async fn load() -> Clients {
     let (sdk, s3) = shared().await;
     Clients {
         s3,
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
     }
 }
 

@@ -62,5 +62,7 @@ pub mod render;
 pub mod s3;
 pub mod scan;
 pub mod size;
+#[cfg(feature = "lambda")]
+pub mod sns;
 #[cfg(feature = "timeline")]
 pub mod timeline;

@@ -46,6 +46,10 @@ pub struct ObjectMetrics {
     pub refused_events: u64,
     /// Seconds from the newest event of the object to now: how far ingestion runs behind.
     pub ingestion_lag: Option<u64>,
+    /// Alerts published (one by one, or as a digest).
+    pub alerts_sent: u64,
+    /// Alerts whose publish still failed after its retries (the template's alarm watches it).
+    pub alerts_failed: u64,
 }
 
 impl ObjectMetrics {
@@ -65,6 +69,8 @@ impl ObjectMetrics {
             ("Filtered", self.filtered, "Count"),
             ("OmittedAttributes", self.omitted_attributes, "Count"),
             ("EventsRefused", self.refused_events, "Count"),
+            ("AlertsSent", self.alerts_sent, "Count"),
+            ("AlertsFailed", self.alerts_failed, "Count"),
         ];
         values.retain(|(_, value, _)| *value > 0);
         if let Some(lag) = self.ingestion_lag {
@@ -102,6 +108,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn failed_alerts_are_counted_for_the_alarm() {
+        let v = ObjectMetrics {
+            alerts_sent: 1,
+            alerts_failed: 2,
+            ..ObjectMetrics::default()
+        }
+        .emf("f", 0)
+        .expect("something to publish");
+        assert_eq!(v["AlertsFailed"], 2);
+        assert_eq!(v["AlertsSent"], 1);
+    }
+
+    #[test]
     fn a_record_declares_every_metric_it_carries() {
         let m = ObjectMetrics {
             outcome: Some(Outcome::Ingested),
@@ -112,6 +131,7 @@ mod tests {
             omitted_attributes: 0,
             refused_events: 0,
             ingestion_lag: Some(310),
+            ..ObjectMetrics::default()
         };
         let v = m
             .emf("asg-trail-Function-X", 1_709_640_000_000)

@@ -8,9 +8,12 @@
 //! the SDK clients are built once, here, and shared by every invocation.
 
 use asg_trail::config::{self, Config};
+use std::sync::Arc;
+
 use asg_trail::dynamodb::DynamoDbWriter;
-use asg_trail::handler::{Ingestor, Invocation};
+use asg_trail::handler::{Alerter, Ingestor, Invocation};
 use asg_trail::s3::S3Store;
+use asg_trail::sns::SnsPublisher;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -20,12 +23,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let retry_margin = config.retry.deadline_margin;
     let clients = asg_trail::aws::load().await;
-    let ingestor = Ingestor::new(
+    let alerter = Alerter::new(
+        SnsPublisher::new(clients.sns),
+        DynamoDbWriter::new(clients.dynamodb.clone()),
+        config.table().unwrap_or_default(),
+        &config.alerts,
+    );
+    let mut ingestor = Ingestor::new(
         S3Store::new(clients.s3),
         DynamoDbWriter::new(clients.dynamodb),
         config,
     )
     .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    if let Some(alerter) = alerter {
+        ingestor = ingestor.alerting(Arc::new(alerter));
+    }
     // One Embedded Metric Format line per object, for the template's alarms and dashboard.
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let ingestor = ingestor.publishing_metrics(function);

@@ -54,6 +54,11 @@ impl DynamoDbWriter {
         Self { client }
     }
 
+    /// The client, for the other calls on the same table (the alert markers).
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// One BatchWriteItem call, the SDK's retries off: the retry loop retries, with the
     /// deadline in view; the SDK's retries (and their sleeps of up to 20 s) would only hide
     /// time from it.

@@ -53,6 +53,15 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             Admission::Refused(event) => return Ok(self.refuse(&event, own)),
         };
         let written = self.write_items(event.items(), invocation.deadline).await;
+        // Stored or not, a change by hand alerts (a write that failed is retried, and the
+        // marker keeps the retry quiet).
+        let candidates = event
+            .items()
+            .iter()
+            .filter(|i| self.may_alert(i))
+            .cloned()
+            .collect();
+        self.alert(candidates, super::Path::RealTime).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let items_written = match &written {
             Ok(stats) => stats.items,

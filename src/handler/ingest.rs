@@ -35,6 +35,9 @@ const ITEM_QUEUE: usize = 256;
 /// What the parsing thread gives back.
 type Parsed = (LogStats, Result<Finish, ParseError>);
 
+/// What the parsing thread gives back, and the items it kept aside that may alert.
+type ParsedAndCandidates = (Parsed, Vec<Item>);
+
 impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
     /// Ingests objects one after the other; one result per object, in order.
     pub async fn ingest_all(
@@ -128,11 +131,12 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
             // Nothing more will be written: stop reading the object.
             cut.cancel();
         }
-        let parsed = parser.await.map_err(|e| IngestError::Internal {
+        let (parsed, candidates) = parser.await.map_err(|e| IngestError::Internal {
             object: name.clone(),
             message: format!("parser task failed: {e}"),
             source: Some(Box::new(e)),
         })?;
+        self.alert(candidates, super::Path::LogFile).await;
         outcome(name, parsed, written, was_cut, summary)
     }
 
@@ -143,23 +147,25 @@ impl<S: ObjectStore, W: BatchWriter> Ingestor<S, W> {
         body: R,
         source: String,
         items: mpsc::Sender<Item>,
-    ) -> JoinHandle<Parsed>
+    ) -> JoinHandle<ParsedAndCandidates>
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
     {
         let config = self.config.clone();
+        let alerts = self.alerts.clone();
         let reader = SyncIoBridge::new(body);
         tokio::task::spawn_blocking(move || {
-            pipeline::log_items(
-                reader,
-                Format::Delivery,
-                &source,
-                &config,
-                |item| match items.blocking_send(item) {
+            let mut candidates = Vec::new();
+            let parsed = pipeline::log_items(reader, Format::Delivery, &source, &config, |item| {
+                if alerts.as_ref().is_some_and(|a| a.rules().alerts(&item)) {
+                    candidates.push(item.clone());
+                }
+                match items.blocking_send(item) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(_) => ControlFlow::Break(()),
-                },
-            )
+                }
+            });
+            (parsed, candidates)
         })
     }
 }

@@ -7,12 +7,14 @@
 //! was given was read to the end and every item of it was written. The one exception is an
 //! object that no longer exists where the caller says to skip it ([`OnMissing`]).
 
+mod alerts;
 mod cut;
 mod dispatch;
 mod events;
 mod ingest;
 mod response;
 
+pub use alerts::{AlertStats, Alerter, Notify, Path};
 pub use response::{
     BatchJobResponse, InvocationSummary, ObjectSummary, Response, ResultCode, SqsBatchResponse,
     TaskResult, result_code,
@@ -75,6 +77,8 @@ pub struct Ingestor<S, W> {
     config: Config,
     /// The function whose metrics are published (the Lambda's name), if any.
     metrics_for: Option<String>,
+    /// Alerts on changes by hand, when they are on.
+    alerts: Option<std::sync::Arc<dyn Notify>>,
 }
 
 impl<S, W> Ingestor<S, W> {
@@ -90,7 +94,40 @@ impl<S, W> Ingestor<S, W> {
             table,
             config,
             metrics_for: None,
+            alerts: None,
         })
+    }
+
+    /// The same ingestor, alerting on the changes it writes through `alerts` (see
+    /// [`Alerter`]).
+    #[must_use]
+    pub fn alerting(self, alerts: std::sync::Arc<dyn Notify>) -> Self {
+        Self {
+            alerts: Some(alerts),
+            ..self
+        }
+    }
+
+    /// Whether `item` may alert (what the log-file path keeps aside while reading).
+    fn may_alert(&self, item: &crate::item::Item) -> bool {
+        self.alerts.as_ref().is_some_and(|a| a.rules().alerts(item))
+    }
+
+    /// Alerts on the changes among `items` (never fails: see [`Alerter`]), and counts them.
+    async fn alert(&self, items: Vec<crate::item::Item>, path: Path) -> AlertStats {
+        let Some(alerts) = &self.alerts else {
+            return AlertStats::default();
+        };
+        if items.is_empty() {
+            return AlertStats::default();
+        }
+        let stats = alerts.notify(items, path).await;
+        self.publish(&ObjectMetrics {
+            alerts_sent: stats.sent + stats.digests,
+            alerts_failed: stats.failed,
+            ..ObjectMetrics::default()
+        });
+        stats
     }
 
     /// The same ingestor, publishing one Embedded Metric Format line per object on stdout

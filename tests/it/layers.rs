@@ -35,6 +35,7 @@ const STACK: &[&str] = &[
     "error",
     "s3",
     "dynamodb",
+    "sns",
     // The handler.
     "handler",
     // The story and its renderings (feature `timeline`).
