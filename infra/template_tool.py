@@ -250,6 +250,15 @@ MODES: dict[str, dict[str, str]] = {
     "alarm-topic-elsewhere": {
         "AlarmTopicArn": EXAMPLE_ALARM_TOPIC_ELSEWHERE,
     },
+    # Alerts on changes by hand: to a topic the stack makes for an email, or to one given.
+    "alerts-email": {
+        "AlertEmail": "oncall@example.com",
+        "AlertRules": "groups=prod-*; calls=Delete* by=anyone",
+    },
+    "alerts-topic": {
+        "AlertTopicArn": "arn:aws:sns:us-east-1:111122223333:asg-alerts",
+        "TableName": "asg-trail-events",
+    },
 }
 
 
@@ -561,10 +570,22 @@ def _show(value: Any) -> str:
 FUNCTION_ACTIONS = {
     "s3": {"s3:GetObject"},
     "kms": {"kms:Decrypt"},
-    "dynamodb": {"dynamodb:BatchWriteItem"},
+    "dynamodb": {"dynamodb:BatchWriteItem", *("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")},
     "sqs": {"sqs:SendMessage"},
+    "sns": {"sns:Publish"},
     "logs": {"logs:CreateLogStream", "logs:PutLogEvents"},
 }
+
+# The alert markers' calls: granted only on the markers' partitions (dynamodb:LeadingKeys).
+MARKER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+MARKER_PARTITIONS = [":alert:*", ":alert-window:*"]
+
+
+def _is_alert_topic(resource: Any) -> bool:
+    """The alert topic: the one the stack makes, or the AlertTopicArn parameter (resolved or not)."""
+    if resource in ({"Ref": "AlertTopic"}, {"Ref": "AlertTopicArn"}):
+        return True
+    return isinstance(resource, str) and resource.startswith("arn:aws") and ":sns:" in resource and "*" not in resource
 
 
 def _sub_parts(value: Any) -> tuple[str, dict[str, Any]] | None:
@@ -725,9 +746,16 @@ def check_iam(template: dict[str, Any], values: dict[str, str]) -> list[str]:
             elif service == "sqs" and not any(_is_arn_of(resource, q) for q in failure_queues):
                 problems.append(f"{label}: SQS resource {_show(resource)} is not the on-failure queue "
                                 f"{sorted(failure_queues)}")
+            elif service == "sns" and not _is_alert_topic(resource):
+                problems.append(f"{label}: SNS resource {_show(resource)} is not the alert topic")
             elif service == "logs" and not (log_group_id and _is_arn_of(resource, log_group_id)):
                 problems.append(f"{label}: Logs resource {_show(resource)} is not the function's log group "
                                 f"{log_group_id}")
+        if service == "dynamodb" and MARKER_ACTIONS & set(actions):
+            keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            if keys != MARKER_PARTITIONS:
+                problems.append(f"{label}: {sorted(MARKER_ACTIONS & set(actions))} must be limited to the "
+                                f"alert markers' partitions (dynamodb:LeadingKeys {MARKER_PARTITIONS}), got {_show(keys)}")
         if service == "kms":
             via = st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
             if _sub_string(via) != "s3.${AWS::Region}.amazonaws.com":
