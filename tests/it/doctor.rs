@@ -46,19 +46,7 @@ const ACCOUNT: &str = "123456789012";
 const OTHER_ACCOUNT: &str = "210987654321";
 
 async fn config() -> aws_config::SdkConfig {
-    let creds = aws_sdk_dynamodb::config::Credentials::new(
-        stack::ACCESS_KEY,
-        stack::SECRET_KEY,
-        None,
-        None,
-        "it",
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(stack::REGION))
-        .credentials_provider(creds)
-        .endpoint_url(&stack::stack().s3_endpoint)
-        .load()
-        .await
+    stack::moto_config().await
 }
 
 /// One wiring in moto, every name unique to the test.

@@ -3,11 +3,13 @@
 //! emulator (log files, and EC2 Auto Scaling's own EventBridge events), the `asg-trail` CLI, the
 //! SAM template checks, and the failure semantics under
 //! faults injected on the wire by a proxy between the binaries and the servers (`faults`,
-//! `proxy`), and a group's timeline through the CLI and in a real headless Chromium (`timeline`).
+//! `proxy`), a group's timeline through the CLI and in a real headless Chromium (`timeline`), and
+//! the alerts on changes by hand through moto's SNS read back from an SQS queue (`alerts_e2e`).
 //!
 //! Prerequisite: `infra/setup.sh` (the tests panic with a clear message when a tool is missing).
 
 mod alerts;
+mod alerts_e2e;
 mod backfill;
 mod docs;
 mod doctor;

@@ -299,6 +299,19 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The SDK configuration of every service on moto (SNS, SQS, IAM, ...: all but DynamoDB and
+/// S3's path style, which have their own clients here).
+pub async fn moto_config() -> aws_config::SdkConfig {
+    let creds =
+        aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "it");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(creds)
+        .endpoint_url(&stack().s3_endpoint)
+        .load()
+        .await
+}
+
 /// An S3 client for the local moto server. Built per test: SDK clients hold connection pools
 /// bound to the tokio runtime that used them, and every `#[tokio::test]` has its own runtime.
 pub async fn s3() -> aws_sdk_s3::Client {
