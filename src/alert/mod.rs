@@ -22,6 +22,12 @@ pub const MAX_AGE_SECS: u64 = 86_400;
 /// is plenty to keep a marker for as long as its change may still alert.
 pub const MARKER_MARGIN_SECS: u64 = 3_600;
 
+/// How long a claim on a change's alert holds before another copy may take it over: longer
+/// than a publish with its retries takes, and no longer than Lambda waits before it retries an
+/// invocation that died (about a minute), so that the retry of a claimer that died before it
+/// confirmed finds the claim free.
+pub const CLAIM_LEASE_SECS: u64 = 60;
+
 /// Alerts sent one by one in a minute, over every instance of the function, before the rest
 /// of that minute's alerts become one digest; unless `ALERT_STORM_LIMIT` says otherwise.
 pub const DEFAULT_STORM_LIMIT: u32 = 10;

@@ -24,7 +24,7 @@ pub(crate) mod testing;
 mod write;
 
 pub use codec::to_json;
-pub use marker::{AlertLedger, MarkerError, marker_partition, window_partition};
+pub use marker::{AlertLedger, Claim, MarkerError, marker_partition, window_partition};
 pub use plan::{BY_EVENT_NAME, BY_USER, QuerySpec, QueryTarget, SpecError, TimeRange};
 pub use prune::{PruneError, PruneStats, prune_read_only};
 pub use query::{QueryError, query};

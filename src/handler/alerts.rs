@@ -3,10 +3,13 @@
 //! and [`Alerter`], which drives the marker ([`AlertLedger`]) and the publisher
 //! ([`Publisher`]). Nothing here fails an ingestion: every failure is logged and counted.
 //!
-//! Per change: too old ([`alert::MAX_AGE_SECS`]) → nothing; its marker exists → nothing; a
-//! slot in this minute's counter → published (retried), then marked. Publish first, then
-//! mark: a crash between the two sends a second copy later, never none. A publish that still
-//! fails leaves no marker, so the change's other copy (or a redelivery) tries again.
+//! Per change: too old ([`alert::MAX_AGE_SECS`]) → nothing; taken (sent, or claimed by a copy
+//! whose lease runs) → nothing; claimed by this call, and a slot in this minute's counter →
+//! published (retried), then confirmed. Claim first, publish, then confirm: of two copies at
+//! the same moment only one claims; a crash after the claim leaves it to lapse after
+//! [`alert::CLAIM_LEASE_SECS`], for the next copy (or the retry of the invocation) to take
+//! over, so a crash sends a second copy at worst, never none. A publish that still fails
+//! releases the claim at once, so the change's other copy (or a redelivery) tries again.
 //!
 //! Past the storm limit of the minute, a log file's changes become one digest per invocation;
 //! a real-time change is left unmarked for its log file to carry (5 to 15 minutes later), so a
@@ -19,7 +22,7 @@ use futures::future::BoxFuture;
 
 use crate::alert::{self, Change, Message, Rules, message};
 use crate::config::{AlertSettings, unix_time_ms};
-use crate::dynamodb::AlertLedger;
+use crate::dynamodb::{AlertLedger, Claim};
 use crate::item::Item;
 use crate::sns::Publisher;
 
@@ -78,6 +81,17 @@ fn now_seconds() -> u64 {
     unix_time_ms() / 1000
 }
 
+/// A token unique to one claim: the process, the time in nanoseconds, and a counter.
+fn claim_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CLAIMS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = CLAIMS.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{nanos}-{n}", std::process::id())
+}
+
 impl<P: Publisher + Debug, L: AlertLedger + Debug> Alerter<P, L> {
     /// An alerter on `table`'s markers; `None` when the settings turn alerts off.
     #[must_use]
@@ -109,20 +123,22 @@ impl<P: Publisher + Debug, L: AlertLedger + Debug> Alerter<P, L> {
         let now = (self.now)();
         let mut overflow = Vec::new();
         for change in alert::changes(items, &self.settings.rules) {
+            let claim = self.claim_of(&change, now);
             if !alert::is_recent(change.event_time(), now) {
                 stats.too_old += 1;
-            } else if self.was_sent(&change).await {
+            } else if self.is_taken(&change, now).await || !self.claim(&change, &claim).await {
                 stats.already += 1;
             } else if self.take_slot(now).await {
-                self.send_one(&change, now, &mut stats).await;
+                self.send_one(&change, &claim.token, &mut stats).await;
             } else if path == Path::RealTime {
                 tracing::info!(
                     event_id = change.event_id(),
                     "alert deferred to the log file: past this minute's storm limit"
                 );
+                self.release(&change, &claim.token).await;
                 stats.deferred += 1;
             } else {
-                overflow.push(change);
+                overflow.push((change, claim.token));
             }
         }
         if !overflow.is_empty() {
@@ -131,13 +147,31 @@ impl<P: Publisher + Debug, L: AlertLedger + Debug> Alerter<P, L> {
         stats
     }
 
-    async fn was_sent(&self, change: &Change) -> bool {
+    fn claim_of(&self, change: &Change, now: u64) -> Claim {
+        Claim {
+            token: claim_token(),
+            now,
+            lease_until: now + alert::CLAIM_LEASE_SECS,
+            expires_at: alert::marker_expiry(change.event_time(), now),
+        }
+    }
+
+    async fn is_taken(&self, change: &Change, now: u64) -> bool {
         // A marker that cannot be read counts as absent: a second copy rather than none.
         self.ledger
-            .was_sent(&self.table, change.event_id())
+            .is_taken(&self.table, change.event_id(), now)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "alert marker unreadable: alerting anyway"))
             .unwrap_or(false)
+    }
+
+    async fn claim(&self, change: &Change, claim: &Claim) -> bool {
+        // A claim that cannot be written counts as made: a second copy rather than none.
+        self.ledger
+            .claim(&self.table, change.event_id(), claim)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "alert claim failed: alerting anyway"))
+            .unwrap_or(true)
     }
 
     async fn take_slot(&self, now: u64) -> bool {
@@ -152,44 +186,66 @@ impl<P: Publisher + Debug, L: AlertLedger + Debug> Alerter<P, L> {
             .unwrap_or(true)
     }
 
-    async fn send_one(&self, change: &Change, now: u64, stats: &mut AlertStats) {
+    async fn send_one(&self, change: &Change, token: &str, stats: &mut AlertStats) {
         if self
             .publish(&message::of_change(change), change.event_id())
             .await
         {
             stats.sent += 1;
-            self.mark(change, now).await;
+            self.confirm(change, token).await;
         } else {
             stats.failed += 1;
+            self.release(change, token).await;
         }
     }
 
-    async fn send_digest(&self, changes: &[Change], now: u64, stats: &mut AlertStats) {
+    async fn send_digest(&self, changes: &[(Change, String)], now: u64, stats: &mut AlertStats) {
         let lines: Vec<String> = changes
             .iter()
             .take(DIGEST_LINES)
-            .map(message::line)
+            .map(|(change, _)| message::line(change))
             .collect();
         let more = (changes.len() - lines.len()) as u64;
         let digest = message::digest(&alert::minute_of(now), &lines, more);
-        if self.publish(&digest, "digest").await {
+        let sent = self.publish(&digest, "digest").await;
+        if sent {
             stats.digests += 1;
-            for change in changes {
-                self.mark(change, now).await;
-            }
         } else {
             stats.failed += 1;
         }
+        for (change, token) in changes {
+            if sent {
+                self.confirm(change, token).await;
+            } else {
+                self.release(change, token).await;
+            }
+        }
     }
 
-    async fn mark(&self, change: &Change, now: u64) {
-        let expires = alert::marker_expiry(change.event_time(), now);
+    async fn confirm(&self, change: &Change, token: &str) {
+        let confirmed = self
+            .ledger
+            .confirm(&self.table, change.event_id(), token)
+            .await;
+        match confirmed {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                event_id = change.event_id(),
+                "alert sent after its claim lapsed: another copy may have alerted too"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, event_id = change.event_id(), "alert sent but not confirmed: a later copy may alert again once the claim lapses");
+            }
+        }
+    }
+
+    async fn release(&self, change: &Change, token: &str) {
         if let Err(e) = self
             .ledger
-            .mark_sent(&self.table, change.event_id(), expires)
+            .release(&self.table, change.event_id(), token)
             .await
         {
-            tracing::warn!(error = %e, event_id = change.event_id(), "alert sent but not marked: a later copy may alert again");
+            tracing::warn!(error = %e, event_id = change.event_id(), "alert claim not released: the next copy may alert once it lapses");
         }
     }
 
@@ -230,21 +286,45 @@ mod tests {
     use super::*;
     use crate::dynamodb::MarkerError;
     use crate::sns::PublishError;
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
+
+    /// A marker: its state (`true` sent), its claimer, its lease.
+    type Mark = (bool, String, u64);
 
     #[derive(Debug, Default)]
     struct Ledger {
-        marks: Mutex<BTreeSet<String>>,
+        marks: Mutex<BTreeMap<String, Mark>>,
         windows: Mutex<BTreeMap<String, u32>>,
     }
 
+    fn is_free(mark: Option<&Mark>, now: u64) -> bool {
+        mark.is_none_or(|(sent, _, lease)| !sent && *lease < now)
+    }
+
     impl AlertLedger for Ledger {
-        async fn was_sent(&self, _: &str, id: &str) -> Result<bool, MarkerError> {
-            Ok(self.marks.lock().expect("lock").contains(id))
+        async fn is_taken(&self, _: &str, id: &str, now: u64) -> Result<bool, MarkerError> {
+            Ok(!is_free(self.marks.lock().expect("lock").get(id), now))
         }
-        async fn mark_sent(&self, _: &str, id: &str, _: u64) -> Result<bool, MarkerError> {
-            Ok(self.marks.lock().expect("lock").insert(id.into()))
+        async fn claim(&self, _: &str, id: &str, c: &Claim) -> Result<bool, MarkerError> {
+            let mut marks = self.marks.lock().expect("lock");
+            let free = is_free(marks.get(id), c.now);
+            if free {
+                marks.insert(id.into(), (false, c.token.clone(), c.lease_until));
+            }
+            Ok(free)
+        }
+        async fn confirm(&self, _: &str, id: &str, token: &str) -> Result<bool, MarkerError> {
+            let mut marks = self.marks.lock().expect("lock");
+            let mark = marks.get_mut(id).filter(|m| !m.0 && m.1 == token);
+            Ok(mark.map(|m| m.0 = true).is_some())
+        }
+        async fn release(&self, _: &str, id: &str, token: &str) -> Result<(), MarkerError> {
+            let mut marks = self.marks.lock().expect("lock");
+            if let Some(m) = marks.get_mut(id).filter(|m| !m.0 && m.1 == token) {
+                m.2 = 0;
+            }
+            Ok(())
         }
         async fn take_slot(
             &self,
@@ -331,6 +411,22 @@ mod tests {
         assert_eq!(b.run(one(), Path::LogFile).await.sent, 1);
         assert_eq!(b.run(one(), Path::RealTime).await.already, 1);
         assert_eq!((sent(&a), sent(&b)), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_claim_holds_off_another_copy_until_its_lease_lapses() {
+        let a = alerter(10);
+        let one = || vec![change("e1", "2024-03-05T11:59:50Z")];
+        let claimed = |lease| (false, "another copy".to_owned(), lease);
+        let marks = || a.ledger.marks.lock().expect("lock");
+        marks().insert("e1".into(), claimed(NOW + 30));
+        assert_eq!(a.run(one(), Path::LogFile).await.already, 1, "being sent");
+        // The claimer died before it confirmed: once its lease lapses, this copy sends.
+        marks().insert("e1".into(), claimed(NOW - 1));
+        assert_eq!(a.run(one(), Path::LogFile).await.sent, 1);
+        assert!(marks()["e1"].0, "confirmed");
+        assert_eq!(a.run(one(), Path::RealTime).await.already, 1);
+        assert_eq!(sent(&a), 1);
     }
 
     #[tokio::test]

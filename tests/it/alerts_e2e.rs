@@ -481,3 +481,72 @@ async fn a_failing_topic_stores_counts_succeeds_and_the_next_copy_alerts_once() 
     ok(&function, &file).await;
     assert_eq!(inbox.take().await.len(), 0);
 }
+
+#[tokio::test]
+async fn two_copies_at_the_same_moment_on_two_instances_alert_once() {
+    let inbox = Inbox::new().await;
+    let table = stack::fresh_table().await;
+    let (one, two) = (
+        lambda(&table, &inbox.topic_arn, &[]),
+        lambda(&table, &inbox.topic_arn, &[]),
+    );
+    for round in 0..3 {
+        let (id, time) = (unique("race"), ago(5));
+        let record = by_alice(&id, &time, "web-asg", 0);
+        let (event, file) = (envelope(&record), log_file(&[record]).await);
+        tokio::join!(ok(&one, &event), ok(&two, &file));
+        let alerts = inbox.take().await;
+        assert_eq!(alerts.len(), 1, "round {round}: {alerts:#?}");
+    }
+}
+
+/// Seeds the marker of a claim that `another` instance made and never confirmed (it died),
+/// whose lease runs out `lease_in` seconds from now.
+async fn seed_claim(table: &str, event_id: &str, lease_in: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let lease = jiff::Timestamp::now().as_second() + lease_in;
+    stack::dynamodb()
+        .await
+        .put_item()
+        .table_name(table)
+        .item("groupName", S(format!(":alert:{event_id}")))
+        .item("eventKey", S("sent".into()))
+        .item("state", S("claimed".into()))
+        .item("claim", S("another".into()))
+        .item("leaseUntil", N(lease.to_string()))
+        .item("expiresAt", N((lease + 86_400).to_string()))
+        .send()
+        .await
+        .expect("seed a claim");
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_dead_instance_holds_until_its_lease_lapses_then_alerts() {
+    let inbox = Inbox::new().await;
+    let table = stack::fresh_table().await;
+    let function = lambda(&table, &inbox.topic_arn, &[]);
+    let (id, time) = (unique("dead"), ago(70));
+    let record = by_alice(&id, &time, "web-asg", 0);
+    seed_claim(&table, &id, 30).await;
+    ok(&function, &envelope(&record)).await;
+    assert_eq!(
+        inbox.take().await.len(),
+        0,
+        "the claimer may still be sending"
+    );
+    seed_claim(&table, &id, -1).await;
+    let file = log_file(&[record]).await;
+    ok(&function, &file).await;
+    let alerts = inbox.take().await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_alice_alert(&alerts[0], &id, &time);
+    let marker = stack::scan_all(&table)
+        .await
+        .into_iter()
+        .find(|i| i["groupName"] == format!(":alert:{id}"))
+        .expect("the marker");
+    assert_eq!(marker["state"], "sent", "{marker}");
+    assert!(marker.get("leaseUntil").is_none(), "{marker}");
+    ok(&function, &file).await;
+    assert_eq!(inbox.take().await.len(), 0);
+}
