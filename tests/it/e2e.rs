@@ -147,6 +147,8 @@ pub(crate) fn expected_items(source: &str) -> Vec<Value> {
             "sourceIPAddress": "203.0.113.5",
             "userAgent": "AWS Internal",
             "readOnly": false,
+            // The record's "true" (a console session), kept as a boolean.
+            "sessionCredentialFromConsole": true,
             "accountId": ACCOUNT,
             "userIdentityType": "AssumedRole",
             "userArn": "arn:aws:sts::123456789012:assumed-role/ops-admin/alice@example.com",
