@@ -123,10 +123,12 @@ impl<P: Publisher + Debug, L: AlertLedger + Debug> Alerter<P, L> {
         let now = (self.now)();
         let mut overflow = Vec::new();
         for change in alert::changes(items, &self.settings.rules) {
-            let claim = self.claim_of(&change, now);
             if !alert::is_recent(change.event_time(), now) {
                 stats.too_old += 1;
-            } else if self.is_taken(&change, now).await || !self.claim(&change, &claim).await {
+                continue;
+            }
+            let claim = self.claim_of(&change, now);
+            if self.is_taken(&change, now).await || !self.claim(&change, &claim).await {
                 stats.already += 1;
             } else if self.take_slot(now).await {
                 self.send_one(&change, &claim.token, &mut stats).await;
